@@ -1,0 +1,7 @@
+/**
+ * The application: the compiled plan and the per-listener app builder.
+ * @module
+ */
+export { buildApp, type EdgeBindings } from "./app.ts";
+export { compilePlan, type ListenerPlan, type Plan } from "./plan.ts";
+export type { RequestContext } from "./context.ts";

@@ -1,0 +1,91 @@
+/**
+ * A configuration compiled into the read-only plan request handling uses. A reload builds
+ * a new plan and swaps one reference; nothing re-parses configuration per request.
+ * @module
+ */
+import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
+import { compileTrustedProxies } from "../edge/client_ip.ts";
+import type { Cidr } from "../net/mod.ts";
+import { compileRoutes, listenerKey, type RoutingTable } from "../routing/mod.ts";
+
+/** One listening address and what it serves. */
+export interface ListenerPlan {
+  /** `host:port`. */
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: {
+    readonly enabled: boolean;
+    readonly certificatePath: string | null;
+    readonly privateKeyPath: string | null;
+    readonly watchForChanges: boolean;
+  };
+  readonly maxConcurrentRequests: number | null;
+  /** Ids of the routes on this listener. */
+  readonly routeIds: readonly string[];
+}
+
+/** The compiled, read-only state of one configuration. */
+export interface Plan {
+  readonly file: string;
+  readonly hash: string;
+  readonly config: Config;
+  readonly warnings: readonly ConfigIssue[];
+  readonly listeners: ReadonlyMap<string, ListenerPlan>;
+  readonly routing: RoutingTable;
+  readonly trustedProxies: readonly Cidr[];
+  /** Releases what the plan holds (HTTP clients, timers). */
+  dispose(): void;
+}
+
+function compileListeners(config: Config): Map<string, ListenerPlan> {
+  const listeners = new Map<string, ListenerPlan>();
+  for (const route of config.routes) {
+    const key = listenerKey(route.listen.host, route.listen.port);
+    const existing = listeners.get(key);
+    if (existing) {
+      (existing.routeIds as string[]).push(route.id);
+      continue;
+    }
+    const tls = route.listen.tls;
+    listeners.set(key, {
+      key,
+      host: route.listen.host,
+      port: route.listen.port,
+      tls: {
+        enabled: tls.enabled,
+        certificatePath: tls.certificate_path,
+        privateKeyPath: tls.private_key_path,
+        watchForChanges: tls.watch_for_changes,
+      },
+      maxConcurrentRequests: route.listen.max_concurrent_requests,
+      routeIds: [route.id],
+    });
+  }
+  return listeners;
+}
+
+/**
+ * Compiles a loaded configuration into a plan.
+ *
+ * @example
+ * ```ts
+ * const plan = compilePlan(await loadConfig("config"));
+ * ```
+ */
+export function compilePlan(loaded: LoadedConfig): Plan {
+  const config = loaded.config;
+  const disposers: (() => void)[] = [];
+  return {
+    file: loaded.file,
+    hash: loaded.hash,
+    config,
+    warnings: loaded.warnings,
+    listeners: compileListeners(config),
+    routing: compileRoutes(config),
+    trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
+    dispose() {
+      for (const d of disposers) d();
+    },
+  };
+}

@@ -1,0 +1,344 @@
+/**
+ * Rules the schema alone cannot express: cross-field requirements, files that must be
+ * readable, listener conflicts, and warnings for dangerous choices.
+ */
+import {
+  AuthSchema,
+  ClientIpSchema,
+  type Config,
+  DashSchema,
+  DirectStreamSchema,
+  HeaderPolicySchema,
+  HlsSchema,
+  ListenSchema,
+  type RouteConfig,
+  UpstreamSchema,
+} from "./schema.ts";
+
+/** A route whose blocks are present only when they passed the schema on their own. */
+export type PartialRoute = { [K in keyof RouteConfig]?: RouteConfig[K] };
+
+/** The parts of a configuration that passed the schema, for rules that can still run. */
+export interface PartialConfig {
+  readonly routes: readonly PartialRoute[];
+  readonly direct_stream?: Config["direct_stream"];
+  readonly client_ip?: Config["client_ip"];
+  readonly auth?: Config["auth"];
+}
+
+function parsePart<T>(
+  schema: { safeParse(v: unknown): { success: boolean; data?: T } },
+  value: unknown,
+): T | undefined {
+  const r = schema.safeParse(value);
+  return r.success ? r.data : undefined;
+}
+
+/**
+ * Parses each block of a raw configuration on its own, so semantic rules can report on the
+ * blocks that are valid even when other blocks are not.
+ */
+export function partialConfig(raw: unknown): PartialConfig {
+  const root = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  const routes = Array.isArray(root.routes) ? root.routes : [];
+  return {
+    routes: routes.map((r) => {
+      const route = (typeof r === "object" && r !== null ? r : {}) as Record<string, unknown>;
+      return {
+        id: typeof route.id === "string" ? route.id : undefined,
+        listen: parsePart(ListenSchema, route.listen),
+        host_patterns: Array.isArray(route.host_patterns) &&
+            route.host_patterns.every((h) => typeof h === "string")
+          ? route.host_patterns as string[]
+          : undefined,
+        upstream: parsePart(UpstreamSchema, route.upstream),
+        headers: parsePart(HeaderPolicySchema, route.headers ?? {}),
+        hls: parsePart(HlsSchema, route.hls ?? {}),
+        dash: parsePart(DashSchema, route.dash ?? {}),
+      };
+    }),
+    direct_stream: root.direct_stream === undefined || root.direct_stream === null
+      ? null
+      : parsePart(DirectStreamSchema, root.direct_stream),
+    client_ip: parsePart(ClientIpSchema, root.client_ip ?? {}),
+    auth: parsePart(AuthSchema, root.auth ?? {}),
+  };
+}
+
+/** A problem found by a semantic rule, before it is given a file position. */
+export interface SemanticIssue {
+  readonly path: PropertyKey[];
+  readonly message: string;
+  readonly severity: "error" | "warning";
+}
+
+/** Checks that a file exists and can be read, naming the sandbox when it is the cause. */
+export function checkReadable(path: string): string | undefined {
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) return `must name a file: "${path}" is not a regular file`;
+    const file = Deno.openSync(path, { read: true });
+    file.close();
+    return undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return `must name an existing file: "${path}" not found`;
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      return `cannot be read: "${path}" is outside the read permission of the sProx sandbox ` +
+        `(--allow-read: the config directory, var/, /config, /etc/sprox); move it there`;
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return `cannot be read: permission denied on "${path}"`;
+    }
+    return `cannot be read: "${path}": ${(error as Error).message}`;
+  }
+}
+
+const HOST_LABEL = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
+
+/** Validates a host glob such as `*.vod.example.com`. */
+export function checkHostPattern(pattern: string): string | undefined {
+  if (pattern === "*") return undefined;
+  const labels = pattern.toLowerCase().replace(/\.$/, "").split(".");
+  if (labels.some((l) => !HOST_LABEL.test(l))) {
+    return `must be a host name or glob such as "*.example.com": current value is "${pattern}"`;
+  }
+  return undefined;
+}
+
+const SOCKS_ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+function listenerKey(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+/** Every semantic problem and warning of the parts of a configuration that passed the schema. */
+export function checkSemantics(config: PartialConfig): SemanticIssue[] {
+  const issues: SemanticIssue[] = [];
+  const error = (path: PropertyKey[], message: string) =>
+    issues.push({ path, message, severity: "error" });
+  const warn = (path: PropertyKey[], message: string) =>
+    issues.push({ path, message, severity: "warning" });
+
+  const ids = new Map<string, number>();
+  const byPort = new Map<number, { host: string; index: number; tls: boolean }>();
+  const hostsByListener = new Map<string, Map<string, number>>();
+
+  config.routes.forEach((route, i) => {
+    const at = (...rest: PropertyKey[]) => ["routes", i, ...rest];
+    if (route.id !== undefined) {
+      const previousId = ids.get(route.id);
+      if (previousId !== undefined) {
+        error(at("id"), `must be unique: "${route.id}" is also routes[${previousId}].id`);
+      } else ids.set(route.id, i);
+    }
+    if (route.listen) checkListener(route.listen, i, byPort, error);
+    if (route.listen && route.host_patterns) {
+      const key = listenerKey(route.listen.host, route.listen.port);
+      const hosts = hostsByListener.get(key) ?? new Map<string, number>();
+      hostsByListener.set(key, hosts);
+      route.host_patterns.forEach((pattern, j) => {
+        const problem = checkHostPattern(pattern);
+        if (problem) return error(at("host_patterns", j), problem);
+        const normal = pattern.toLowerCase().replace(/\.$/, "");
+        const owner = hosts.get(normal);
+        if (owner !== undefined && owner !== i) {
+          error(
+            at("host_patterns", j),
+            `conflicts with routes[${owner}]: "${pattern}" is already served on listener ${key}`,
+          );
+        } else hosts.set(normal, i);
+      });
+    }
+    if (route.listen) checkListenTls(route.listen.tls, at, error, warn);
+    if (route.upstream) checkUpstream(route.upstream, at, error, warn);
+    if (route.hls) checkHls(route.hls, at, error);
+    if (route.headers) {
+      for (
+        const [k, list] of [["allow", route.headers.allow], ["deny", route.headers.deny]] as const
+      ) {
+        list.forEach((name, j) => {
+          if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+            error(at("headers", k, j), `must be an HTTP header name: current value is "${name}"`);
+          }
+        });
+      }
+    }
+  });
+
+  const direct = config.direct_stream;
+  if (direct && direct.enabled) {
+    checkDirectStream(direct, config.auth?.bearer_token ?? null, error, warn);
+  }
+  config.client_ip?.trusted_proxies.forEach((cidr, i) => {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
+      error(
+        ["client_ip", "trusted_proxies", i],
+        `must be an IP or CIDR: current value is "${cidr}"`,
+      );
+    }
+  });
+  return issues;
+}
+
+type Report = (path: PropertyKey[], message: string) => void;
+type At = (...rest: PropertyKey[]) => PropertyKey[];
+
+/** One port binds one address; routes sharing it must agree on TLS. */
+function checkListener(
+  listen: RouteConfig["listen"],
+  i: number,
+  byPort: Map<number, { host: string; index: number; tls: boolean }>,
+  error: Report,
+): void {
+  const other = byPort.get(listen.port);
+  if (!other) {
+    byPort.set(listen.port, { host: listen.host, index: i, tls: listen.tls.enabled });
+    return;
+  }
+  if (other.host !== listen.host) {
+    error(
+      ["routes", i, "listen", "host"],
+      `conflicts with routes[${other.index}].listen: port ${listen.port} is bound on ` +
+        `"${other.host}" and "${listen.host}"`,
+    );
+  } else if (other.tls !== listen.tls.enabled) {
+    error(
+      ["routes", i, "listen", "tls", "enabled"],
+      `conflicts with routes[${other.index}]: listener ${
+        listenerKey(listen.host, listen.port)
+      } cannot be both TLS and plain`,
+    );
+  }
+}
+
+function checkListenTls(
+  tls: RouteConfig["listen"]["tls"],
+  at: At,
+  error: Report,
+  warn: Report,
+): void {
+  if (tls.enabled) {
+    for (const field of ["certificate_path", "private_key_path"] as const) {
+      const file = tls[field];
+      if (file === null) error(at("listen", "tls", field), "is required when tls.enabled is true");
+      else {
+        const problem = checkReadable(file);
+        if (problem) error(at("listen", "tls", field), problem);
+      }
+    }
+  }
+  if (tls.acme.enabled && tls.acme.contact_emails.length === 0) {
+    warn(at("listen", "tls", "acme", "contact_emails"), "is empty: ACME accounts need a contact");
+  }
+}
+
+function checkUpstream(
+  upstream: RouteConfig["upstream"],
+  at: At,
+  error: Report,
+  warn: Report,
+): void {
+  const origin = new URL(upstream.origin);
+  if (origin.search || origin.hash) {
+    error(at("upstream", "origin"), "must not carry a query or fragment");
+  }
+  if (origin.username || origin.password) {
+    error(at("upstream", "origin"), "must not carry credentials (user:pass@)");
+  }
+  const tls = upstream.tls;
+  if (origin.protocol === "https:" && !tls.enabled) {
+    error(at("upstream", "tls", "enabled"), "must be true when the origin is https://");
+  }
+  if (tls.insecure_skip_verify) {
+    warn(
+      at("upstream", "tls", "insecure_skip_verify"),
+      "is true: upstream certificates are NOT verified (testing only; open to MITM)",
+    );
+  }
+  if (tls.ca_bundle_path !== null) {
+    const problem = checkReadable(tls.ca_bundle_path);
+    if (problem) error(at("upstream", "tls", "ca_bundle_path"), problem);
+  }
+  const socks = upstream.socks5;
+  if (socks.enabled) {
+    if (socks.address === null) {
+      error(at("upstream", "socks5", "address"), "is required when socks5.enabled is true");
+    } else if (!SOCKS_ADDRESS.test(socks.address)) {
+      error(
+        at("upstream", "socks5", "address"),
+        `must be "host:port": current value is "${socks.address}"`,
+      );
+    } else {
+      const port = Number(SOCKS_ADDRESS.exec(socks.address)![2]);
+      if (port < 1 || port > 65535) {
+        error(
+          at("upstream", "socks5", "address"),
+          `port must be 1-65535: current value is ${port}`,
+        );
+      }
+    }
+    if ((socks.username === null) !== (socks.password === null)) {
+      error(at("upstream", "socks5"), "username and password must be set together");
+    }
+  }
+  if (upstream.retry.max_backoff_ms < upstream.retry.initial_backoff_ms) {
+    error(at("upstream", "retry", "max_backoff_ms"), "must be >= initial_backoff_ms");
+  }
+}
+
+function checkHls(hls: RouteConfig["hls"], at: At, error: Report): void {
+  if (hls.rewrite_playlist_urls && hls.base_url === null) {
+    error(at("hls", "base_url"), "is required when rewrite_playlist_urls is true");
+  }
+  if (hls.base_url !== null && !hls.base_url.startsWith("https://")) {
+    if (!hls.base_url.startsWith("http://")) {
+      error(at("hls", "base_url"), "must be an http(s) URL");
+    } else if (!hls.allow_insecure_segments) {
+      error(
+        at("hls", "base_url"),
+        "must be https:// unless allow_insecure_segments is true (mixed content exposes sessions)",
+      );
+    }
+  }
+}
+
+function checkDirectStream(
+  direct: NonNullable<Config["direct_stream"]>,
+  bearer: string | null,
+  error: Report,
+  warn: Report,
+): void {
+  direct.allowlist.forEach((rule, i) => {
+    const at = ["direct_stream", "allowlist", i];
+    const domain = rule.domain.toLowerCase();
+    const bare = domain.startsWith("*.") ? domain.slice(2) : domain;
+    if (
+      bare.includes("*") || bare.includes("/") || bare.includes(":") ||
+      checkHostPattern(bare) !== undefined
+    ) {
+      error(
+        [...at, "domain"],
+        `must be a host name or "*.example.com": current value is "${rule.domain}"`,
+      );
+    }
+    rule.paths.forEach((path, j) => {
+      if (path.includes("..") || /[?#]/.test(path)) {
+        error([...at, "paths", j], `must be a path glob without "..", "?" or "#": "${path}"`);
+      }
+    });
+  });
+  if (direct.allowlist.length === 0) {
+    warn(["direct_stream", "allowlist"], "is empty: every /proxy/stream destination is refused");
+  }
+  if (direct.allow_private_networks) {
+    warn(
+      ["direct_stream", "allow_private_networks"],
+      "is true: the SSRF guard is OFF (labs and tests only)",
+    );
+  }
+  if (direct.api_password === null && bearer === null) {
+    warn(["direct_stream", "api_password"], "is not set: /proxy/stream is open to any caller");
+  }
+}

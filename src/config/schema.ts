@@ -1,0 +1,252 @@
+/**
+ * The one schema of `routes.yaml`. Every key, its type and its default lives here;
+ * `docs/configuration.md` documents each of them (a test keeps the two in step).
+ *
+ * Objects are strict: an unknown key is an error, reported with a did-you-mean.
+ * @module
+ */
+import { z } from "zod";
+
+const MIB = 1024 * 1024;
+
+/** A positive integer of milliseconds. */
+const millis = (fallback: number) => z.number().int().positive().default(fallback);
+
+/** An optional string that may also be written as YAML `null`. */
+const nullableString = () => z.string().min(1).nullable().default(null);
+
+/** Retry policy shared by route upstreams and `/proxy/stream` (spec: 3 attempts, 100 ms doubling to 5 s, 20 % jitter). */
+export const RetrySchema = z.strictObject({
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  initial_backoff_ms: z.number().int().min(0).default(100),
+  max_backoff_ms: z.number().int().min(0).default(5000),
+  jitter: z.number().min(0).max(1).default(0.2),
+});
+
+/** Process-wide retry budget (spec: 20 % of requests over 10 s, floor of 10 retries per second). */
+export const RetryBudgetSchema = z.strictObject({
+  ratio: z.number().min(0).max(1).default(0.2),
+  window_secs: z.number().int().positive().default(10),
+  min_retries_per_sec: z.number().int().min(0).default(10),
+});
+
+/** ACME cache preparation for external ACME clients. */
+export const AcmeSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  contact_emails: z.array(z.string().email()).default([]),
+  directory_url: z.url().nullable().default(null),
+  cache_path: z.string().min(1).default("var/acme"),
+});
+
+/** Inbound TLS of a listener. */
+export const ListenTlsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  certificate_path: nullableString(),
+  private_key_path: nullableString(),
+  watch_for_changes: z.boolean().default(true),
+  acme: AcmeSchema.prefault({}),
+});
+
+/** Where a route listens. */
+export const ListenSchema = z.strictObject({
+  host: z.string().min(1).default("0.0.0.0"),
+  port: z.number().int().min(1, { message: "must be >= 1" }).max(65535, {
+    message: "must be <= 65535",
+  }),
+  tls: ListenTlsSchema.prefault({}),
+  /** Listener concurrency limit; `null` means unlimited. */
+  max_concurrent_requests: z.number().int().positive().nullable().default(null),
+});
+
+/** Outbound TLS towards the origin. */
+export const UpstreamTlsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  sni_hostname: nullableString(),
+  insecure_skip_verify: z.boolean().default(false),
+  /** PEM bundle of extra CA certificates (internal PKI). */
+  ca_bundle_path: nullableString(),
+});
+
+/** SOCKS5 tunnel towards the origin. */
+export const Socks5Schema = z.strictObject({
+  enabled: z.boolean().default(false),
+  address: nullableString(),
+  username: nullableString(),
+  password: nullableString(),
+});
+
+/** Where a route forwards to. */
+export const UpstreamSchema = z.strictObject({
+  origin: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }),
+  connect_timeout_ms: millis(2000),
+  read_timeout_ms: millis(5000),
+  request_timeout_ms: millis(8000),
+  tls: UpstreamTlsSchema.prefault({}),
+  socks5: Socks5Schema.prefault({}),
+  retry: RetrySchema.prefault({}),
+});
+
+/** Which request headers are forwarded upstream. */
+export const HeaderPolicySchema = z.strictObject({
+  /** When non-empty, only these request headers are forwarded. */
+  allow: z.array(z.string().min(1)).default([]),
+  /** These request headers are never forwarded. */
+  deny: z.array(z.string().min(1)).default([]),
+  x_forwarded_for: z.enum(["append", "replace"]).default("append"),
+});
+
+/** HLS playlist rewriting. */
+export const HlsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  rewrite_playlist_urls: z.boolean().default(false),
+  base_url: z.url().nullable().default(null),
+  allow_insecure_segments: z.boolean().default(false),
+  /** What happens to a URI on a host other than the route's origin. */
+  cross_origin: z.enum(["direct_stream", "keep", "refuse"]).default("direct_stream"),
+  max_manifest_bytes: z.number().int().positive().default(16 * MIB),
+});
+
+/** DASH to HLS conversion on a route. */
+export const DashSchema = z.strictObject({
+  to_hls: z.boolean().default(false),
+  max_manifest_bytes: z.number().int().positive().default(16 * MIB),
+});
+
+/** One route: a listener, the hosts it serves and the origin it forwards to. */
+export const RouteSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+    message: "must be letters, digits, '.', '_' or '-'",
+  }),
+  listen: ListenSchema,
+  host_patterns: z.array(z.string().min(1)).min(1, { message: "must list at least one host" }),
+  protocols: z.array(z.enum(["http", "https"])).min(1).default(["http", "https"]),
+  upstream: UpstreamSchema,
+  headers: HeaderPolicySchema.prefault({}),
+  hls: HlsSchema.prefault({}),
+  dash: DashSchema.prefault({}),
+});
+
+/** One destination rule of the `/proxy/stream` allowlist. */
+export const AllowRuleSchema = z.strictObject({
+  domain: z.string().min(1),
+  schemes: z.array(z.enum(["http", "https"])).min(1).default(["https"]),
+  paths: z.array(z.string().startsWith("/", { message: "must start with '/'" })).default([
+    "/**",
+  ]),
+});
+
+/** The `/proxy/stream` endpoint. */
+export const DirectStreamSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  proxy_url: z.url({ protocol: /^https?$/, error: "must be an http(s) proxy URL" }).nullable()
+    .default(null),
+  api_password: nullableString(),
+  request_timeout_ms: millis(30000),
+  response_buffer_bytes: z.number().int().positive().default(65536),
+  allowlist: z.array(AllowRuleSchema).default([]),
+  retry: RetrySchema.prefault({}),
+  /** Labs and tests only: lets destinations resolve to private networks. */
+  allow_private_networks: z.boolean().default(false),
+  max_redirects: z.number().int().min(0).max(10).default(10),
+});
+
+/** One ClearKey key loaded into the secret store. */
+export const ClearKeySchema = z.strictObject({
+  kid: z.string().regex(/^[0-9a-fA-F]{32}$/, { message: "must be 32 hex digits" }),
+  key: z.string().regex(/^[0-9a-fA-F]{32}$/, { message: "must be 32 hex digits" }),
+  ttl_secs: z.number().int().positive().nullable().default(null),
+});
+
+/** The in-memory secret store. */
+export const SecretsSchema = z.strictObject({
+  default_ttl_secs: z.number().int().positive().default(300),
+  clearkey: z.array(ClearKeySchema).default([]),
+});
+
+/** Logging of sensitive values. */
+export const SensitiveLoggingSchema = z.strictObject({
+  log_sensitive_headers: z.boolean().default(false),
+  redact_sensitive_queries: z.boolean().default(true),
+});
+
+/** CORS allowlists; an empty list means `*` for that dimension (spec). */
+export const CorsSchema = z.strictObject({
+  allow_origins: z.array(z.string().min(1)).default([]),
+  allow_methods: z.array(z.string().min(1)).default([]),
+  allow_headers: z.array(z.string().min(1)).default([]),
+  expose_headers: z.array(z.string().min(1)).default([
+    "Content-Range",
+    "Content-Length",
+    "Accept-Ranges",
+  ]),
+  max_age_secs: z.number().int().min(0).default(600),
+});
+
+/** Token-bucket rate limiter (spec default: one request per 100 ms, with bursts). */
+export const RateLimitSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  requests_per_second: z.number().positive().default(10),
+  burst: z.number().int().positive().default(20),
+  /** `ip` (client IP as `/ip` resolves it) or `header:<name>`. */
+  key: z.string().regex(/^(ip|header:[A-Za-z0-9-]+)$/, {
+    message: "must be 'ip' or 'header:<name>'",
+  }).default("ip"),
+  exempt_paths: z.array(z.string().startsWith("/")).default(["/health", "/metrics"]),
+  max_tracked_clients: z.number().int().positive().default(100000),
+  idle_evict_secs: z.number().int().positive().default(60),
+});
+
+/** Which peers may set forwarding headers that `/ip` and the rate limiter believe. */
+export const ClientIpSchema = z.strictObject({
+  trusted_proxies: z.array(z.string().min(1)).default(["127.0.0.0/8", "::1/128"]),
+});
+
+/** Telemetry switch: JSON logs and the Prometheus exporter. */
+export const TelemetrySchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  log_level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** The DRM feature switch; off removes `/keys/clearkey`. */
+export const DrmSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+});
+
+/** Bearer-token authentication for protected endpoints. */
+export const AuthSchema = z.strictObject({
+  /** When set, `/proxy/*` and `/keys*` require `Authorization: Bearer <token>`. */
+  bearer_token: nullableString(),
+});
+
+/** Server-wide behaviour. */
+export const ServerSchema = z.strictObject({
+  /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
+  shutdown_grace_ms: z.number().int().min(0).default(10000),
+});
+
+/** The whole configuration file. */
+export const ConfigSchema = z.strictObject({
+  routes: z.array(RouteSchema).min(1, { message: "must define at least one route" }),
+  direct_stream: DirectStreamSchema.nullable().default(null),
+  retry_budget: RetryBudgetSchema.prefault({}),
+  secrets: SecretsSchema.prefault({}),
+  sensitive_logging: SensitiveLoggingSchema.prefault({}),
+  cors: CorsSchema.prefault({}),
+  rate_limit: RateLimitSchema.prefault({}),
+  client_ip: ClientIpSchema.prefault({}),
+  telemetry: TelemetrySchema.prefault({}),
+  drm: DrmSchema.prefault({}),
+  auth: AuthSchema.prefault({}),
+  server: ServerSchema.prefault({}),
+});
+
+/** A validated configuration with every default filled in. */
+export type Config = z.infer<typeof ConfigSchema>;
+/** One validated route. */
+export type RouteConfig = z.infer<typeof RouteSchema>;
+/** The validated `/proxy/stream` block. */
+export type DirectStreamConfig = z.infer<typeof DirectStreamSchema>;
+/** One validated allowlist rule. */
+export type AllowRuleConfig = z.infer<typeof AllowRuleSchema>;
+/** A validated retry policy. */
+export type RetryConfig = z.infer<typeof RetrySchema>;

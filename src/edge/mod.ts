@@ -1,0 +1,6 @@
+/**
+ * The edge: listeners, client identification, reload.
+ * @module
+ */
+export { ProxyServer } from "./server.ts";
+export { CLIENT_IP_HEADERS, compileTrustedProxies, resolveClientIp } from "./client_ip.ts";

@@ -1,0 +1,101 @@
+/**
+ * The process-global Prometheus registry and the metrics every module shares.
+ * Modules define their own metrics on {@linkcode registry}.
+ * @module
+ */
+import client from "prom-client";
+
+/** The one registry `/metrics` exposes. */
+export const registry: client.Registry = new client.Registry();
+
+/** Seconds buckets suited to video: milliseconds for playlists to tens of seconds for segments. */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.001,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+];
+
+/** Requests answered, by route, method and status class. */
+export const httpRequests = new client.Counter({
+  name: "sprox_http_requests_total",
+  help: "HTTP requests answered, by route, method and status class.",
+  labelNames: ["route", "method", "status_class"] as const,
+  registers: [registry],
+});
+
+/** Time from request to response headers. */
+export const httpRequestDuration = new client.Histogram({
+  name: "sprox_http_request_duration_seconds",
+  help: "Time from receiving a request to sending response headers.",
+  labelNames: ["route", "method"] as const,
+  buckets: [...DURATION_BUCKETS],
+  registers: [registry],
+});
+
+/** `/health` probes answered. */
+export const healthChecks = new client.Counter({
+  name: "sprox_health_checks_total",
+  help: "Health checks answered by /health.",
+  registers: [registry],
+});
+
+/** Configuration reloads, by outcome. */
+export const configReloads = new client.Counter({
+  name: "sprox_config_reloads_total",
+  help: "Configuration reloads by outcome (success, failure).",
+  labelNames: ["outcome"] as const,
+  registers: [registry],
+});
+
+/** Always 1; labels carry the hash of the active configuration. */
+export const configInfo = new client.Gauge({
+  name: "sprox_config_info",
+  help: "Information about the active configuration; the value is always 1.",
+  labelNames: ["hash", "version"] as const,
+  registers: [registry],
+});
+
+/** Bytes sent to clients in streamed bodies, by mode. */
+export const bytesStreamed = new client.Counter({
+  name: "sprox_bytes_streamed_total",
+  help: "Body bytes streamed to clients, by mode (route, direct, speedtest).",
+  labelNames: ["mode"] as const,
+  registers: [registry],
+});
+
+/** Requests that ended in an error, by reason. */
+export const requestErrors = new client.Counter({
+  name: "sprox_request_errors_total",
+  help: "Requests that ended in an error, by reason.",
+  labelNames: ["reason"] as const,
+  registers: [registry],
+});
+
+/** Process memory, read from the runtime (no /proc access needed inside the sandbox). */
+export const residentMemory = new client.Gauge({
+  name: "sprox_process_resident_memory_bytes",
+  help: "Resident set size of the sProx process in bytes.",
+  registers: [registry],
+  collect() {
+    this.set(Deno.memoryUsage().rss);
+  },
+});
+
+/** Renders the registry in the Prometheus text format. */
+export function renderMetrics(): Promise<string> {
+  return registry.metrics();
+}
+
+/** The content type of {@linkcode renderMetrics}. */
+export const METRICS_CONTENT_TYPE: string = registry.contentType;

@@ -1,0 +1,5 @@
+/**
+ * Shared test support.
+ * @module
+ */
+export * from "./sprox.ts";

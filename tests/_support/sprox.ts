@@ -1,0 +1,165 @@
+/**
+ * Test support: start the real `sprox` process (the same entry point and permission set
+ * that ship) on loopback ports, and read its JSON log lines.
+ * @module
+ */
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** The repository root (absolute, with a trailing slash). */
+export const REPO_ROOT: string = ROOT;
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * A scratch directory under `var/test/` (inside the sandbox's read permission), removed by
+ * the returned cleanup.
+ */
+export async function scratchDir(): Promise<string> {
+  const dir = `${ROOT}var/test/${crypto.randomUUID()}`;
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Runs the CLI to completion (`deno run -P=sprox main.ts ...args`). */
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=sprox", `${ROOT}main.ts`, ...args],
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** One parsed JSON log line. */
+export type LogLine = Record<string, unknown> & { msg: string; level: string };
+
+/** A running sprox process. */
+export interface SproxProcess {
+  readonly pid: number;
+  readonly configPath: string;
+  /** Every JSON log line so far. */
+  readonly logs: LogLine[];
+  /** Raw stderr so far. */
+  stderr(): string;
+  /** Resolves with the first log line (now or later) matching `predicate`. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends a signal. */
+  kill(signal: Deno.Signal): void;
+  /** SIGTERM, then waits for exit; returns the exit code. */
+  stop(): Promise<number>;
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Writes `yaml` as `routes.yaml` in a scratch dir and starts `sprox serve -c <dir>`; resolves
+ * once every listener logged "listening" (or rejects with the process output).
+ */
+export async function startSprox(
+  yaml: string,
+  options: { env?: Record<string, string>; dir?: string; expectListeners?: number } = {},
+): Promise<SproxProcess> {
+  const dir = options.dir ?? await scratchDir();
+  const configPath = `${dir}/routes.yaml`;
+  await Deno.writeTextFile(configPath, yaml);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", dir],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs: LogLine[] = [];
+  const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let stderrText = "";
+  const pump = async () => {
+    let buffered = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const text = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const line = JSON.parse(text) as LogLine;
+          logs.push(line);
+          for (const w of [...waiters]) {
+            if (w.predicate(line)) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve(line);
+            }
+          }
+        } catch {
+          // Not JSON: ignore.
+        }
+      }
+    }
+  };
+  const pumping = pump();
+  const errPumping = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderrText += chunk;
+  })();
+  const status = child.status.then(async (s) => {
+    await Promise.allSettled([pumping, errPumping]);
+    return s;
+  });
+
+  const waitForLog = (predicate: (l: LogLine) => boolean, timeoutMs = 15000) => {
+    const found = logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(entry), 1);
+        reject(new Error(`timed out waiting for log line; stderr:\n${stderrText}`));
+      }, timeoutMs);
+      const entry = {
+        predicate,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      waiters.push(entry);
+    });
+  };
+
+  const proc: SproxProcess = {
+    pid: child.pid,
+    configPath,
+    logs,
+    stderr: () => stderrText,
+    waitForLog,
+    kill: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // Already exited.
+      }
+    },
+    stop: async () => {
+      proc.kill("SIGTERM");
+      return (await status).code;
+    },
+    status,
+  };
+  const started = await Promise.race([
+    waitForLog((l) => l.msg === "sprox started", 30000).then(() => true),
+    status.then(() => false),
+  ]);
+  if (!started) {
+    throw new Error(`sprox exited before starting:\n${stderrText}\n${JSON.stringify(logs)}`);
+  }
+  return proc;
+}
