@@ -30,6 +30,7 @@ export type ErrorReason =
   | "manifest_too_large"
   | "manifest_invalid"
   | "insecure_reference"
+  | "cross_origin_reference"
   | "internal";
 
 /** A request failure with its HTTP status, reason and client-safe message. */

@@ -1,0 +1,132 @@
+/**
+ * Recognising playlists and reading manifest bodies: content-encoding removed, size bound
+ * enforced on the decoded bytes, UTF-8 required.
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+
+const PLAYLIST_TYPES = new Set([
+  "application/vnd.apple.mpegurl",
+  "application/x-mpegurl",
+  "audio/mpegurl",
+  "audio/x-mpegurl",
+]);
+
+const AMBIGUOUS_TYPES = new Set([
+  "",
+  "text/plain",
+  "application/octet-stream",
+  "binary/octet-stream",
+]);
+
+/** The media type without parameters, lower-cased. */
+export function mediaType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/**
+ * True for the HLS playlist media types (RFC 8216 §4).
+ *
+ * @example
+ * ```ts
+ * isPlaylistContentType("application/vnd.apple.mpegurl; charset=utf-8"); // true
+ * ```
+ */
+export function isPlaylistContentType(contentType: string | null): boolean {
+  return PLAYLIST_TYPES.has(mediaType(contentType));
+}
+
+/** True when a content type says too little to rule a playlist out, so the body is sniffed. */
+export function isAmbiguousContentType(contentType: string | null): boolean {
+  return AMBIGUOUS_TYPES.has(mediaType(contentType));
+}
+
+const EXTM3U = [0x23, 0x45, 0x58, 0x54, 0x4d, 0x33, 0x55];
+
+/**
+ * True when `bytes` begin with `#EXTM3U`, after an optional UTF-8 byte order mark.
+ *
+ * @example
+ * ```ts
+ * startsWithExtm3u(new TextEncoder().encode("#EXTM3U\n")); // true
+ * ```
+ */
+export function startsWithExtm3u(bytes: Uint8Array): boolean {
+  const skip = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  if (bytes.length < skip + EXTM3U.length) return false;
+  return EXTM3U.every((b, i) => bytes[skip + i] === b);
+}
+
+/**
+ * The body of `response` with its `Content-Encoding` (gzip, deflate, br) removed. Throws
+ * 502 `manifest_invalid` for an encoding it cannot decode.
+ */
+export function decodedBody(response: Response): ReadableStream<Uint8Array> | null {
+  const body = response.body;
+  if (body === null) return null;
+  const encoding = (response.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  switch (encoding) {
+    case "":
+    case "identity":
+      return body;
+    case "gzip":
+    case "x-gzip":
+      return body.pipeThrough(new DecompressionStream("gzip"));
+    case "deflate":
+      return body.pipeThrough(new DecompressionStream("deflate"));
+    case "br":
+      return body.pipeThrough(new DecompressionStream("brotli" as CompressionFormat));
+    default:
+      throw new ProxyError(502, "manifest_invalid", `manifest has unsupported encoding`);
+  }
+}
+
+/**
+ * Reads a decoded manifest body whole, refusing more than `limit` bytes (502
+ * `manifest_too_large`) and bytes that are not UTF-8 or fail to decompress (502
+ * `manifest_invalid`).
+ *
+ * @example
+ * ```ts
+ * const text = await readManifest(decodedBody(response), 16 * 1024 * 1024);
+ * ```
+ */
+export async function readManifest(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<string> {
+  if (body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${limit} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof ProxyError) throw error;
+    throw new ProxyError(502, "manifest_invalid", "manifest body could not be read", {
+      cause: error,
+    });
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    throw new ProxyError(502, "manifest_invalid", "manifest is not UTF-8 text", { cause: error });
+  }
+}

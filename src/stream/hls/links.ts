@@ -1,0 +1,157 @@
+/**
+ * The two ways sProx writes references into playlists it serves: route mode (paths under
+ * the route's origin become `base_url` + the remaining path) and direct mode (everything
+ * goes back through `/proxy/hls/manifest.m3u8` and `/proxy/stream`).
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
+
+/** What a direct-mode link carries besides the destination. */
+export interface DirectLinkOptions {
+  /** Prepended to `/proxy/...`; empty for root-relative links (the default). */
+  readonly prefix?: string;
+  /** `h_<name>` overrides exactly as the client gave them, repeated on every link. */
+  readonly overrides?: readonly (readonly [string, string])[];
+  /** The `api_password` query credential, carried only when the client sent it that way. */
+  readonly credential?: string | null;
+  /** Where nested playlists go; defaults to `/proxy/hls/manifest.m3u8`. */
+  readonly playlistPath?: string;
+}
+
+/** The `&h_x=…&api_password=…` tail shared by every link of one playlist. */
+export function directLinkTail(options: DirectLinkOptions): string {
+  let tail = "";
+  for (const [name, value] of options.overrides ?? []) {
+    tail += `&${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
+  }
+  if (options.credential) tail += `&api_password=${encodeURIComponent(options.credential)}`;
+  return tail;
+}
+
+/**
+ * Direct mode: nested playlists come back through `/proxy/hls/manifest.m3u8`, segments,
+ * keys, init sections and data through `/proxy/stream`, each carrying the same overrides
+ * and query credential.
+ *
+ * @example
+ * ```ts
+ * const resolve = directModeResolver({ overrides: [["h_referer", "https://p.example/"]] });
+ * resolve("https://cdn.example/a/seg1.ts", "media"); // "/proxy/stream?d=https%3A…&h_referer=…"
+ * ```
+ */
+export function directModeResolver(options: DirectLinkOptions = {}): ReferenceResolver {
+  const prefix = options.prefix ?? "";
+  const tail = directLinkTail(options);
+  const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
+  const stream = `${prefix}/proxy/stream?d=`;
+  return (url: string, kind: ReferenceKind) =>
+    (kind === "playlist" ? playlist : stream) + encodeURIComponent(url) + tail;
+}
+
+/** Route-mode settings, taken from the route's `hls` block and the direct stream plan. */
+export interface RouteLinkOptions {
+  /** The route's upstream origin (its path is the base the route serves). */
+  readonly origin: string;
+  /** Where the origin's paths are published; `null` publishes them root-relative. */
+  readonly baseUrl: string | null;
+  /** What happens to a reference outside the route's origin. */
+  readonly crossOrigin: "direct_stream" | "keep" | "refuse";
+  /**
+   * Direct-mode links for cross-origin references, or `null` for a URL `/proxy/stream`
+   * would not serve (disabled, not allowlisted, credential required).
+   */
+  readonly directLink?: ((url: string, kind: ReferenceKind) => string | null) | null;
+}
+
+/** The origin URL as a prefix ending in `/`, for string comparisons on resolved hrefs. */
+export function originPrefix(origin: string): string {
+  const url = new URL(origin);
+  url.search = "";
+  url.hash = "";
+  return url.href.endsWith("/") ? url.href : `${url.href}/`;
+}
+
+/**
+ * Route mode: a reference under the route's origin becomes `base_url` + the remaining path
+ * (query kept); any other reference follows `cross_origin`.
+ *
+ * @example
+ * ```ts
+ * const resolve = routeModeResolver({
+ *   origin: "https://origin.example/vod",
+ *   baseUrl: "https://cdn.example/hls/",
+ *   crossOrigin: "refuse",
+ * });
+ * resolve("https://origin.example/vod/a/seg1.ts", "media"); // "https://cdn.example/hls/a/seg1.ts"
+ * ```
+ */
+export function routeModeResolver(options: RouteLinkOptions): ReferenceResolver {
+  const prefix = originPrefix(options.origin);
+  const published = options.baseUrl === null
+    ? "/"
+    : options.baseUrl.endsWith("/")
+    ? options.baseUrl
+    : `${options.baseUrl}/`;
+  return (url: string, kind: ReferenceKind) => {
+    if (url.startsWith(prefix)) return published + url.slice(prefix.length);
+    switch (options.crossOrigin) {
+      case "keep":
+        return url;
+      case "direct_stream": {
+        const link = options.directLink?.(url, kind) ?? null;
+        if (link !== null) return link;
+        break;
+      }
+    }
+    throw new ProxyError(
+      502,
+      "cross_origin_reference",
+      "playlist references a host this route does not proxy",
+    );
+  };
+}
+
+/** When a playlist is delivered in a secure context, and which references stay exempt. */
+export interface InsecureGuardOptions {
+  /** The playlist came over HTTPS, is served over HTTPS, or `base_url` is HTTPS. */
+  readonly secure: boolean;
+  /** `allow_insecure_segments`. */
+  readonly allowInsecure: boolean;
+  /** References under this prefix (the route's configured origin) are the operator's own. */
+  readonly trustedPrefix?: string | null;
+}
+
+/**
+ * Wraps a resolver so that, in a secure context, any `http://` reference (upstream or as
+ * written) refuses the playlist with 502 `insecure_reference`.
+ *
+ * @example
+ * ```ts
+ * const guarded = guardInsecure(resolve, { secure: true, allowInsecure: false });
+ * ```
+ */
+export function guardInsecure(
+  resolve: ReferenceResolver,
+  options: InsecureGuardOptions,
+): ReferenceResolver {
+  if (!options.secure || options.allowInsecure) return resolve;
+  const trusted = options.trustedPrefix ?? null;
+  return (url: string, kind: ReferenceKind) => {
+    if (url.startsWith("http:") && !(trusted !== null && url.startsWith(trusted))) {
+      throw insecure(url);
+    }
+    const out = resolve(url, kind);
+    if (out.startsWith("http:")) throw insecure(url);
+    return out;
+  };
+}
+
+function insecure(url: string): ProxyError {
+  return new ProxyError(
+    502,
+    "insecure_reference",
+    "playlist references an http:// resource in a secure context",
+    { cause: new URL(url).host },
+  );
+}

@@ -1,0 +1,8 @@
+/**
+ * HLS playlists: detection, bounded reading, and URI rewriting in route and direct mode.
+ * @module
+ */
+export * from "./body.ts";
+export * from "./links.ts";
+export * from "./resolve.ts";
+export * from "./rewrite.ts";

@@ -1,0 +1,86 @@
+/**
+ * Resolving playlist references against the playlist's upstream URL (RFC 3986 §5), with a
+ * string fast path for the common case of plain relative names such as `seg-00042.ts`.
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+
+/** What a reference points at; decides where it is routed in direct mode. */
+export type ReferenceKind = "playlist" | "media" | "key" | "data";
+
+/**
+ * Maps an absolute upstream URL to the string written into the output playlist, or throws
+ * a {@linkcode ProxyError} to refuse the whole playlist.
+ */
+export type ReferenceResolver = (absoluteUrl: string, kind: ReferenceKind) => string;
+
+/** A playlist URL prepared once for resolving many references. */
+export interface ReferenceBase {
+  readonly href: string;
+  /** The URL up to and including the last `/` of its path (no query). */
+  readonly directory: string;
+}
+
+/**
+ * Prepares an absolute http(s) URL as a base for {@linkcode resolveReference}.
+ *
+ * @example
+ * ```ts
+ * const base = referenceBase("https://cdn.example/live/index.m3u8?token=1");
+ * ```
+ */
+export function referenceBase(url: string): ReferenceBase {
+  const parsed = new URL(url);
+  parsed.search = "";
+  parsed.hash = "";
+  const href = new URL(url).href;
+  const directory = parsed.href.slice(0, parsed.href.lastIndexOf("/") + 1);
+  return { href, directory };
+}
+
+// A relative path made only of unreserved/sub-delim characters, with no dot-segments,
+// resolves by plain concatenation onto the directory.
+const SIMPLE_RELATIVE = /^[A-Za-z0-9\-._~!$&'()*+,;=@%]+(?:\/[A-Za-z0-9\-._~!$&'()*+,;=@%]+)*$/;
+const SIMPLE_QUERY = /^[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/;
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+/**
+ * Resolves `reference` against `base`. Returns `null` for references that are not http(s)
+ * (`data:`, `skd://`, …), which are left untouched.
+ *
+ * @example
+ * ```ts
+ * resolveReference(referenceBase("https://a.example/v/index.m3u8"), "seg1.ts");
+ * // "https://a.example/v/seg1.ts"
+ * ```
+ */
+export function resolveReference(base: ReferenceBase, reference: string): string | null {
+  const q = reference.indexOf("?");
+  const path = q < 0 ? reference : reference.slice(0, q);
+  if (
+    SIMPLE_RELATIVE.test(path) && !DOT_SEGMENT.test(path) && path.indexOf(":") < 0 &&
+    (q < 0 || SIMPLE_QUERY.test(reference.slice(q + 1)))
+  ) {
+    return base.directory + reference;
+  }
+  const scheme = SCHEME.exec(reference);
+  if (scheme) {
+    const s = scheme[0].toLowerCase();
+    if (s !== "http:" && s !== "https:") return null;
+  }
+  let resolved: URL;
+  try {
+    resolved = new URL(reference, base.href);
+  } catch (error) {
+    throw new ProxyError(502, "manifest_invalid", "playlist holds an unparseable URI", {
+      cause: error,
+    });
+  }
+  if (resolved.protocol !== "http:" && resolved.protocol !== "https:") return null;
+  if (resolved.username || resolved.password) {
+    throw new ProxyError(502, "manifest_invalid", "playlist holds a URI with credentials");
+  }
+  resolved.hash = "";
+  return resolved.href;
+}
