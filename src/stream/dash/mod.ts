@@ -1,0 +1,11 @@
+/**
+ * DASH to HLS: an MPD parsed into plain values, expanded into segments for every
+ * addressing mode, and written as HLS multivariant and media playlists.
+ * @module
+ */
+export * from "./model.ts";
+export * from "./renditions.ts";
+export * from "./segments.ts";
+export * from "./sidx.ts";
+export * from "./to_hls.ts";
+export { parseDateTime, parseDuration } from "./_time.ts";
