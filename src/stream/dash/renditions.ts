@@ -70,9 +70,7 @@ export function listRenditions(mpd: Mpd): Rendition[] {
         name,
         type,
         representation: rep,
-        perPeriod: perPeriod.map((list) =>
-          list.includes(rep) ? rep : counterpart(rep, rank, list)
-        ),
+        perPeriod: perPeriod.map((list) => list.includes(rep) ? rep : counterpart(rep, rank, list)),
       });
     });
   }

@@ -188,11 +188,13 @@ export function expandSegments(
       fillTemplate(t, { id: rep.id, number: s?.number, time: s?.time, bandwidth: rep.bandwidth }),
       rep.baseUrl,
     );
+  // A whole-file segment lasts the period; milliseconds at least, for an exact EXTINF.
+  const wholeScale = Math.max(info.timescale, 1000);
   const whole = (): MediaSegment[] => [{
     url: rep.baseUrl,
     range: null,
-    duration: Math.round((period.duration ?? 0) * info.timescale),
-    timescale: info.timescale,
+    duration: Math.round((period.duration ?? 0) * wholeScale),
+    timescale: wholeScale,
     number: info.startNumber,
     time: info.presentationTimeOffset,
   }];
@@ -221,26 +223,32 @@ export function expandSegments(
     case "list": {
       let time = info.presentationTimeOffset;
       const durations = info.timeline ? timelineSlots(info, null) : null;
-      const slots = info.segmentUrls.map((u, i): Slot & { url: string; range: ByteRange | null } => {
-        const duration = durations?.[i]?.duration ?? info.duration;
-        if (duration === null || duration === undefined) {
-          throw invalid("MPD SegmentList has no segment duration");
-        }
-        const slot = {
-          time: durations?.[i]?.time ?? time,
-          duration,
-          number: info.startNumber + i,
-          url: u.media === null ? rep.baseUrl : absolute(u.media, rep.baseUrl),
-          range: u.mediaRange === null ? null : parseByteRange(u.mediaRange),
-        };
-        time = slot.time + duration;
-        return slot;
-      });
+      const slots = info.segmentUrls.map(
+        (u, i): Slot & { url: string; range: ByteRange | null } => {
+          const duration = durations?.[i]?.duration ?? info.duration;
+          if (duration === null || duration === undefined) {
+            throw invalid("MPD SegmentList has no segment duration");
+          }
+          const slot = {
+            time: durations?.[i]?.time ?? time,
+            duration,
+            number: info.startNumber + i,
+            url: u.media === null ? rep.baseUrl : absolute(u.media, rep.baseUrl),
+            range: u.mediaRange === null ? null : parseByteRange(u.mediaRange),
+          };
+          time = slot.time + duration;
+          return slot;
+        },
+      );
       const kept = liveWindow(mpd, period, info, slots, now) as typeof slots;
       return {
         init: info.initialization === null && info.initializationRange === null ? null : {
-          url: info.initialization === null ? rep.baseUrl : absolute(info.initialization, rep.baseUrl),
-          range: info.initializationRange === null ? null : parseByteRange(info.initializationRange),
+          url: info.initialization === null
+            ? rep.baseUrl
+            : absolute(info.initialization, rep.baseUrl),
+          range: info.initializationRange === null
+            ? null
+            : parseByteRange(info.initializationRange),
         },
         segments: kept.map((s) => ({ ...s, timescale: info.timescale })),
         index: null,

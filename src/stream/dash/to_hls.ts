@@ -225,7 +225,9 @@ export function multivariantPlaylist(mpd: Mpd, options: HlsWriteOptions): string
   const names = displayNames(grouped);
   const defaultAudio = grouped.find((r) => r.representation.roles.includes("main")) ?? grouped[0];
   for (const r of grouped) {
-    lines.push(mediaTag(r, "audio", names.get(r)!, r === defaultAudio, options.renditionUri(r.name)));
+    lines.push(
+      mediaTag(r, "audio", names.get(r)!, r === defaultAudio, options.renditionUri(r.name)),
+    );
   }
   const textNames = displayNames(text);
   for (const r of text) {

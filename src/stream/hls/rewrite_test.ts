@@ -5,8 +5,8 @@ import {
   directModeResolver,
   guardInsecure,
   PlaylistRewriter,
-  routeModeResolver,
   rewritePlaylist,
+  routeModeResolver,
 } from "./mod.ts";
 
 const ORIGIN = "https://origin.example/vod";
@@ -29,7 +29,7 @@ const MULTIVARIANT = [
   "#EXTM3U",
   "#EXT-X-VERSION:7",
   "# a comment that stays",
-  "#EXT-X-UNKNOWN-TAG:FOO=1,URI=\"keep-me.txt\"",
+  '#EXT-X-UNKNOWN-TAG:FOO=1,URI="keep-me.txt"',
   '#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI="skd://key-id",KEYFORMAT="com.apple.streamingkeydelivery"',
   '#EXT-X-SESSION-KEY:METHOD=AES-128,URI="keys/session.key"',
   '#EXT-X-SESSION-DATA:DATA-ID="com.example.title",URI="meta/title.json"',
@@ -87,7 +87,7 @@ const MEDIA = [
   '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="data:text/plain;base64,AAAA",KEYFORMAT="identity"',
   '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg11.part1.m4s"',
   '#EXT-X-RENDITION-REPORT:URI="../audio/en.m3u8",LAST-MSN=11,LAST-PART=0',
-  "#EXT-X-DATERANGE:ID=\"ad\",START-DATE=\"2024-01-01T00:00:10Z\",CLASS=\"com.apple.hls.interstitial\",X-ASSET-URI=\"ads/ad1.m3u8\"",
+  '#EXT-X-DATERANGE:ID="ad",START-DATE="2024-01-01T00:00:10Z",CLASS="com.apple.hls.interstitial",X-ASSET-URI="ads/ad1.m3u8"',
   "#EXTINF:4,",
   "  seg 12.m4s  ",
 ].join("\n");
@@ -119,7 +119,9 @@ Deno.test("direct mode sends playlists to /proxy/hls and the rest to /proxy/stre
   assert.equal(lines[12], MEDIA.split("\n")[12], "data: key URIs stay");
   assert.ok(lines[13].includes(s("https://origin.example/vod/show/seg11.part1.m4s")));
   assert.ok(lines[14].includes(p("https://origin.example/vod/audio/en.m3u8")));
-  assert.ok(lines[15].includes(`X-ASSET-URI="${p("https://origin.example/vod/show/ads/ad1.m3u8")}"`));
+  assert.ok(
+    lines[15].includes(`X-ASSET-URI="${p("https://origin.example/vod/show/ads/ad1.m3u8")}"`),
+  );
   assert.equal(lines[17], `  ${s("https://origin.example/vod/show/seg%2012.m4s")}  `);
   const manifest = parse(out);
   assert.equal(manifest.segments.length, 2);
