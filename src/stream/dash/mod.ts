@@ -5,6 +5,7 @@
  */
 export * from "./model.ts";
 export * from "./renditions.ts";
+export * from "./respond.ts";
 export * from "./segments.ts";
 export * from "./sidx.ts";
 export * from "./to_hls.ts";

@@ -5,4 +5,5 @@
 export * from "./body.ts";
 export * from "./links.ts";
 export * from "./resolve.ts";
+export * from "./respond.ts";
 export * from "./rewrite.ts";

@@ -1,0 +1,156 @@
+/**
+ * The transform step of the request path for playlists: recognise an upstream response
+ * as a playlist, read it (bounded, decoded), rewrite it, and answer with a fresh
+ * Content-Length.
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+import {
+  decodedBody,
+  isAmbiguousContentType,
+  isPlaylistContentType,
+  readManifest,
+  startsWithExtm3u,
+} from "./body.ts";
+import type { ReferenceResolver } from "./resolve.ts";
+import { rewritePlaylist } from "./rewrite.ts";
+
+/** The MIME type sProx answers playlists with (RFC 8216 §4). */
+export const PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl";
+
+// Headers that describe the upstream bytes and no longer hold once a body is rewritten.
+const STALE_HEADERS = [
+  "content-length",
+  "content-encoding",
+  "content-range",
+  "accept-ranges",
+  "etag",
+  "transfer-encoding",
+  "content-md5",
+  "digest",
+];
+
+/**
+ * A response carrying `text` as a playlist (or `contentType`), keeping the upstream's
+ * status and headers except those describing the old bytes.
+ */
+export function textResponse(
+  text: string,
+  upstream: Response,
+  contentType = PLAYLIST_CONTENT_TYPE,
+): Response {
+  const headers = new Headers(upstream.headers);
+  for (const name of STALE_HEADERS) headers.delete(name);
+  const bytes = new TextEncoder().encode(text);
+  headers.set("content-type", contentType);
+  headers.set("content-length", String(bytes.byteLength));
+  return new Response(bytes, { status: upstream.status, headers });
+}
+
+/** What {@linkcode playlistBody} found. */
+export type PlaylistProbe =
+  | { readonly playlist: true; readonly body: ReadableStream<Uint8Array> | null }
+  | { readonly playlist: false; readonly response: Response };
+
+async function peek(
+  stream: ReadableStream<Uint8Array>,
+): Promise<{ head: Uint8Array; body: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < 16) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.byteLength;
+  }
+  const head = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    head.set(p, at);
+    at += p.byteLength;
+  }
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (head.byteLength) controller.enqueue(head);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { head, body };
+}
+
+/**
+ * Decides whether an upstream response is a playlist: a 200 with a playlist media type,
+ * or with an uninformative one (none, text/plain, octet-stream) whose decoded body starts
+ * with `#EXTM3U`. A sniffed non-playlist comes back as an equivalent response.
+ *
+ * @example
+ * ```ts
+ * const probe = await playlistBody(upstream);
+ * if (!probe.playlist) return probe.response;
+ * ```
+ */
+export async function playlistBody(response: Response): Promise<PlaylistProbe> {
+  if (response.status !== 200 || response.body === null) {
+    return { playlist: false, response };
+  }
+  const type = response.headers.get("content-type");
+  if (isPlaylistContentType(type)) return { playlist: true, body: decodedBody(response) };
+  if (!isAmbiguousContentType(type)) return { playlist: false, response };
+  const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
+  const decoded = encoded ? decodedBody(response)! : response.body;
+  const { head, body } = await peek(decoded);
+  if (startsWithExtm3u(head)) return { playlist: true, body };
+  const headers = new Headers(response.headers);
+  if (encoded) {
+    headers.delete("content-encoding");
+    headers.delete("content-length");
+  }
+  return {
+    playlist: false,
+    response: new Response(body, { status: response.status, headers }),
+  };
+}
+
+/** What rewriting one playlist response needs. */
+export interface PlaylistResponseOptions {
+  /** The absolute upstream URL the playlist came from. */
+  readonly playlistUrl: string;
+  readonly resolve: ReferenceResolver;
+  readonly maxBytes: number;
+}
+
+/**
+ * Reads and rewrites a playlist body and answers it with the upstream's status and
+ * cache headers and a recomputed Content-Length.
+ *
+ * @example
+ * ```ts
+ * const probe = await playlistBody(upstream);
+ * if (probe.playlist) return await rewritePlaylistResponse(upstream, probe.body, options);
+ * ```
+ */
+export async function rewritePlaylistResponse(
+  upstream: Response,
+  body: ReadableStream<Uint8Array> | null,
+  options: PlaylistResponseOptions,
+): Promise<Response> {
+  const declared = Number(upstream.headers.get("content-length") ?? NaN);
+  if (declared > options.maxBytes && !upstream.headers.has("content-encoding")) {
+    await body?.cancel().catch(() => {});
+    throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
+  }
+  const text = await readManifest(body, options.maxBytes);
+  const out = rewritePlaylist(text, { playlistUrl: options.playlistUrl, resolve: options.resolve });
+  const type = isPlaylistContentType(upstream.headers.get("content-type"))
+    ? upstream.headers.get("content-type")!
+    : PLAYLIST_CONTENT_TYPE;
+  return textResponse(out, upstream, type);
+}

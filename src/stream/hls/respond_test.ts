@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { brotliCompressSync, gzipSync } from "node:zlib";
+import { ProxyError } from "../../errors/mod.ts";
+import { directModeResolver, playlistBody, rewritePlaylistResponse } from "./mod.ts";
+
+const PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg1.ts\n#EXT-X-ENDLIST\n";
+const URL_ = "https://origin.example/v/index.m3u8";
+const options = { playlistUrl: URL_, resolve: directModeResolver(), maxBytes: 1024 };
+
+async function transform(response: Response): Promise<Response> {
+  const probe = await playlistBody(response);
+  if (!probe.playlist) return probe.response;
+  return await rewritePlaylistResponse(response, probe.body, options);
+}
+
+Deno.test("playlists are recognised by type or sniffed, then rewritten with a new length", async () => {
+  for (const type of ["application/vnd.apple.mpegurl", "audio/mpegurl", "text/plain", null]) {
+    const headers: Record<string, string> = { etag: '"x"', "cache-control": "max-age=2" };
+    if (type) headers["content-type"] = type;
+    const out = await transform(new Response("\uFEFF" + PLAYLIST, { headers }));
+    const bytes = new Uint8Array(await out.arrayBuffer());
+    assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "the BOM is kept");
+    const text = new TextDecoder().decode(bytes);
+    assert.match(
+      text,
+      /\/proxy\/stream\?d=https%3A%2F%2Forigin\.example%2Fv%2Fseg1\.ts/,
+      `${type}`,
+    );
+    assert.equal(out.headers.get("content-length"), String(bytes.byteLength));
+    assert.equal(out.headers.get("etag"), null);
+    assert.equal(out.headers.get("cache-control"), "max-age=2");
+  }
+});
+
+Deno.test("gzip and br encoded playlists are decoded before rewriting", async () => {
+  const encoded: [string, Uint8Array<ArrayBuffer>][] = [
+    ["gzip", new Uint8Array(gzipSync(PLAYLIST))],
+    ["br", new Uint8Array(brotliCompressSync(PLAYLIST))],
+  ];
+  for (const [encoding, bytes] of encoded) {
+    for (const type of ["application/x-mpegurl", "application/octet-stream"]) {
+      const out = await transform(
+        new Response(bytes, { headers: { "content-encoding": encoding, "content-type": type } }),
+      );
+      assert.equal(out.headers.get("content-encoding"), null);
+      assert.match(await out.text(), /^#EXTM3U\n/, `${encoding} ${type}`);
+    }
+  }
+});
+
+Deno.test("non-playlists pass through untouched, sniffed bytes included", async () => {
+  const ts = new Uint8Array(4096).fill(0x47);
+  const out = await transform(new Response(ts, { headers: { "content-type": "video/mp2t" } }));
+  assert.deepEqual(new Uint8Array(await out.arrayBuffer()), ts);
+  const sniffed = await transform(
+    new Response(ts, { headers: { "content-type": "application/octet-stream" } }),
+  );
+  assert.deepEqual(new Uint8Array(await sniffed.arrayBuffer()), ts);
+  const notOk = await transform(
+    new Response(PLAYLIST, { status: 404, headers: { "content-type": "audio/mpegurl" } }),
+  );
+  assert.equal(notOk.status, 404);
+  assert.equal(await notOk.text(), PLAYLIST);
+});
+
+Deno.test("oversized and undecodable playlists are refused", async () => {
+  const big = "#EXTM3U\n" + "#EXTINF:4,\nseg.ts\n".repeat(200);
+  await assert.rejects(
+    transform(new Response(big, { headers: { "content-type": "audio/mpegurl" } })),
+    (e: unknown) => e instanceof ProxyError && e.reason === "manifest_too_large",
+  );
+  // A small compressed body that inflates past the bound (decompression bomb).
+  await assert.rejects(
+    transform(
+      new Response(new Uint8Array(gzipSync(big)), {
+        headers: { "content-type": "audio/mpegurl", "content-encoding": "gzip" },
+      }),
+    ),
+    (e: unknown) => e instanceof ProxyError && e.reason === "manifest_too_large",
+  );
+  await assert.rejects(
+    transform(
+      new Response(new Uint8Array([0x23, 0x45, 0xff, 0xfe]), {
+        headers: { "content-type": "audio/mpegurl" },
+      }),
+    ),
+    (e: unknown) => e instanceof ProxyError && e.reason === "manifest_invalid",
+  );
+  await assert.rejects(
+    transform(
+      new Response(new Uint8Array([1, 2, 3]), {
+        headers: { "content-type": "audio/mpegurl", "content-encoding": "gzip" },
+      }),
+    ),
+    (e: unknown) => e instanceof ProxyError && e.reason === "manifest_invalid",
+  );
+});
