@@ -7,6 +7,25 @@
 import { ProxyError } from "../../errors/mod.ts";
 import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
 
+const ASCII_ENCODED: readonly string[] = Array.from(
+  { length: 128 },
+  (_, c) => encodeURIComponent(String.fromCharCode(c)),
+);
+
+/** `encodeURIComponent`, faster for the mostly-safe ASCII names of segments. */
+function encodeComponent(text: string): string {
+  let out = "";
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128 && ASCII_ENCODED[c].length === 1) continue;
+    if (c >= 128) return encodeURIComponent(text);
+    out += text.slice(last, i) + ASCII_ENCODED[c];
+    last = i + 1;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
 /** What a direct-mode link carries besides the destination. */
 export interface DirectLinkOptions {
   /** Prepended to `/proxy/...`; empty for root-relative links (the default). */
@@ -45,8 +64,19 @@ export function directModeResolver(options: DirectLinkOptions = {}): ReferenceRe
   const tail = directLinkTail(options);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
   const stream = `${prefix}/proxy/stream?d=`;
-  return (url: string, kind: ReferenceKind) =>
-    (kind === "playlist" ? playlist : stream) + encodeURIComponent(url) + tail;
+  // Most references of a playlist share a directory: encode it once.
+  let directory = "";
+  let encodedDirectory = "";
+  return (url: string, kind: ReferenceKind) => {
+    const q = url.indexOf("?");
+    const slash = url.lastIndexOf("/", q < 0 ? url.length : q) + 1;
+    if (slash !== directory.length || !url.startsWith(directory)) {
+      directory = url.slice(0, slash);
+      encodedDirectory = encodeURIComponent(directory);
+    }
+    return (kind === "playlist" ? playlist : stream) + encodedDirectory +
+      encodeComponent(url.slice(slash)) + tail;
+  };
 }
 
 /** Route-mode settings, taken from the route's `hls` block and the direct stream plan. */

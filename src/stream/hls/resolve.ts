@@ -38,11 +38,15 @@ export function referenceBase(url: string): ReferenceBase {
   return { href, directory };
 }
 
-// A relative path made only of unreserved/sub-delim characters, with no dot-segments,
-// resolves by plain concatenation onto the directory.
-const SIMPLE_RELATIVE = /^[A-Za-z0-9\-._~!$&'()*+,;=@%]+(?:\/[A-Za-z0-9\-._~!$&'()*+,;=@%]+)*$/;
-const SIMPLE_QUERY = /^[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/;
-const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
+// A relative reference made only of unreserved/sub-delim characters (no scheme, no
+// authority, no fragment) resolves by plain concatenation onto the directory, unless it
+// holds a dot-segment.
+const SIMPLE_RELATIVE =
+  /^[A-Za-z0-9\-._~!$&()*+,;=@%][A-Za-z0-9\-._~!$&()*+,;=@%/]*(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*)?$/;
+// An absolute http(s) URL already in the form the URL parser would serialise it to.
+const SIMPLE_ABSOLUTE =
+  /^https?:\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\/[A-Za-z0-9\-._~!$&()*+,;=@%/]*(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*)?$/;
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$|\?)/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 /**
@@ -56,13 +60,11 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
  * ```
  */
 export function resolveReference(base: ReferenceBase, reference: string): string | null {
-  const q = reference.indexOf("?");
-  const path = q < 0 ? reference : reference.slice(0, q);
-  if (
-    SIMPLE_RELATIVE.test(path) && !DOT_SEGMENT.test(path) && path.indexOf(":") < 0 &&
-    (q < 0 || SIMPLE_QUERY.test(reference.slice(q + 1)))
-  ) {
-    return base.directory + reference;
+  if (SIMPLE_RELATIVE.test(reference)) {
+    const mayHoldDots = reference.charCodeAt(0) === 46 || reference.includes("/.");
+    if (!mayHoldDots || !DOT_SEGMENT.test(reference)) return base.directory + reference;
+  } else if (SIMPLE_ABSOLUTE.test(reference) && !DOT_SEGMENT.test(reference)) {
+    return reference;
   }
   const scheme = SCHEME.exec(reference);
   if (scheme) {

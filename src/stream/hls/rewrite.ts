@@ -65,6 +65,9 @@ export class PlaylistRewriter {
 
   /** Rewrites every complete line of `chunk` (plus what was pending) and returns it. */
   push(chunk: string): string {
+    if (chunk.indexOf("\0") >= 0) {
+      throw new ProxyError(502, "manifest_invalid", "playlist holds a NUL byte");
+    }
     const text = this.#pending + chunk;
     const last = text.lastIndexOf("\n");
     if (last < 0) {
@@ -79,62 +82,72 @@ export class PlaylistRewriter {
   finish(): string {
     const rest = this.#pending;
     this.#pending = "";
-    const out = rest.length ? this.#line(rest) : "";
+    const out = rest.length ? this.#lines(rest, rest.length) : "";
     if (!this.#sawHeader) {
       throw new ProxyError(502, "manifest_invalid", "playlist does not start with #EXTM3U");
     }
     return out;
   }
 
+  /** Copies unchanged lines as spans of `text`; only rewritten lines are rebuilt. */
   #lines(text: string, end: number): string {
-    const out: string[] = [];
+    let out = "";
+    let cursor = 0;
     let start = 0;
     while (start < end) {
-      const nl = text.indexOf("\n", start);
-      out.push(this.#line(text.slice(start, nl)), "\n");
+      let nl = text.indexOf("\n", start);
+      if (nl < 0 || nl > end) nl = end;
+      const replaced = this.#line(text, start, nl);
+      if (replaced !== null) {
+        out += text.slice(cursor, start) + replaced;
+        cursor = nl;
+      }
       start = nl + 1;
     }
-    return out.join("");
+    return out + text.slice(cursor, end);
   }
 
-  #line(raw: string): string {
+  /** The replacement for the line `text[start, end)`, or null when it stays as it is. */
+  #line(text: string, start: number, end: number): string | null {
     if (!this.#sawHeader) {
+      const raw = text.slice(start, end);
       const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-      if (line.trim() === "") return raw;
+      if (line.trim() === "") return null;
       if (!line.startsWith("#EXTM3U")) {
         throw new ProxyError(502, "manifest_invalid", "playlist does not start with #EXTM3U");
       }
       this.#sawHeader = true;
-      return raw;
+      return null;
     }
-    if (raw.indexOf("\0") >= 0) {
-      throw new ProxyError(502, "manifest_invalid", "playlist holds a NUL byte");
-    }
-    if (raw.charCodeAt(0) === 35 /* # */) {
-      if (!raw.startsWith("#EXT-X-")) return raw;
+    if (start === end) return null;
+    if (text.charCodeAt(start) === 35 /* # */) {
+      if (!text.startsWith("#EXT-X-", start)) return null;
+      const raw = text.slice(start, end);
       const colon = raw.indexOf(":");
       const tag = colon < 0 ? raw.slice(1).trimEnd() : raw.slice(1, colon);
       if (tag === "EXT-X-STREAM-INF") {
         this.#variantNext = true;
-        return raw;
+        return null;
       }
       const names = ATTRIBUTE_NAMES.get(tag);
-      return names && colon > 0 ? this.#tag(raw, tag, colon + 1, names) : raw;
+      return names && colon > 0 ? this.#tag(raw, tag, colon + 1, names) : null;
     }
+    const raw = text.slice(start, end);
     const body = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const trimmed = body.trim();
-    if (trimmed === "") return raw;
+    if (trimmed === "") return null;
     const kind: ReferenceKind = this.#variantNext ? "playlist" : "media";
     this.#variantNext = false;
     const absolute = resolveReference(this.#base, trimmed);
-    if (absolute === null) return raw;
+    if (absolute === null) return null;
+    if (trimmed.length === body.length) return this.#write(absolute, kind) + raw.slice(body.length);
     const at = body.indexOf(trimmed);
     return raw.slice(0, at) + this.#write(absolute, kind) + raw.slice(at + trimmed.length);
   }
 
-  #tag(raw: string, tag: string, from: number, names: ReadonlySet<string>): string {
+  #tag(raw: string, tag: string, from: number, names: ReadonlySet<string>): string | null {
     const spans = findAttributes(raw, from, names);
-    if (spans.length === 0) return raw;
+    if (spans.length === 0) return null;
     const kinds = URI_TAGS.get(tag)!;
     let out = "";
     let cursor = 0;
@@ -150,7 +163,7 @@ export class PlaylistRewriter {
 
   #write(absolute: string, kind: ReferenceKind): string {
     const written = this.#resolve(absolute, kind);
-    if (/["\r\n]/.test(written)) {
+    if (written.indexOf('"') >= 0 || written.indexOf("\n") >= 0 || written.indexOf("\r") >= 0) {
       throw new ProxyError(502, "manifest_invalid", "playlist URI cannot be written safely");
     }
     return written;
