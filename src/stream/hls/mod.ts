@@ -3,7 +3,9 @@
  * @module
  */
 export * from "./body.ts";
+export * from "./direct.ts";
 export * from "./links.ts";
 export * from "./resolve.ts";
 export * from "./respond.ts";
 export * from "./rewrite.ts";
+export * from "./route.ts";

@@ -1,0 +1,89 @@
+/**
+ * Route mode: the transform step between forwarding and responding on routes with
+ * `hls.enabled` and `hls.rewrite_playlist_urls`.
+ * @module
+ */
+import type { RouteConfig } from "../../config/mod.ts";
+import { ProxyError } from "../../errors/mod.ts";
+import { log } from "../../telemetry/mod.ts";
+import { guardInsecure, originPrefix, routeModeResolver } from "./links.ts";
+import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
+import { playlistBody, rewritePlaylistResponse } from "./respond.ts";
+
+/** What the route-mode transform needs to know about the request and the route. */
+export interface RoutePlaylistOptions {
+  readonly routeId: string;
+  /** The route's upstream origin. */
+  readonly origin: URL;
+  readonly hls: RouteConfig["hls"];
+  /** The protocol the client reached sProx over. */
+  readonly clientProtocol: "http" | "https";
+  /** `/proxy/stream` links for cross-origin references, null where it would not serve. */
+  readonly directLink: ((url: string, kind: ReferenceKind) => string | null) | null;
+  readonly requestId?: string;
+}
+
+/** True when the route rewrites playlists. */
+export function rewritesPlaylists(hls: RouteConfig["hls"]): boolean {
+  return hls.enabled && hls.rewrite_playlist_urls;
+}
+
+/**
+ * The route-mode resolver with the insecure-reference guard: the context is secure when
+ * the playlist came over HTTPS, the client is on HTTPS, or `base_url` is HTTPS; references
+ * under the route's own origin stay exempt (the operator chose that origin).
+ */
+export function routeResolver(
+  playlistUrl: string,
+  options: Omit<RoutePlaylistOptions, "routeId" | "requestId">,
+): ReferenceResolver {
+  const prefix = originPrefix(options.origin.href);
+  const resolve = routeModeResolver({
+    origin: options.origin.href,
+    baseUrl: options.hls.base_url,
+    crossOrigin: options.hls.cross_origin,
+    directLink: options.directLink,
+  });
+  return guardInsecure(resolve, {
+    secure: playlistUrl.startsWith("https:") || options.clientProtocol === "https" ||
+      (options.hls.base_url?.startsWith("https:") ?? false),
+    allowInsecure: options.hls.allow_insecure_segments,
+    trustedPrefix: prefix,
+  });
+}
+
+/** Logs a refused playlist with the reason and, for reference refusals, the host only. */
+export function logRefusal(error: unknown, fields: Record<string, unknown>): void {
+  if (!(error instanceof ProxyError)) return;
+  const host = typeof error.cause === "string" ? error.cause : undefined;
+  log("warn", "playlist refused", { ...fields, reason: error.reason, reference_host: host });
+}
+
+/**
+ * Rewrites the upstream response when it is a playlist (by type or by its leading
+ * `#EXTM3U`); anything else passes through unchanged.
+ *
+ * @example
+ * ```ts
+ * const response = await transformRoutePlaylist(upstream, target.href, options);
+ * ```
+ */
+export async function transformRoutePlaylist(
+  upstream: Response,
+  playlistUrl: string,
+  options: RoutePlaylistOptions,
+): Promise<Response> {
+  if (!rewritesPlaylists(options.hls)) return upstream;
+  const probe = await playlistBody(upstream);
+  if (!probe.playlist) return probe.response;
+  try {
+    return await rewritePlaylistResponse(upstream, probe.body, {
+      playlistUrl,
+      resolve: routeResolver(playlistUrl, options),
+      maxBytes: options.hls.max_manifest_bytes,
+    });
+  } catch (error) {
+    logRefusal(error, { request_id: options.requestId, route: options.routeId });
+    throw error;
+  }
+}
