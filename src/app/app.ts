@@ -10,7 +10,8 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
-import { forwardToRoute, selectRoute } from "../routing/mod.ts";
+import { selectRoute } from "../routing/mod.ts";
+import { proxyRoute } from "./manifests.ts";
 import { httpRequestDuration, httpRequests, log, requestErrors } from "../telemetry/mod.ts";
 import type { RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
@@ -137,7 +138,7 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     if (!route.protocols.has(ctx.protocol)) {
       throw new ProxyError(403, "protocol_denied", `route does not accept ${ctx.protocol}`);
     }
-    return forwardToRoute(ctx.request, route);
+    return proxyRoute(ctx, route);
   });
 
   return app;

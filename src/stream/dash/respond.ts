@@ -56,7 +56,7 @@ export async function convertMpdResponse(
     await upstream.body?.cancel().catch(() => {});
     throw upstreamManifestError(upstream.status);
   }
-  const text = await readManifest(decodedBody(upstream), options.maxBytes);
+  const text = await readManifest(await decodedBody(upstream), options.maxBytes);
   const mpd = parseMpd(text, options.mpdUrl);
   const now = options.now ?? Date.now();
   if (which.kind === "multivariant") {

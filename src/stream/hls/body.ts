@@ -58,27 +58,84 @@ export function startsWithExtm3u(bytes: Uint8Array): boolean {
 }
 
 /**
- * The body of `response` with its `Content-Encoding` (gzip, deflate, br) removed. Throws
- * 502 `manifest_invalid` for an encoding it cannot decode.
+ * Reads the first bytes of a stream (at least `want`, unless it ends first) and returns
+ * them with a stream that still yields every byte.
  */
-export function decodedBody(response: Response): ReadableStream<Uint8Array> | null {
+export async function peekStream(
+  stream: ReadableStream<Uint8Array>,
+  want: number,
+): Promise<{ head: Uint8Array; body: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < want) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.byteLength;
+  }
+  const head = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    head.set(p, at);
+    at += p.byteLength;
+  }
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (head.byteLength) controller.enqueue(head);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { head, body };
+}
+
+const FORMATS: Record<string, string> = {
+  gzip: "gzip",
+  "x-gzip": "gzip",
+  deflate: "deflate",
+  br: "brotli",
+};
+
+/** True when bytes begin like manifest text: a BOM, whitespace, `#` or `<`. */
+function looksLikeText(head: Uint8Array): boolean {
+  const first = head[0];
+  return first === 0xef || first === 0x23 || first === 0x3c || first === 0x20 ||
+    first === 0x09 || first === 0x0a || first === 0x0d;
+}
+
+/**
+ * The body of `response` with its `Content-Encoding` (gzip, deflate, br) removed. Deno's
+ * fetch already decompresses bodies while keeping the header, so a body that begins like
+ * manifest text is taken as decoded. Throws 502 `manifest_invalid` for an unknown encoding.
+ *
+ * @example
+ * ```ts
+ * const text = await readManifest(await decodedBody(response), 16 * 1024 * 1024);
+ * ```
+ */
+export async function decodedBody(
+  response: Response,
+): Promise<ReadableStream<Uint8Array> | null> {
   const body = response.body;
   if (body === null) return null;
   const encoding = (response.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
-  switch (encoding) {
-    case "":
-    case "identity":
-      return body;
-    case "gzip":
-    case "x-gzip":
-      return body.pipeThrough(new DecompressionStream("gzip"));
-    case "deflate":
-      return body.pipeThrough(new DecompressionStream("deflate"));
-    case "br":
-      return body.pipeThrough(new DecompressionStream("brotli" as CompressionFormat));
-    default:
-      throw new ProxyError(502, "manifest_invalid", `manifest has unsupported encoding`);
+  if (encoding === "" || encoding === "identity") return body;
+  const format = FORMATS[encoding];
+  if (!format) {
+    await body.cancel().catch(() => {});
+    throw new ProxyError(502, "manifest_invalid", "manifest has an unsupported encoding");
   }
+  const { head, body: whole } = await peekStream(body, 1);
+  if (head.byteLength === 0 || looksLikeText(head)) return whole;
+  const encoded = whole as ReadableStream<Uint8Array<ArrayBuffer>>;
+  return encoded.pipeThrough(new DecompressionStream(format as CompressionFormat));
 }
 
 /**

@@ -63,7 +63,7 @@ export async function fetchDirectManifest(
       );
   }
   const text = await readManifest(
-    decodedBody(response),
+    await decodedBody(response),
     options.maxBytes ?? DIRECT_MAX_MANIFEST_BYTES,
   );
   return { response, finalUrl, text };

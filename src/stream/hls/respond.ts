@@ -9,6 +9,7 @@ import {
   decodedBody,
   isAmbiguousContentType,
   isPlaylistContentType,
+  peekStream,
   readManifest,
   startsWithExtm3u,
 } from "./body.ts";
@@ -52,40 +53,6 @@ export type PlaylistProbe =
   | { readonly playlist: true; readonly body: ReadableStream<Uint8Array> | null }
   | { readonly playlist: false; readonly response: Response };
 
-async function peek(
-  stream: ReadableStream<Uint8Array>,
-): Promise<{ head: Uint8Array; body: ReadableStream<Uint8Array> }> {
-  const reader = stream.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  while (size < 16) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    size += value.byteLength;
-  }
-  const head = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    head.set(p, at);
-    at += p.byteLength;
-  }
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (head.byteLength) controller.enqueue(head);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return { head, body };
-}
-
 /**
  * Decides whether an upstream response is a playlist: a 200 with a playlist media type,
  * or with an uninformative one (none, text/plain, octet-stream) whose decoded body starts
@@ -102,11 +69,11 @@ export async function playlistBody(response: Response): Promise<PlaylistProbe> {
     return { playlist: false, response };
   }
   const type = response.headers.get("content-type");
-  if (isPlaylistContentType(type)) return { playlist: true, body: decodedBody(response) };
+  if (isPlaylistContentType(type)) return { playlist: true, body: await decodedBody(response) };
   if (!isAmbiguousContentType(type)) return { playlist: false, response };
   const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
-  const decoded = encoded ? decodedBody(response)! : response.body;
-  const { head, body } = await peek(decoded);
+  const decoded = encoded ? (await decodedBody(response))! : response.body;
+  const { head, body } = await peekStream(decoded, 16);
   if (startsWithExtm3u(head)) return { playlist: true, body };
   const headers = new Headers(response.headers);
   if (encoded) {
