@@ -10,7 +10,7 @@ import {
   permissionFlags,
   type PermissionSet,
 } from "../scripts/compile.ts";
-import { REPO_ROOT } from "./_support/mod.ts";
+import { REPO_ROOT, scratchDir } from "./_support/mod.ts";
 
 const CONFIG = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`));
 const SET = CONFIG.permissions.sprox as PermissionSet;
@@ -92,6 +92,36 @@ Deno.test("checkDenortBin() names what is wrong with DENORT_BIN", async () => {
   }
 });
 
+/** The compiled binary carries the sandbox: a certificate in /tmp is refused, not read. */
+async function assertBinarySandboxed(binary: string): Promise<void> {
+  const config = await scratchDir();
+  const outside = await Deno.makeTempFile({ suffix: ".pem" });
+  try {
+    await Deno.writeTextFile(
+      `${config}/routes.yaml`,
+      `routes:
+  - id: "tls"
+    listen: { host: "127.0.0.1", port: 8443, tls: { enabled: true, certificate_path: "${outside}", private_key_path: "${outside}" } }
+    host_patterns: ["*"]
+    upstream: { origin: "http://127.0.0.1:9" }
+`,
+    );
+    const out = await new Deno.Command(binary, {
+      args: ["validate", "-c", config],
+      cwd: REPO_ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, text);
+    assert.match(text, /is outside the read permission of the sProx sandbox/);
+  } finally {
+    await Deno.remove(outside);
+    await Deno.remove(config, { recursive: true });
+  }
+}
+
 async function runCompileTask(env: Record<string, string>, output: string) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", "-q", "compile", "--output", output],
@@ -127,6 +157,7 @@ Deno.test("deno task compile builds the binary, or explains how to get denort", 
     if (result.code === 0) {
       const version = await new Deno.Command(`${dir}/sprox`, { args: ["--version"] }).output();
       assert.match(new TextDecoder().decode(version.stdout), /^sprox \d+\.\d+\.\d+/);
+      await assertBinarySandboxed(`${dir}/sprox`);
     } else {
       // No denort on this host (no DENORT_BIN, no way to download it).
       assert.equal(result.code, 1, result.text);
