@@ -219,7 +219,14 @@ async function main(args: string[]): Promise<number> {
     args,
     options: { output: { type: "string", short: "o" } },
   });
-  const output = values.output ?? `${ROOT}/dist/sprox`;
+  // `deno task` runs in the project directory; a relative --output is meant from where the
+  // task was invoked (INIT_CWD).
+  const invokedFrom = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const output = values.output === undefined
+    ? `${ROOT}/dist/sprox`
+    : values.output.startsWith("/")
+    ? values.output
+    : `${invokedFrom}/${values.output}`;
   const denortBin = Deno.env.get("DENORT_BIN");
   if (denortBin) {
     const problem = checkDenortBin(denortBin);
@@ -238,7 +245,7 @@ async function main(args: string[]): Promise<number> {
   // Resolve the npm packages first, so the excluded directories exist in the cache.
   await new Deno.Command(Deno.execPath(), { args: ["install"], cwd: ROOT }).output();
   const argv = compileArgs({ output, installDir, permissions, excludes: await npmTestDirs() });
-  await Deno.mkdir(output.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  await Deno.mkdir(output.slice(0, output.lastIndexOf("/")) || "/", { recursive: true });
   console.error(`$ deno ${argv.join(" ")}`);
   const result = await new Deno.Command(Deno.execPath(), {
     args: argv,
