@@ -254,7 +254,17 @@ function checkUpstream(
   if (tls.insecure_skip_verify) {
     warn(
       at("upstream", "tls", "insecure_skip_verify"),
-      "is true: upstream certificates are NOT verified (testing only; open to MITM)",
+      "is true: INSECURE, testing only (open to MITM). Deno's HTTP client cannot skip " +
+        "verification per route, so certificates are still verified: trust a test origin " +
+        "with ca_bundle_path instead",
+    );
+  }
+  if (tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname) {
+    warn(
+      at("upstream", "tls", "sni_hostname"),
+      `differs from the origin host: Deno's HTTP client sends the origin URL's host ` +
+        `("${origin.hostname}") as SNI and verifies the certificate against it; ` +
+        `"${tls.sni_hostname}" is not used`,
     );
   }
   if (tls.ca_bundle_path !== null) {
