@@ -1,0 +1,169 @@
+/**
+ * TLS on both sides over real sockets: upstream verification with a test CA made by
+ * `openssl`, an HTTPS listener negotiating h2 with curl, certificate hot-reload with a
+ * download in flight, a broken new certificate, and the ACME cache directory.
+ */
+import assert from "node:assert/strict";
+import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { curl, makeTestPki, startOrigin } from "./_support/origins.ts";
+
+const CHUNK = new Uint8Array(32 * 1024).fill(97);
+
+/** The subject of the certificate a fresh TLS handshake on `port` presents. */
+async function servedSubject(port: number): Promise<string> {
+  const r = await curl(["-vk", "-o", "/dev/null", `https://127.0.0.1:${port}/health`]);
+  return /subject: *([^\n]*)/.exec(r.stderr)?.[1]?.trim() ?? `no subject in: ${r.stderr}`;
+}
+
+Deno.test("upstream TLS is verified by default and trusts ca_bundle_path", async () => {
+  const dir = await scratchDir();
+  const pki = await makeTestPki(dir);
+  const origin = await startOrigin(() => new Response("secure origin"), pki);
+  const port = freePort();
+  const sprox = await startSprox(
+    `
+rate_limit: { enabled: false }
+routes:
+  - id: untrusted
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["untrusted.test"]
+    upstream: { origin: "https://127.0.0.1:${origin.port}", retry: { max_attempts: 1 } }
+  - id: trusted
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["trusted.test"]
+    upstream:
+      origin: "https://127.0.0.1:${origin.port}"
+      tls: { ca_bundle_path: "${pki.caPath}" }
+`,
+    { dir },
+  );
+  const client = Deno.createHttpClient({ allowHost: true });
+  try {
+    const bad = await fetch(`http://127.0.0.1:${port}/`, {
+      client,
+      headers: { host: "untrusted.test" },
+    });
+    assert.equal(bad.status, 502);
+    assert.equal((await bad.json()).error, "upstream_error");
+    const line = await sprox.waitForLog((l) =>
+      l.msg === "upstream request failed" && l.route === "untrusted"
+    );
+    assert.equal(line.reason, "tls");
+    const good = await fetch(`http://127.0.0.1:${port}/`, {
+      client,
+      headers: { host: "trusted.test" },
+    });
+    assert.equal(good.status, 200);
+    assert.equal(await good.text(), "secure origin");
+  } finally {
+    client.close();
+    await sprox.stop();
+    await origin.close();
+  }
+});
+
+Deno.test("HTTPS listener: h2 by ALPN, certificate hot-reload with a download in flight", async (t) => {
+  const dir = await scratchDir();
+  const first = await makeTestPki(dir, "first", "first.test");
+  const certPath = `${dir}/listener.pem`;
+  const keyPath = `${dir}/listener.key`;
+  await Deno.writeTextFile(certPath, first.cert);
+  await Deno.writeTextFile(keyPath, first.key);
+  const release = Promise.withResolvers<void>();
+  const total = 40;
+  const origin = await startOrigin((request) => {
+    if (!new URL(request.url).pathname.startsWith("/slow")) return new Response("hello");
+    let sent = 0;
+    return new Response(
+      new ReadableStream({
+        async pull(c) {
+          if (sent === total / 2) await release.promise;
+          if (sent++ >= total) return c.close();
+          c.enqueue(CHUNK);
+        },
+      }),
+      { headers: { "content-length": String(total * CHUNK.length) } },
+    );
+  });
+  const port = freePort();
+  const sprox = await startSprox(
+    `
+rate_limit: { enabled: false }
+routes:
+  - id: edge
+    listen:
+      host: 127.0.0.1
+      port: ${port}
+      tls:
+        enabled: true
+        certificate_path: "${certPath}"
+        private_key_path: "${keyPath}"
+        watch_for_changes: true
+        acme: { enabled: true, contact_emails: ["ops@example.com"], cache_path: "${dir}/acme" }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}", read_timeout_ms: 20000 }
+`,
+    { dir },
+  );
+  const client = Deno.createHttpClient({ caCerts: [first.ca] });
+  try {
+    await t.step("curl --http2 negotiates h2", async () => {
+      const r = await curl([
+        "-k",
+        "--http2",
+        "-w",
+        "\\n%{http_version}",
+        `https://127.0.0.1:${port}/x`,
+      ]);
+      assert.equal(r.stdout, "hello\n2");
+    });
+
+    await t.step("the ACME cache directory exists with mode 0700", async () => {
+      const info = await Deno.stat(`${dir}/acme`);
+      assert.ok(info.isDirectory);
+      assert.equal(info.mode! & 0o777, 0o700);
+    });
+
+    await t.step(
+      "replacing the files changes the served certificate; the download completes",
+      async () => {
+        assert.match(await servedSubject(port), /first\.test/);
+        const inFlight = await fetch(`https://127.0.0.1:${port}/slow`, { client });
+        assert.equal(inFlight.status, 200);
+        const reading = inFlight.arrayBuffer();
+        const second = await makeTestPki(dir, "second", "second.test");
+        // Renewal tools replace by rename: write aside, then move into place.
+        await Deno.writeTextFile(`${keyPath}.new`, second.key);
+        await Deno.writeTextFile(`${certPath}.new`, second.cert);
+        await Deno.rename(`${keyPath}.new`, keyPath);
+        await Deno.rename(`${certPath}.new`, certPath);
+        await sprox.waitForLog((l) => l.msg === "certificate reloaded", 5000);
+        assert.match(await servedSubject(port), /second\.test/);
+        release.resolve();
+        const body = new Uint8Array(await reading);
+        assert.equal(body.length, total * CHUNK.length);
+        assert.ok(body.every((b) => b === 97));
+      },
+    );
+
+    await t.step("a broken new certificate keeps the previous one and logs why", async () => {
+      await Deno.writeTextFile(
+        certPath,
+        "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+      );
+      const line = await sprox.waitForLog(
+        (l) => l.msg.startsWith("certificate reload failed"),
+        5000,
+      );
+      assert.ok(String(line.error).length > 0);
+      assert.match(await servedSubject(port), /second\.test/);
+      const r = await curl(["-k", `https://127.0.0.1:${port}/x`]);
+      assert.equal(r.stdout, "hello");
+    });
+  } finally {
+    release.resolve();
+    client.close();
+    await sprox.stop();
+    await origin.close();
+  }
+});
