@@ -65,8 +65,10 @@ export function describeError(error: unknown): string {
 export function classifyUpstreamError(error: unknown): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
   const text = describeError(error);
+  // URLs in the text (host names, paths) must not decide the kind.
+  const bare = text.replace(/[a-z0-9+.-]+:\/\/[^\s)]*/gi, "");
   for (const [pattern, kind] of PATTERNS) {
-    if (pattern.test(text)) return new UpstreamFailure(kind, text, { cause: error });
+    if (pattern.test(bare)) return new UpstreamFailure(kind, text, { cause: error });
   }
   return new UpstreamFailure("other", text, { cause: error });
 }
