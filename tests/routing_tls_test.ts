@@ -167,3 +167,68 @@ routes:
     await origin.close();
   }
 });
+
+Deno.test("sni_hostname and insecure_skip_verify go through the TLS relay", async () => {
+  const dir = await scratchDir();
+  // A certificate valid only for origin.test, not for the address the route connects to.
+  const named = await makeTestPki(dir, "named", "origin.test", "DNS:origin.test");
+  const namedOrigin = await startOrigin(
+    (request) => new Response(`named origin, host ${request.headers.get("host")}`),
+    named,
+  );
+  const otherDir = await scratchDir();
+  const unknown = await makeTestPki(otherDir, "unknown", "unknown.test");
+  const unknownOrigin = await startOrigin(() => new Response("unknown CA origin"), unknown);
+  const port = freePort();
+  const route = (id: string, origin: string, tls: string) => `
+  - id: ${id}
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["${id}.test"]
+    upstream:
+      origin: "${origin}"
+      retry: { max_attempts: 1 }
+      tls: { ${tls} }`;
+  const sprox = await startSprox(
+    `
+rate_limit: { enabled: false }
+routes:${route("noname", namedOrigin.url, `ca_bundle_path: "${named.caPath}"`)}${
+      route("sni", namedOrigin.url, `ca_bundle_path: "${named.caPath}", sni_hostname: origin.test`)
+    }${route("sniwrongca", namedOrigin.url, `sni_hostname: origin.test`)}${
+      route("insecure", unknownOrigin.url, `insecure_skip_verify: true`)
+    }
+`,
+    { dir },
+  );
+  const client = Deno.createHttpClient({ allowHost: true });
+  const get = (host: string) => fetch(`http://127.0.0.1:${port}/`, { client, headers: { host } });
+  try {
+    const noname = await get("noname.test");
+    assert.equal(noname.status, 502, "the certificate does not name 127.0.0.1");
+    await noname.body?.cancel();
+
+    const sni = await get("sni.test");
+    assert.equal(sni.status, 200);
+    assert.equal(await sni.text(), `named origin, host 127.0.0.1:${namedOrigin.port}`);
+
+    const wrongCa = await get("sniwrongca.test");
+    assert.equal(wrongCa.status, 502);
+    await wrongCa.body?.cancel();
+    const line = await sprox.waitForLog((l) =>
+      l.msg === "upstream request failed" && l.route === "sniwrongca"
+    );
+    assert.equal(line.reason, "tls");
+
+    const insecure = await get("insecure.test");
+    assert.equal(insecure.status, 200);
+    assert.equal(await insecure.text(), "unknown CA origin");
+    assert.ok(
+      sprox.logs.some((l) =>
+        l.msg === "config warning" && String(l.detail).includes("NOT verified")
+      ),
+    );
+  } finally {
+    client.close();
+    await sprox.stop();
+    await Promise.all([namedOrigin.close(), unknownOrigin.close()]);
+  }
+});

@@ -254,17 +254,16 @@ function checkUpstream(
   if (tls.insecure_skip_verify) {
     warn(
       at("upstream", "tls", "insecure_skip_verify"),
-      "is true: INSECURE, testing only (open to MITM). Deno's HTTP client cannot skip " +
-        "verification per route, so certificates are still verified: trust a test origin " +
-        "with ca_bundle_path instead",
+      "is true: upstream certificates are NOT verified (testing only; open to MITM)",
     );
   }
-  if (tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname) {
+  const overridesTls = tls.insecure_skip_verify ||
+    (tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname);
+  if (overridesTls && upstream.socks5.enabled) {
     warn(
-      at("upstream", "tls", "sni_hostname"),
-      `differs from the origin host: Deno's HTTP client sends the origin URL's host ` +
-        `("${origin.hostname}") as SNI and verifies the certificate against it; ` +
-        `"${tls.sni_hostname}" is not used`,
+      at("upstream", "tls"),
+      "sni_hostname/insecure_skip_verify are not applied through SOCKS5: the origin host " +
+        "is the TLS name and certificates are verified",
     );
   }
   if (tls.ca_bundle_path !== null) {

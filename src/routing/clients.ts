@@ -6,31 +6,54 @@
  * - `caCerts` adds PEM roots to the defaults → `ca_bundle_path`.
  * - `proxy: { url: "socks5://user:pass@host:port" }` tunnels every connection through
  *   SOCKS5 with username/password auth → `socks5` and `SPROX_PROXY_URL`.
- * - There is no option to set the TLS server name: SNI and certificate verification
- *   always use the request URL's host. `sni_hostname` equal to the origin host is
- *   therefore a no-op; a different value cannot be honoured and is reported as a
- *   warning at validate and at start (the origin host's name is used).
- * - There is no per-client option to skip certificate verification (only the
- *   process-wide `--unsafely-ignore-certificate-errors` flag). `insecure_skip_verify`
- *   routes are warned about loudly; verification still happens, so such origins need
- *   their CA in `ca_bundle_path`.
+ * - There is no option to set the TLS server name (SNI and the verification name are the
+ *   request URL's host) and no per-client option to skip verification (only the
+ *   process-wide `--unsafely-ignore-certificate-errors` flag). A route whose
+ *   `sni_hostname` differs from the origin host, or with `insecure_skip_verify`, is
+ *   therefore sent through a loopback TLS relay (`tls_relay.ts`, `proxy: { transport:
+ *   "tcp" }`), which opens TLS to the origin itself with the right name or without
+ *   verification. Such routes speak HTTP/1.1 to the origin, and cannot be combined with
+ *   SOCKS5 (SOCKS5 wins; validation warns).
  * @module
  */
 import type { RouteConfig } from "../config/mod.ts";
+import { TlsRelay } from "./tls_relay.ts";
 
 /** The settings that make two routes need different clients. */
 export interface ClientSettings {
   readonly caBundlePath: string | null;
   readonly socks5: { address: string; username: string | null; password: string | null } | null;
+  /** Set when TLS must be opened by the loopback relay (SNI override or skip-verify). */
+  readonly relay: {
+    host: string;
+    port: number;
+    serverName: string;
+    insecure: boolean;
+  } | null;
 }
 
 /** The client settings of a route. */
 export function clientSettings(route: RouteConfig): ClientSettings {
   const socks = route.upstream.socks5;
+  const tls = route.upstream.tls;
+  const origin = new URL(route.upstream.origin);
+  const socks5 = socks.enabled && socks.address
+    ? { address: socks.address, username: socks.username, password: socks.password }
+    : null;
+  const host = origin.hostname.replace(/^\[|\]$/g, "");
+  const serverName = tls.sni_hostname?.toLowerCase() ?? host;
+  const needsRelay = origin.protocol === "https:" && socks5 === null &&
+    (serverName !== host || tls.insecure_skip_verify);
   return {
-    caBundlePath: route.upstream.tls.ca_bundle_path,
-    socks5: socks.enabled && socks.address
-      ? { address: socks.address, username: socks.username, password: socks.password }
+    caBundlePath: tls.ca_bundle_path,
+    socks5,
+    relay: needsRelay
+      ? {
+        host,
+        port: origin.port ? Number(origin.port) : 443,
+        serverName,
+        insecure: tls.insecure_skip_verify,
+      }
       : null,
   };
 }
@@ -58,6 +81,7 @@ export function firstHop(route: RouteConfig): { hostname: string; port: number }
 /** The clients of one plan. */
 export class ClientPool {
   #clients = new Map<string, Deno.HttpClient>();
+  #relays: TlsRelay[] = [];
 
   /** Returns the client for `settings`, building it on first use (at compile time). */
   clientFor(settings: ClientSettings): Deno.HttpClient {
@@ -65,8 +89,16 @@ export class ClientPool {
     let client = this.#clients.get(key);
     if (!client) {
       const options: Deno.CreateHttpClientOptions = {};
-      if (settings.caBundlePath) options.caCerts = [Deno.readTextFileSync(settings.caBundlePath)];
+      const caCerts = settings.caBundlePath ? [Deno.readTextFileSync(settings.caBundlePath)] : [];
+      if (caCerts.length) options.caCerts = caCerts;
       if (settings.socks5) options.proxy = { url: socks5Url(settings.socks5) };
+      if (settings.relay) {
+        const relay = new TlsRelay({ ...settings.relay, caCerts });
+        this.#relays.push(relay);
+        // The relay is reached with plain HTTP; Host must still name the origin.
+        options.proxy = { transport: "tcp", hostname: "127.0.0.1", port: relay.port };
+        options.allowHost = true;
+      }
       client = Deno.createHttpClient(options);
       this.#clients.set(key, client);
     }
@@ -88,5 +120,7 @@ export class ClientPool {
       }
     }
     this.#clients.clear();
+    for (const relay of this.#relays) relay.close();
+    this.#relays = [];
   }
 }

@@ -19,6 +19,8 @@ import {
   UpstreamFailure,
 } from "./upstream_failure.ts";
 import { joinUpstreamUrl } from "./upstream_url.ts";
+import { RELAY_ERROR_HEADER } from "./tls_relay.ts";
+import type { UpstreamFailureKind } from "./upstream_failure.ts";
 
 /** Methods that may be retried (RFC 9110 §9.2.2), when the request has no body. */
 const IDEMPOTENT: ReadonlySet<string> = new Set([
@@ -98,6 +100,21 @@ function watchConnect(route: RoutePlan, abort: (failure: UpstreamFailure) => voi
   };
 }
 
+/** The URL sent to the loopback TLS relay: plain HTTP, same authority. */
+function relayUrl(target: URL): URL {
+  const url = new URL(target.href);
+  const port = url.port || "443";
+  url.protocol = "http:";
+  url.port = port;
+  return url;
+}
+
+function withHost(headers: Headers, target: URL): Headers {
+  const out = new Headers(headers);
+  out.set("host", target.host);
+  return out;
+}
+
 /** One attempt: fetch with the connect and request timeouts. */
 async function attemptOnce(
   route: RoutePlan,
@@ -115,11 +132,17 @@ async function attemptOnce(
   const stopWatching = watchConnect(route, abort);
   const started = performance.now();
   try {
-    const response = await fetch(target, {
+    const response = await fetch(route.relayed ? relayUrl(target) : target, {
       ...init,
+      headers: route.relayed ? withHost(init.headers as Headers, target) : init.headers,
       client: route.client,
       signal: AbortSignal.any([signal, controller.signal]),
     });
+    const relayError = route.relayed ? response.headers.get(RELAY_ERROR_HEADER) : null;
+    if (relayError) {
+      const detail = await response.text();
+      throw new UpstreamFailure(relayError as UpstreamFailureKind, detail);
+    }
     upstreamLatency.labels(route.id).observe((performance.now() - started) / 1000);
     return response;
   } catch (error) {

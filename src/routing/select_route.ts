@@ -21,6 +21,8 @@ export interface RoutePlan {
   readonly headers: HeaderPolicy;
   /** The shared upstream client for this route's TLS and SOCKS5 settings. */
   readonly client: Deno.HttpClient;
+  /** Whether the client reaches the origin through the loopback TLS relay. */
+  readonly relayed: boolean;
 }
 
 interface Matcher {
@@ -72,6 +74,7 @@ export function normaliseHost(host: string): string {
 
 /** Compiles one route. */
 function compileRoute(route: RouteConfig, clients: ClientPool): RoutePlan {
+  const settings = clientSettings(route);
   return {
     id: route.id,
     config: route,
@@ -79,7 +82,8 @@ function compileRoute(route: RouteConfig, clients: ClientPool): RoutePlan {
     protocols: new Set(route.protocols),
     origin: new URL(route.upstream.origin),
     headers: compileHeaderPolicy(route.headers),
-    client: clients.clientFor(clientSettings(route)),
+    client: clients.clientFor(settings),
+    relayed: settings.relay !== null,
   };
 }
 

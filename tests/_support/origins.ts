@@ -50,11 +50,12 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
-/** Generates a CA and a leaf signed by it in `dir` (files named with `prefix`). */
+/** Generates a CA (once per `dir`) and a leaf signed by it (files named with `prefix`). */
 export async function makeTestPki(
   dir: string,
   prefix = "leaf",
   cn = "origin.test",
+  san = "DNS:origin.test,DNS:localhost,IP:127.0.0.1",
 ): Promise<TestPki> {
   const ca = `${dir}/ca.pem`;
   try {
@@ -82,7 +83,7 @@ export async function makeTestPki(
   }
   await Deno.writeTextFile(
     `${dir}/${prefix}.ext`,
-    "subjectAltName=DNS:origin.test,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +
+    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n` +
       "extendedKeyUsage=serverAuth\n",
   );
   await openssl([
