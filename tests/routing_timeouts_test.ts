@@ -26,7 +26,11 @@ function route(id: string, port: number, origin: string, upstream = ""): string 
 
 Deno.test("upstream timeouts, refusals and mid-body failures have distinct outcomes", async (t) => {
   const forever = Promise.withResolvers<void>();
-  const noHeaders = await startOrigin(async () => {
+  const upstreamAborted = Promise.withResolvers<void>();
+  const noHeaders = await startOrigin(async (request) => {
+    if (new URL(request.url).pathname === "/cancel-me") {
+      request.signal.addEventListener("abort", () => upstreamAborted.resolve());
+    }
     await forever.promise;
     return new Response("late");
   });
@@ -102,6 +106,21 @@ routes:${route("noheaders", port, noHeaders.url)}${route("stallbody", port, stal
         await failure("timeout", "noheaders");
       },
     );
+
+    await t.step("client gives up before headers: the upstream request is cancelled", async () => {
+      const request = fetch(`http://127.0.0.1:${port}/cancel-me`, {
+        client,
+        headers: { host: "noheaders.test" },
+        signal: AbortSignal.timeout(200),
+      });
+      await assert.rejects(request);
+      // The origin sees its request aborted long before request_timeout_ms would fire it.
+      await upstreamAborted.promise;
+      await sprox.waitForLog((l) =>
+        l.msg.startsWith("client went away before the upstream answered") &&
+        l.route === "noheaders"
+      );
+    });
 
     await t.step("TCP connect stalls: 504 upstream_connect_timeout", async () => {
       const r = await get("blackhole.test");

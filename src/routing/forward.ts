@@ -215,6 +215,10 @@ export async function forwardToRoute(
     });
   } catch (error) {
     if (signal.aborted) {
+      log("info", "client went away before the upstream answered; upstream request cancelled", {
+        ...fields,
+        attempts,
+      });
       throw new ProxyError(502, "upstream_error", "request cancelled", { cause: error });
     }
     const failure = classifyUpstreamError(error);
