@@ -72,7 +72,20 @@ Deno.test("HTTPS listener: h2 by ALPN, certificate hot-reload with a download in
   const release = Promise.withResolvers<void>();
   const total = 40;
   const origin = await startOrigin((request) => {
-    if (!new URL(request.url).pathname.startsWith("/slow")) return new Response("hello");
+    const path = new URL(request.url).pathname;
+    if (path === "/dies") {
+      let n = 0;
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            if (n++ < 3) c.enqueue(CHUNK);
+            else c.error(new Error("origin crashed"));
+          },
+        }),
+        { headers: { "content-length": String(10 * CHUNK.length) } },
+      );
+    }
+    if (!path.startsWith("/slow")) return new Response("hello");
     let sent = 0;
     return new Response(
       new ReadableStream({
@@ -117,6 +130,17 @@ routes:
       ]);
       assert.equal(r.stdout, "hello\n2");
     });
+
+    await t.step(
+      "an origin dying mid-body resets the h2 stream / cuts the h1 response",
+      async () => {
+        const url = `https://127.0.0.1:${port}/dies`;
+        const h2 = await curl(["-k", "--http2", "-o", "/dev/null", url]);
+        assert.equal(h2.code, 92, `HTTP/2 stream error expected: ${h2.stderr}`);
+        const h1 = await curl(["-k", "--http1.1", "-o", "/dev/null", url]);
+        assert.equal(h1.code, 18, `partial transfer expected: ${h1.stderr}`);
+      },
+    );
 
     await t.step("the ACME cache directory exists with mode 0700", async () => {
       const info = await Deno.stat(`${dir}/acme`);
