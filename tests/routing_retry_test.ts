@@ -125,6 +125,9 @@ routes:
     assert.equal(calls, 1);
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(text, /sprox_retry_budget_exhausted_total\{scope="spent"\} 1/);
+    await sprox.waitForLog((l) =>
+      l.msg.startsWith("retry budget exhausted") && l.scope === "spent"
+    );
   } finally {
     await sprox.stop();
     await origin.close();

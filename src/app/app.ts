@@ -132,7 +132,11 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.all("*", async (c) => {
     const ctx = c.get("ctx");
     const host = c.req.header("host") ?? ctx.url.host;
-    const route = requireRoute(plan.routing, listener.key, host, ctx.protocol);
+    const route = requireRoute(plan.routing, {
+      listener: listener.key,
+      host,
+      protocol: ctx.protocol,
+    });
     ctx.route = route.id;
     const forwarded = await forwardToRoute(ctx.request, route, {
       peerIp: ctx.peerIp,

@@ -174,8 +174,9 @@ export async function forwardToRoute(
   options: ForwardOptions,
 ): Promise<Forwarded> {
   const url = new URL(request.url);
-  const upstreamUrl = joinUpstreamUrl(route.origin, url.pathname, url.search);
-  const headers = upstreamRequestHeaders(request.headers, route.headers, {
+  const upstreamUrl = joinUpstreamUrl(route.origin, url);
+  const headers = upstreamRequestHeaders(request.headers, {
+    policy: route.headers,
     peerIp: options.peerIp,
     clientIp: options.clientIp,
     protocol: options.protocol,

@@ -69,8 +69,9 @@ export function stripHopByHop(headers: Headers): Headers {
   return out;
 }
 
-/** What the forwarding headers describe. */
+/** What the forwarding headers describe, and the route's policy. */
 export interface ForwardingFacts {
+  readonly policy: HeaderPolicy;
   /** The socket peer (appended to `X-Forwarded-For`). */
   readonly peerIp: string;
   /** The client address as resolved through trusted proxies (used by `replace`). */
@@ -87,14 +88,11 @@ export interface ForwardingFacts {
  *
  * @example
  * ```ts
- * const headers = upstreamRequestHeaders(request.headers, policy, facts);
+ * const headers = upstreamRequestHeaders(request.headers, { policy, ...facts });
  * ```
  */
-export function upstreamRequestHeaders(
-  incoming: Headers,
-  policy: HeaderPolicy,
-  facts: ForwardingFacts,
-): Headers {
+export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts): Headers {
+  const policy = facts.policy;
   const out = stripHopByHop(incoming);
   for (const name of [...out.keys()]) {
     const denied = policy.deny.has(name) || (policy.allow.size > 0 && !policy.allow.has(name));

@@ -39,8 +39,7 @@ Deno.test("upstreamRequestHeaders() appends to X-Forwarded-For and Via, sets the
       cookie: "a=1",
       "x-forwarded-host": "evil",
     }),
-    policy,
-    FACTS,
+    { ...FACTS, policy },
   );
   assert.equal(out.get("x-forwarded-for"), "203.0.113.1, 10.0.0.2");
   assert.equal(out.get("via"), "1.0 cdn, 1.1 sprox");
@@ -54,8 +53,7 @@ Deno.test("upstreamRequestHeaders() with replace and an allow list", () => {
   const policy = compileHeaderPolicy({ allow: ["Range"], deny: [], x_forwarded_for: "replace" });
   const out = upstreamRequestHeaders(
     new Headers({ range: "bytes=1-2", "user-agent": "x", "x-forwarded-for": "203.0.113.1" }),
-    policy,
-    FACTS,
+    { ...FACTS, policy },
   );
   assert.equal(out.get("range"), "bytes=1-2");
   assert.equal(out.get("user-agent"), null);

@@ -13,6 +13,7 @@
  * @module
  */
 import type { RetryConfig } from "../config/mod.ts";
+import { log } from "../telemetry/mod.ts";
 import { retryBudgetExhausted, upstreamRetries } from "./metrics.ts";
 
 /** Settings of a {@linkcode RetryBudget} (the `retry_budget` block). */
@@ -186,6 +187,7 @@ export async function fetchWithRetry<T>(
       !shouldRetry(outcome);
     if (!last && !options.budget.tryWithdraw()) {
       retryBudgetExhausted.labels(options.scope).inc();
+      log("warn", "retry budget exhausted; not retrying", { scope: options.scope, attempt: n });
     } else if (!last) {
       const delayMs = backoffMs(options.retry, n, options.random);
       upstreamRetries.labels(options.scope).inc();

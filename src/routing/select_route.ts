@@ -11,6 +11,16 @@ import { compileHeaderPolicy, type HeaderPolicy } from "./headers.ts";
 /** How a client reached a listener. */
 export type ClientProtocol = "http" | "https";
 
+/** What route selection looks at in a request. */
+export interface RouteQuery {
+  /** The listener key, `host:port`. */
+  readonly listener: string;
+  /** `Host` or `:authority`, as received. */
+  readonly host: string;
+  /** How the client reached the listener; omitted, any protocol matches. */
+  readonly protocol?: ClientProtocol;
+}
+
 /** A compiled route. */
 export interface RoutePlan {
   readonly id: string;
@@ -139,15 +149,15 @@ function matchesLabels(pattern: readonly string[], host: readonly string[]): boo
  *
  * @example
  * ```ts
- * const route = selectRoute(table, "127.0.0.1:8080", "a.vod.example.com", "http");
+ * const route = selectRoute(table, {
+ *   listener: "127.0.0.1:8080",
+ *   host: "a.vod.example.com",
+ *   protocol: "http",
+ * });
  * ```
  */
-export function selectRoute(
-  table: RoutingTable,
-  listener: string,
-  host: string,
-  protocol?: ClientProtocol,
-): RoutePlan | undefined {
+export function selectRoute(table: RoutingTable, query: RouteQuery): RoutePlan | undefined {
+  const { listener, host, protocol } = query;
   const entry = table.byListener.get(listener);
   if (!entry) return undefined;
   const allowed = (route: RoutePlan) => protocol === undefined || route.protocols.has(protocol);
@@ -166,18 +176,14 @@ export function selectRoute(
  *
  * @example
  * ```ts
- * const route = requireRoute(table, "127.0.0.1:8080", "tv.example.com", "https");
+ * const route = requireRoute(table, { listener: "127.0.0.1:8080", host: "tv.example.com" });
  * ```
  */
-export function requireRoute(
-  table: RoutingTable,
-  listener: string,
-  host: string,
-  protocol: ClientProtocol,
-): RoutePlan {
-  const route = selectRoute(table, listener, host, protocol);
+export function requireRoute(table: RoutingTable, query: RouteQuery): RoutePlan {
+  const route = selectRoute(table, query);
   if (!route) {
-    throw new ProxyError(404, "no_route", `no route for this host over ${protocol}`);
+    const over = query.protocol ? ` over ${query.protocol}` : "";
+    throw new ProxyError(404, "no_route", `no route for this host${over}`);
   }
   return route;
 }

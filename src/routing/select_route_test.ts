@@ -4,6 +4,8 @@ import { ClientPool } from "./clients.ts";
 import { compileRoutes, normaliseHost, requireRoute, selectRoute } from "./select_route.ts";
 import { ProxyError } from "../errors/mod.ts";
 
+const L = "127.0.0.1:8080";
+
 function table(routes: Record<string, unknown>[]) {
   const config = ConfigSchema.parse({
     routes: routes.map((r) => ({
@@ -29,13 +31,13 @@ Deno.test("selectRoute() prefers exact hosts, then the most specific wildcard", 
     { id: "exact", host_patterns: ["live.vod.example.com"] },
   ]);
   try {
-    const pick = (host: string) => selectRoute(t, "127.0.0.1:8080", host)?.id;
+    const pick = (host: string) => selectRoute(t, { listener: "127.0.0.1:8080", host })?.id;
     assert.equal(pick("live.vod.example.com"), "exact");
     assert.equal(pick("a.vod.example.com"), "deeper");
     assert.equal(pick("vod.example.com"), "one-label");
     assert.equal(pick("a.b.example.com"), "any", "* matches exactly one label");
     assert.equal(pick("example.com"), "any");
-    assert.equal(selectRoute(t, "127.0.0.1:9999", "example.com"), undefined);
+    assert.equal(selectRoute(t, { listener: "127.0.0.1:9999", host: "example.com" }), undefined);
   } finally {
     pool.close();
   }
@@ -47,10 +49,16 @@ Deno.test("selectRoute() skips routes whose protocols exclude the request's", ()
     { id: "fallback", host_patterns: ["*.example.com"], protocols: ["http"] },
   ]);
   try {
-    assert.equal(selectRoute(t, "127.0.0.1:8080", "tv.example.com", "https")?.id, "tls-only");
-    assert.equal(selectRoute(t, "127.0.0.1:8080", "tv.example.com", "http")?.id, "fallback");
+    assert.equal(
+      selectRoute(t, { listener: L, host: "tv.example.com", protocol: "https" })?.id,
+      "tls-only",
+    );
+    assert.equal(
+      selectRoute(t, { listener: L, host: "tv.example.com", protocol: "http" })?.id,
+      "fallback",
+    );
     assert.throws(
-      () => requireRoute(t, "127.0.0.1:8080", "other.test", "http"),
+      () => requireRoute(t, { listener: L, host: "other.test", protocol: "http" }),
       (e) => e instanceof ProxyError && e.status === 404 && e.reason === "no_route",
     );
   } finally {

@@ -11,11 +11,12 @@ import { ProxyError } from "../errors/mod.ts";
  *
  * @example
  * ```ts
- * joinUpstreamUrl(new URL("https://o.example/vod/"), "/a/b.m3u8", "?x=1").href;
+ * joinUpstreamUrl(new URL("https://o.example/vod/"), new URL("http://sprox/a/b.m3u8?x=1")).href;
  * // "https://o.example/vod/a/b.m3u8?x=1"
  * ```
  */
-export function joinUpstreamUrl(origin: URL, path: string, search: string): URL {
+export function joinUpstreamUrl(origin: URL, request: { pathname: string; search: string }): URL {
+  const path = request.pathname;
   const base = origin.pathname.replace(/\/+$/, "");
   const segments: string[] = [];
   for (const raw of path.split("/")) {
@@ -34,6 +35,6 @@ export function joinUpstreamUrl(origin: URL, path: string, search: string): URL 
   const url = new URL(origin.href);
   const trailing = path.endsWith("/") && segments.length ? "/" : "";
   url.pathname = `${base}/${segments.join("/")}${trailing}`;
-  url.search = search;
+  url.search = request.search;
   return url;
 }

@@ -6,18 +6,24 @@ const ORIGIN = new URL("https://origin.example/vod/");
 
 Deno.test("joinUpstreamUrl() joins without double slashes and keeps the query", () => {
   assert.equal(
-    joinUpstreamUrl(ORIGIN, "/a/b.m3u8", "?t=1").href,
+    joinUpstreamUrl(ORIGIN, { pathname: "/a/b.m3u8", search: "?t=1" }).href,
     "https://origin.example/vod/a/b.m3u8?t=1",
   );
-  assert.equal(joinUpstreamUrl(ORIGIN, "//a///b/", "").href, "https://origin.example/vod/a/b/");
-  assert.equal(joinUpstreamUrl(new URL("http://o"), "/", "").href, "http://o/");
-  assert.equal(joinUpstreamUrl(ORIGIN, "/a%20b", "").pathname, "/vod/a%20b");
+  assert.equal(
+    joinUpstreamUrl(ORIGIN, { pathname: "//a///b/", search: "" }).href,
+    "https://origin.example/vod/a/b/",
+  );
+  assert.equal(
+    joinUpstreamUrl(new URL("http://o"), { pathname: "/", search: "" }).href,
+    "http://o/",
+  );
+  assert.equal(joinUpstreamUrl(ORIGIN, { pathname: "/a%20b", search: "" }).pathname, "/vod/a%20b");
 });
 
 Deno.test("joinUpstreamUrl() refuses dot-segments, raw or percent-encoded", () => {
   for (const path of ["/../x", "/a/%2e%2e/x", "/%2E%2e", "/a%2f..%2fb", "/a%5c..", "/%zz"]) {
     assert.throws(
-      () => joinUpstreamUrl(ORIGIN, path, ""),
+      () => joinUpstreamUrl(ORIGIN, { pathname: path, search: "" }),
       (e) => e instanceof ProxyError && e.status === 400,
       path,
     );
