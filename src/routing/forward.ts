@@ -76,11 +76,14 @@ function redactDetail(text: string): string {
  */
 function watchConnect(route: RoutePlan, abort: (failure: UpstreamFailure) => void): () => void {
   const timeoutMs = route.config.upstream.connect_timeout_ms;
-  const stop = new AbortController();
+  // Allocated only when the probe starts: most requests get headers long before.
+  let stop: AbortController | undefined;
   const timer = setTimeout(() => {
     const hop = firstHop(route.config);
+    const probe = new AbortController();
+    stop = probe;
     const deadline = setTimeout(() => {
-      stop.abort();
+      probe.abort(PROBE_DONE);
       abort(
         new UpstreamFailure(
           "connect_timeout",
@@ -88,17 +91,20 @@ function watchConnect(route: RoutePlan, abort: (failure: UpstreamFailure) => voi
         ),
       );
     }, Math.ceil(timeoutMs / 2));
-    Deno.connect({ ...hop, signal: stop.signal }).then(
+    Deno.connect({ ...hop, signal: probe.signal }).then(
       (conn) => conn.close(),
       () => {},
     ).finally(() => clearTimeout(deadline));
-    stop.signal.addEventListener("abort", () => clearTimeout(deadline));
+    probe.signal.addEventListener("abort", () => clearTimeout(deadline));
   }, Math.floor(timeoutMs / 2));
   return () => {
     clearTimeout(timer);
-    stop.abort();
+    stop?.abort(PROBE_DONE);
   };
 }
+
+/** The abort reason of a finished connect probe (no DOMException allocated per request). */
+const PROBE_DONE = new Error("connect probe finished");
 
 /** The URL sent to the loopback TLS relay: plain HTTP, same authority. */
 function relayUrl(target: URL): URL {
