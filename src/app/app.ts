@@ -10,11 +10,11 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
-import { selectRoute } from "../routing/mod.ts";
-import { proxyRoute } from "./manifests.ts";
+import { requireRoute } from "../routing/mod.ts";
 import { httpRequestDuration, httpRequests, log, requestErrors } from "../telemetry/mod.ts";
 import type { RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
+import { proxyRoute } from "./manifests.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
 /** What the edge passes with every request. */
@@ -129,16 +129,16 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.get("/ip", endpoint("ip", handleIp));
   app.get("/speedtest", endpoint("speedtest", handleSpeedtest));
 
-  app.all("*", (c) => {
+  app.all("*", async (c) => {
     const ctx = c.get("ctx");
     const host = c.req.header("host") ?? ctx.url.host;
-    const route = selectRoute(plan.routing, listener.key, host);
-    if (!route) throw new ProxyError(404, "no_route", "no route for this host");
+    const route = requireRoute(plan.routing, {
+      listener: listener.key,
+      host,
+      protocol: ctx.protocol,
+    });
     ctx.route = route.id;
-    if (!route.protocols.has(ctx.protocol)) {
-      throw new ProxyError(403, "protocol_denied", `route does not accept ${ctx.protocol}`);
-    }
-    return proxyRoute(ctx, route);
+    return await proxyRoute(ctx, route);
   });
 
   return app;

@@ -4,7 +4,12 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { forwardToRoute, joinUpstreamUrl, type RoutePlan } from "../routing/mod.ts";
+import {
+  buildClientResponse,
+  type Forwarded,
+  forwardToRoute,
+  type RoutePlan,
+} from "../routing/mod.ts";
 import { type ConvertedPath, matchConvertedPath, serveRouteDash } from "../stream/dash/mod.ts";
 import {
   originPrefix,
@@ -29,6 +34,25 @@ export function clearKeyUri(ctx: RequestContext): ((kid: string) => string) | nu
   return ctx.plan.config.drm.enabled ? (kid) => `/keys/clearkey?kid=${kid}` : null;
 }
 
+/** Forwards `request` to the route under the context's client facts. */
+async function forward(
+  ctx: RequestContext,
+  route: RoutePlan,
+  request: Request,
+): Promise<Forwarded> {
+  const forwarded = await forwardToRoute(request, route, {
+    peerIp: ctx.peerIp,
+    clientIp: ctx.clientIp,
+    protocol: ctx.protocol,
+    requestId: ctx.requestId,
+    onBodyEnd: (end) => {
+      if (end.kind === "failed") ctx.outcome = `upstream_${end.failure.kind}`;
+    },
+  });
+  ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
+  return forwarded;
+}
+
 /** `/proxy/stream` links for cross-origin references, when that endpoint would serve them. */
 function directLink(
   _ctx: RequestContext,
@@ -43,17 +67,18 @@ async function convertOnRoute(
 ): Promise<Response> {
   const headers = new Headers(ctx.request.headers);
   for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
+  headers.set("accept-encoding", "identity");
   const mpdRequest = new Request(new URL(match.mpdPath + ctx.url.search, ctx.url), { headers });
-  const upstream = await forwardToRoute(mpdRequest, route);
+  const upstream = await forward(ctx, route, mpdRequest);
   const prefix = originPrefix(route.origin.href);
-  return await serveRouteDash(upstream, match.which, {
+  const converted = await serveRouteDash(upstream.response, match.which, {
     routeId: route.id,
     origin: route.origin,
     hls: route.config.hls,
     dash: route.config.dash,
     clientProtocol: ctx.protocol,
     directLink: directLink(ctx),
-    mpdUrl: joinUpstreamUrl(route.origin, match.mpdPath, ctx.url.search).href,
+    mpdUrl: upstream.upstreamUrl.href,
     search: ctx.url.search,
     keyUri: clearKeyUri(ctx),
     requestId: ctx.requestId,
@@ -62,9 +87,13 @@ async function convertOnRoute(
         throw new ProxyError(502, "cross_origin_reference", "segment index is outside the route");
       }
       const request = new Request(new URL(`/${url.slice(prefix.length)}`, ctx.url), {
-        headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` },
+        headers: {
+          host: ctx.request.headers.get("host") ?? ctx.url.host,
+          range: `bytes=${range.offset}-${range.offset + range.length - 1}`,
+          "accept-encoding": "identity",
+        },
       });
-      const response = await forwardToRoute(request, route);
+      const { response } = await forward(ctx, route, request);
       if (response.status !== 206 && response.status !== 200) {
         await response.body?.cancel().catch(() => {});
         throw new ProxyError(502, "upstream_bad_response", "segment index could not be fetched");
@@ -75,6 +104,7 @@ async function convertOnRoute(
         : bytes;
     },
   });
+  return buildClientResponse(converted);
 }
 
 /**
@@ -92,10 +122,11 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     const match = matchConvertedPath(ctx.url.pathname);
     if (match) return await convertOnRoute(ctx, route, match);
   }
-  const response = await forwardToRoute(ctx.request, route);
-  if (method !== "GET" || !rewritesPlaylists(route.config.hls)) return response;
-  const target = joinUpstreamUrl(route.origin, ctx.url.pathname, ctx.url.search);
-  return await transformRoutePlaylist(response, target.href, {
+  const forwarded = await forward(ctx, route, ctx.request);
+  if (method !== "GET" || !rewritesPlaylists(route.config.hls)) {
+    return buildClientResponse(forwarded.response);
+  }
+  const response = await transformRoutePlaylist(forwarded.response, forwarded.upstreamUrl.href, {
     routeId: route.id,
     origin: route.origin,
     hls: route.config.hls,
@@ -103,4 +134,5 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     directLink: directLink(ctx),
     requestId: ctx.requestId,
   });
+  return buildClientResponse(response);
 }

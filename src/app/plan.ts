@@ -6,7 +6,13 @@
 import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
 import { compileTrustedProxies } from "../edge/client_ip.ts";
 import type { Cidr } from "../net/mod.ts";
-import { compileRoutes, listenerKey, type RoutingTable } from "../routing/mod.ts";
+import {
+  ClientPool,
+  compileRoutes,
+  listenerKey,
+  processRetryBudget,
+  type RoutingTable,
+} from "../routing/mod.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -75,14 +81,17 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
  */
 export function compilePlan(loaded: LoadedConfig): Plan {
   const config = loaded.config;
-  const disposers: (() => void)[] = [];
+  const clients = new ClientPool();
+  const disposers: (() => void)[] = [() => clients.close()];
+  // The budget is process-wide (shared across reloads and with /proxy/stream).
+  processRetryBudget.configure(config.retry_budget);
   return {
     file: loaded.file,
     hash: loaded.hash,
     config,
     warnings: loaded.warnings,
     listeners: compileListeners(config),
-    routing: compileRoutes(config),
+    routing: compileRoutes(config, clients),
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
     dispose() {
       for (const d of disposers) d();
