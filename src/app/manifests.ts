@@ -12,9 +12,9 @@ import {
 } from "../routing/mod.ts";
 import { type ConvertedPath, matchConvertedPath, serveRouteDash } from "../stream/dash/mod.ts";
 import {
+  handlesPlaylists,
   originPrefix,
   type ReferenceKind,
-  rewritesPlaylists,
   transformRoutePlaylist,
 } from "../stream/hls/mod.ts";
 import type { RequestContext } from "./context.ts";
@@ -123,7 +123,7 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     if (match) return await convertOnRoute(ctx, route, match);
   }
   const forwarded = await forward(ctx, route, ctx.request);
-  if (method !== "GET" || !rewritesPlaylists(route.config.hls)) {
+  if (method !== "GET" || !handlesPlaylists(route.config.hls)) {
     return buildClientResponse(forwarded.response);
   }
   const response = await transformRoutePlaylist(forwarded.response, forwarded.upstreamUrl.href, {

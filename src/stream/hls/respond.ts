@@ -92,6 +92,8 @@ export interface PlaylistResponseOptions {
   readonly playlistUrl: string;
   readonly resolve: ReferenceResolver;
   readonly maxBytes: number;
+  /** Run the resolver over every reference (to check them) but answer the original text. */
+  readonly checkOnly?: boolean;
 }
 
 /**
@@ -115,7 +117,11 @@ export async function rewritePlaylistResponse(
     throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
   }
   const text = await readManifest(body, options.maxBytes);
-  const out = rewritePlaylist(text, { playlistUrl: options.playlistUrl, resolve: options.resolve });
+  const rewritten = rewritePlaylist(text, {
+    playlistUrl: options.playlistUrl,
+    resolve: options.resolve,
+  });
+  const out = options.checkOnly ? text : rewritten;
   const type = isPlaylistContentType(upstream.headers.get("content-type"))
     ? upstream.headers.get("content-type")!
     : PLAYLIST_CONTENT_TYPE;

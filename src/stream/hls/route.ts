@@ -23,9 +23,9 @@ export interface RoutePlaylistOptions {
   readonly requestId?: string;
 }
 
-/** True when the route rewrites playlists. */
-export function rewritesPlaylists(hls: RouteConfig["hls"]): boolean {
-  return hls.enabled && hls.rewrite_playlist_urls;
+/** True when the route reads playlists (to check them, and to rewrite them when asked). */
+export function handlesPlaylists(hls: RouteConfig["hls"]): boolean {
+  return hls.enabled;
 }
 
 /**
@@ -60,8 +60,24 @@ export function logRefusal(error: unknown, fields: Record<string, unknown>): voi
 }
 
 /**
- * Rewrites the upstream response when it is a playlist (by type or by its leading
- * `#EXTM3U`); anything else passes through unchanged.
+ * The check-only resolver of `hls.enabled` routes without `rewrite_playlist_urls`: every
+ * reference stays as written; only the insecure-reference guard applies.
+ */
+function checkingResolver(
+  playlistUrl: string,
+  options: Omit<RoutePlaylistOptions, "routeId" | "requestId">,
+): ReferenceResolver {
+  return guardInsecure((url) => url, {
+    secure: playlistUrl.startsWith("https:") || options.clientProtocol === "https",
+    allowInsecure: options.hls.allow_insecure_segments,
+    trustedPrefix: originPrefix(options.origin.href),
+  });
+}
+
+/**
+ * On `hls.enabled` routes, reads an upstream playlist (recognised by type or by its
+ * leading `#EXTM3U`), checks it, and rewrites it when `rewrite_playlist_urls` is on;
+ * anything else passes through unchanged.
  *
  * @example
  * ```ts
@@ -73,14 +89,18 @@ export async function transformRoutePlaylist(
   playlistUrl: string,
   options: RoutePlaylistOptions,
 ): Promise<Response> {
-  if (!rewritesPlaylists(options.hls)) return upstream;
+  if (!handlesPlaylists(options.hls)) return upstream;
   const probe = await playlistBody(upstream);
   if (!probe.playlist) return probe.response;
+  const rewrite = options.hls.rewrite_playlist_urls;
   try {
     return await rewritePlaylistResponse(upstream, probe.body, {
       playlistUrl,
-      resolve: routeResolver(playlistUrl, options),
+      resolve: rewrite
+        ? routeResolver(playlistUrl, options)
+        : checkingResolver(playlistUrl, options),
       maxBytes: options.hls.max_manifest_bytes,
+      checkOnly: !rewrite,
     });
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: options.routeId });
