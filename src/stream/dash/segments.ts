@@ -36,6 +36,9 @@ export interface PeriodTrack {
 /** The most segments one representation may expand to. */
 export const MAX_SEGMENTS = 200_000;
 
+/** The most segments a live window lists (the newest are kept). */
+export const MAX_LIVE_SEGMENTS = 5_000;
+
 function invalid(message: string): ProxyError {
   return new ProxyError(502, "manifest_invalid", message);
 }
@@ -135,7 +138,7 @@ function durationSlots(mpd: Mpd, period: Period, info: SegmentInfo, now: number)
     if (mpd.timeShiftBufferDepth !== null) {
       first = Math.max(0, Math.floor((elapsed - mpd.timeShiftBufferDepth * info.timescale) / d));
     }
-    first = Math.max(first, last - MAX_SEGMENTS + 1);
+    first = Math.max(first, last - MAX_LIVE_SEGMENTS + 1);
     count = Math.max(0, last - first + 1);
   } else {
     if (length === null) throw invalid("MPD period duration is unknown");
@@ -165,7 +168,8 @@ function liveWindow(mpd: Mpd, period: Period, info: SegmentInfo, slots: Slot[], 
   const oldest = mpd.timeShiftBufferDepth === null
     ? -Infinity
     : now - mpd.timeShiftBufferDepth * 1000;
-  return slots.filter((s) => endOf(s) <= now && endOf(s) > oldest);
+  const kept = slots.filter((s) => endOf(s) <= now && endOf(s) > oldest);
+  return kept.length > MAX_LIVE_SEGMENTS ? kept.slice(-MAX_LIVE_SEGMENTS) : kept;
 }
 
 /**

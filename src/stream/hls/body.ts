@@ -8,6 +8,7 @@ import { ProxyError } from "../../errors/mod.ts";
 const PLAYLIST_TYPES = new Set([
   "application/vnd.apple.mpegurl",
   "application/x-mpegurl",
+  "application/mpegurl",
   "audio/mpegurl",
   "audio/x-mpegurl",
 ]);
@@ -36,9 +37,13 @@ export function isPlaylistContentType(contentType: string | null): boolean {
   return PLAYLIST_TYPES.has(mediaType(contentType));
 }
 
-/** True when a content type says too little to rule a playlist out, so the body is sniffed. */
+/**
+ * True when a content type says too little to rule a playlist out (none, octet-stream,
+ * any `text/*` as misconfigured servers send), so the body's first bytes are sniffed.
+ */
 export function isAmbiguousContentType(contentType: string | null): boolean {
-  return AMBIGUOUS_TYPES.has(mediaType(contentType));
+  const type = mediaType(contentType);
+  return AMBIGUOUS_TYPES.has(type) || type.startsWith("text/");
 }
 
 const EXTM3U = [0x23, 0x45, 0x58, 0x54, 0x4d, 0x33, 0x55];
