@@ -258,3 +258,14 @@ Deno.test("formatSeconds is exact to the microsecond", () => {
   assert.equal(formatSeconds(95999999, 48000), "1999.999979");
   assert.equal(formatSeconds(1, 3), "0.333333");
 });
+
+Deno.test("a live window without timeShiftBufferDepth lists the newest 5,000 segments", () => {
+  const text = Deno.readTextFileSync(new URL("live_number.mpd", FIXTURES))
+    .replace(' timeShiftBufferDepth="PT10S"', "");
+  const mpd = parseMpd(text, MPD_URL);
+  const m = parse(mediaPlaylist(mpd, "video-v", { ...identity, now: AST + 1_000_000_000 }));
+  assert.equal(m.segments.length, 5000);
+  // 1,000,000 s in, 2 s segments: the last complete is k = 499,999 (number 500,099).
+  assert.equal(m.segments.at(-1)!.uri, "https://origin.example/vod/movie/live-500099.m4s");
+  assert.equal(m.mediaSequence, 500099 - 4999);
+});
