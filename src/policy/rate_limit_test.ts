@@ -1,0 +1,77 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { RateLimiter, rateLimitFields, type RateLimitSettings } from "./rate_limit.ts";
+
+const SETTINGS: RateLimitSettings = {
+  requestsPerSecond: 10,
+  burst: 5,
+  maxTrackedClients: 1000,
+  idleEvictSecs: 60,
+};
+
+function clock() {
+  let now = 0;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+Deno.test("RateLimiter.take() allows a burst, then refuses with Retry-After", () => {
+  const c = clock();
+  const limiter = new RateLimiter(SETTINGS, { now: c.now });
+  for (let i = 0; i < 5; i++) assert(limiter.take("a").allowed, `request ${i}`);
+  const refused = limiter.take("a");
+  assertEquals(refused.allowed, false);
+  assertEquals(refused.remaining, 0);
+  assertEquals(refused.retryAfterSecs, 1);
+  assert(limiter.take("b").allowed, "another client is unaffected");
+});
+
+Deno.test("RateLimiter.take() refills one token per 1/rate seconds", () => {
+  const c = clock();
+  const limiter = new RateLimiter(SETTINGS, { now: c.now });
+  for (let i = 0; i < 5; i++) limiter.take("a");
+  assertEquals(limiter.take("a").allowed, false);
+  c.advance(100);
+  assertEquals(limiter.take("a").allowed, true);
+  assertEquals(limiter.take("a").allowed, false);
+  c.advance(10_000);
+  const full = limiter.take("a");
+  assertEquals(full.remaining, 4, "the bucket never exceeds its burst");
+});
+
+Deno.test("RateLimiter keeps memory bounded across 100,000 distinct client keys", () => {
+  const c = clock();
+  const limiter = new RateLimiter({ ...SETTINGS, maxTrackedClients: 10_000, idleEvictSecs: 5 }, {
+    now: c.now,
+  });
+  let peak = 0;
+  for (let i = 0; i < 100_000; i++) {
+    limiter.take(`ip:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    peak = Math.max(peak, limiter.size);
+    c.advance(0.1); // 100,000 keys over 10 s of limiter time
+  }
+  assert(peak <= 10_000, `peak ${peak} must stay under the cap`);
+  // Idle eviction: only keys seen in the last 5 s survive (~50,000 at 10 keys/ms would exceed the cap).
+  assertEquals(limiter.size, 10_000);
+  c.advance(6_000);
+  limiter.take("fresh");
+  assertEquals(limiter.size, 1, "every idle bucket is evicted on the next touch");
+});
+
+Deno.test("RateLimiter evicts idle buckets without a timer", () => {
+  const c = clock();
+  const limiter = new RateLimiter({ ...SETTINGS, idleEvictSecs: 1 }, { now: c.now });
+  for (let i = 0; i < 500; i++) limiter.take(`k${i}`);
+  assertEquals(limiter.size, 500);
+  c.advance(500);
+  limiter.take("k0"); // touched: moves to the back
+  c.advance(600);
+  limiter.take("late");
+  assertEquals(limiter.size, 2);
+});
+
+Deno.test("rateLimitFields() follows draft-ietf-httpapi-ratelimit-headers-11", () => {
+  const c = clock();
+  const limiter = new RateLimiter(SETTINGS, { now: c.now });
+  const fields = rateLimitFields(SETTINGS, limiter.take("a"));
+  assertEquals(fields.policy, '"sprox";q=5;w=1');
+  assertEquals(fields.limit, '"sprox";r=4;t=1');
+});
