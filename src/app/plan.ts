@@ -6,6 +6,8 @@
 import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
 import { compileTrustedProxies } from "../edge/client_ip.ts";
 import type { Cidr } from "../net/mod.ts";
+import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
+import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
 import { compileRoutes, listenerKey, type RoutingTable } from "../routing/mod.ts";
 
 /** One listening address and what it serves. */
@@ -34,6 +36,10 @@ export interface Plan {
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
   readonly routing: RoutingTable;
   readonly trustedProxies: readonly Cidr[];
+  /** Rate limiter, CORS and the API credential. */
+  readonly policy: PolicyPlan;
+  /** The secret store, loaded from `secrets.*` (ClearKey keys); a reload builds a new one. */
+  readonly secrets: SecretStore;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -66,16 +72,21 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
 }
 
 /**
- * Compiles a loaded configuration into a plan.
+ * Compiles a loaded configuration into a plan. `previous` is the plan a reload replaces:
+ * state worth keeping across reloads (rate-limit buckets with unchanged knobs) is taken
+ * from it.
  *
  * @example
  * ```ts
  * const plan = compilePlan(await loadConfig("config"));
  * ```
  */
-export function compilePlan(loaded: LoadedConfig): Plan {
+export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const config = loaded.config;
   const disposers: (() => void)[] = [];
+  const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
+  loadClearKeys(secrets, config.secrets.clearkey);
+  disposers.push(() => secrets.dispose());
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -84,6 +95,8 @@ export function compilePlan(loaded: LoadedConfig): Plan {
     listeners: compileListeners(config),
     routing: compileRoutes(config),
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
+    policy: compilePolicy(config, previous?.policy),
+    secrets,
     dispose() {
       for (const d of disposers) d();
     },

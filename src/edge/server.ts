@@ -132,7 +132,7 @@ export class ProxyServer {
   }
 
   async #reload(loaded: LoadedConfig): Promise<void> {
-    const next = compilePlan(loaded);
+    const next = compilePlan(loaded, this.#plan);
     const started: string[] = [];
     try {
       // Bind new (and TLS-changed) listeners first; on failure nothing else has changed.

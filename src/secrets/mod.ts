@@ -13,3 +13,4 @@ export {
   hexToBytes,
   loadClearKeys,
 } from "./clearkey.ts";
+export { configuredSecretValues } from "./values.ts";
