@@ -222,7 +222,7 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     app.all("/keys/clearkey", endpoint("clearkey", (ctx) => handleClearKey(ctx.request, keys)));
   }
 
-  app.all("*", (c) => {
+  app.all("*", async (c) => {
     const ctx = c.get("ctx");
     const host = c.req.header("host") ?? ctx.url.host;
     const route = selectRoute(plan.routing, listener.key, host);
@@ -232,7 +232,10 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     if (!route.protocols.has(ctx.protocol)) {
       throw new ProxyError(403, "protocol_denied", `route does not accept ${ctx.protocol}`);
     }
-    return forwardToRoute(ctx.request, route);
+    const sent = performance.now();
+    const response = await forwardToRoute(ctx.request, route);
+    ctx.upstreamMs ??= Math.round(performance.now() - sent);
+    return response;
   });
 
   return app;
