@@ -102,7 +102,11 @@ Deno.test("ClearKey: EME license exchange, JWKS, malformed bodies, TTL and reloa
     sprox.kill("SIGHUP");
     await sprox.waitForLog((l) => l.msg === "config reloaded");
     const refreshed = await license(port, JSON.stringify({ kids: [b64url(KID_B)] }));
-    assertEquals((await refreshed.json()).keys, [{ kty: "oct", kid: b64url(KID_B), k: b64url(KEY_B) }]);
+    assertEquals((await refreshed.json()).keys, [{
+      kty: "oct",
+      kid: b64url(KID_B),
+      k: b64url(KEY_B),
+    }]);
   } finally {
     await sprox.stop();
   }

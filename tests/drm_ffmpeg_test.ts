@@ -3,7 +3,11 @@
  * sProx route, played by ffmpeg with the key obtained the way an EME player obtains it —
  * the KID read from the media's `tenc` box, then a license request to `/keys/clearkey`.
  */
-import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok as assert } from "node:assert/strict";
+import {
+  deepStrictEqual as assertEquals,
+  notDeepStrictEqual,
+  ok as assert,
+} from "node:assert/strict";
 import { freePort, startSprox } from "./_support/mod.ts";
 
 const KID = "7f2b1c3d4e5f60718293a4b5c6d7e8f9";
@@ -23,7 +27,9 @@ function frames(framemd5: string): string[] {
 /** The default KID of the first `tenc` box (ISO/IEC 23001-7 §8.2). */
 function defaultKid(media: Uint8Array): Uint8Array {
   for (let i = 4; i + 28 <= media.length; i++) {
-    if (media[i] === 0x74 && media[i + 1] === 0x65 && media[i + 2] === 0x6e && media[i + 3] === 0x63) {
+    if (
+      media[i] === 0x74 && media[i + 1] === 0x65 && media[i + 2] === 0x6e && media[i + 3] === 0x63
+    ) {
       // 'tenc' + version/flags (4) + reserved (1) + pattern (1) + isProtected (1) + IV size (1)
       return media.slice(i + 12, i + 28);
     }
@@ -33,7 +39,8 @@ function defaultKid(media: Uint8Array): Uint8Array {
 
 const b64url = (bytes: Uint8Array) =>
   btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-const hexOf = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const hexOf = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const fromB64url = (text: string) =>
   Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
@@ -46,20 +53,45 @@ Deno.test("ffmpeg decodes a ClearKey fMP4 through sProx with the key from /keys/
   // samples in encryption info"), whatever key it is given.
   const fragmented = ["-movflags", "frag_keyframe+delay_moov"];
   const made = await run([
-    "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10",
-    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "100", clear,
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=duration=2:size=160x120:rate=10",
+    "-c:v",
+    "libx264",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "100",
+    clear,
   ]);
   assert(made.ok, made.stderr);
   const locked = await run([
-    "-v", "error", "-i", clear, "-c", "copy", "-encryption_scheme", "cenc-aes-ctr",
-    "-encryption_key", KEY, "-encryption_kid", KID, ...fragmented, encrypted,
+    "-v",
+    "error",
+    "-i",
+    clear,
+    "-c",
+    "copy",
+    "-encryption_scheme",
+    "cenc-aes-ctr",
+    "-encryption_key",
+    KEY,
+    "-encryption_kid",
+    KID,
+    ...fragmented,
+    encrypted,
   ]);
   assert(locked.ok, locked.stderr);
   const media = await Deno.readFile(encrypted);
   assert(new TextDecoder().decode(media).includes("moof"), "the encrypted file is fragmented");
 
-  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
-    new Response(media, { headers: { "content-type": "video/mp4" } }));
+  const origin = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(media, { headers: { "content-type": "video/mp4" } }),
+  );
   const port = freePort();
   const sprox = await startSprox(`routes:
   - id: vod
@@ -87,8 +119,15 @@ secrets:
     const reference = await run(["-v", "error", "-i", clear, "-f", "framemd5", "-"]);
     assert(reference.ok, reference.stderr);
     const played = await run([
-      "-v", "error", "-decryption_key", key, "-i", `http://127.0.0.1:${port}/encrypted.mp4`,
-      "-f", "framemd5", "-",
+      "-v",
+      "error",
+      "-decryption_key",
+      key,
+      "-i",
+      `http://127.0.0.1:${port}/encrypted.mp4`,
+      "-f",
+      "framemd5",
+      "-",
     ]);
     assert(played.ok, played.stderr);
     assertEquals(played.stderr.trim(), "", "no decode errors");
@@ -97,7 +136,15 @@ secrets:
 
     // Control: with a wrong key the same file does not decode to the same pictures.
     const wrong = await run([
-      "-v", "quiet", "-decryption_key", "00".repeat(16), "-i", encrypted, "-f", "framemd5", "-",
+      "-v",
+      "quiet",
+      "-decryption_key",
+      "00".repeat(16),
+      "-i",
+      encrypted,
+      "-f",
+      "framemd5",
+      "-",
     ]);
     notDeepStrictEqual(frames(wrong.stdout), frames(reference.stdout));
   } finally {

@@ -125,10 +125,14 @@ Deno.test("a reload keeps the buckets when the knobs are unchanged and resets th
     assertEquals((await get(port, "/ip")).status, 429);
 
     // New knobs: fresh buckets.
-    await Deno.writeTextFile(sprox.configPath, config(port, "  requests_per_second: 0.1\n  burst: 3"));
+    await Deno.writeTextFile(
+      sprox.configPath,
+      config(port, "  requests_per_second: 0.1\n  burst: 3"),
+    );
     sprox.kill("SIGHUP");
     await sprox.waitForLog((l) =>
-      l.msg === "config reloaded" && sprox.logs.filter((x) => x.msg === "config reloaded").length === 2
+      l.msg === "config reloaded" &&
+      sprox.logs.filter((x) => x.msg === "config reloaded").length === 2
     );
     assertEquals((await get(port, "/ip")).status, 200);
   } finally {

@@ -128,7 +128,9 @@ function record(ctx: RequestContext, response: Response, completed: Promise<void
     httpRequestDuration.labels(ctx.route, method).observe(
       (performance.now() - ctx.startedAt) / 1000,
     );
-    if (ctx.upstreamMs !== undefined) upstreamLatency.labels(ctx.route).observe(ctx.upstreamMs / 1000);
+    if (ctx.upstreamMs !== undefined) {
+      upstreamLatency.labels(ctx.route).observe(ctx.upstreamMs / 1000);
+    }
     if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
   }
   const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {

@@ -6,8 +6,21 @@ Deno.test("certificateNotAfter() reads the leaf's not-after from a PEM bundle", 
   try {
     const out = await new Deno.Command("openssl", {
       args: [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", `${dir}/k.pem`, "-out", `${dir}/c.pem`, "-days", "30", "-subj", "/CN=t",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${dir}/k.pem`,
+        "-out",
+        `${dir}/c.pem`,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=t",
       ],
       stderr: "null",
     }).output();

@@ -5,7 +5,7 @@
 export { ProxyServer } from "./server.ts";
 export { CLIENT_IP_HEADERS, compileTrustedProxies, resolveClientIp } from "./client_ip.ts";
 export {
-  type CertificateSource,
   certificateNotAfter,
+  type CertificateSource,
   refreshCertificateExpiry,
 } from "./certificate_expiry.ts";

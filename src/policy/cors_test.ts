@@ -32,7 +32,11 @@ Deno.test("preflightResponse() answers an allowed origin with 204 and the allowl
 });
 
 Deno.test("preflightResponse() refuses other origins and methods with 403", () => {
-  const cors = compileCors({ ...BASE, allow_origins: ["https://app.example"], allow_methods: ["GET"] });
+  const cors = compileCors({
+    ...BASE,
+    allow_origins: ["https://app.example"],
+    allow_methods: ["GET"],
+  });
   const refused = preflightResponse(cors, preflight("https://evil.example"));
   assertEquals(refused.status, 403);
   assertEquals(refused.headers.get("access-control-allow-origin"), null);
@@ -41,7 +45,10 @@ Deno.test("preflightResponse() refuses other origins and methods with 403", () =
 
 Deno.test("empty lists mean any: `*`, with requested headers echoed", () => {
   const cors = compileCors(BASE);
-  const response = preflightResponse(cors, preflight("https://any.example", "PUT", "authorization, range"));
+  const response = preflightResponse(
+    cors,
+    preflight("https://any.example", "PUT", "authorization, range"),
+  );
   assertEquals(response.status, 204);
   assertEquals(response.headers.get("access-control-allow-origin"), "*");
   assertEquals(response.headers.get("access-control-allow-methods"), "*");
@@ -53,7 +60,11 @@ Deno.test("empty lists mean any: `*`, with requested headers echoed", () => {
 Deno.test("applyCorsHeaders() exposes player headers to allowed origins only", () => {
   const cors = compileCors({ ...BASE, allow_origins: ["https://app.example"] });
   const allowed = new Headers({ vary: "Accept-Encoding" });
-  applyCorsHeaders(cors, new Request("http://s/", { headers: { origin: "https://APP.example" } }), allowed);
+  applyCorsHeaders(
+    cors,
+    new Request("http://s/", { headers: { origin: "https://APP.example" } }),
+    allowed,
+  );
   assertEquals(allowed.get("access-control-allow-origin"), "https://APP.example");
   assertEquals(
     allowed.get("access-control-expose-headers"),
@@ -62,7 +73,11 @@ Deno.test("applyCorsHeaders() exposes player headers to allowed origins only", (
   assertEquals(allowed.get("vary"), "Accept-Encoding, Origin");
 
   const refused = new Headers();
-  applyCorsHeaders(cors, new Request("http://s/", { headers: { origin: "https://x.example" } }), refused);
+  applyCorsHeaders(
+    cors,
+    new Request("http://s/", { headers: { origin: "https://x.example" } }),
+    refused,
+  );
   assertEquals(refused.get("access-control-allow-origin"), null);
   assertEquals(refused.get("vary"), "Origin");
 });

@@ -9,7 +9,13 @@
 import type { Config } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import type { CredentialPolicy } from "./auth.ts";
-import { applyCorsHeaders, compileCors, type CorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
+import {
+  applyCorsHeaders,
+  compileCors,
+  type CorsPolicy,
+  isPreflight,
+  preflightResponse,
+} from "./cors.ts";
 import {
   type RateLimitDecision,
   RateLimiter,

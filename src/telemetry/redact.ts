@@ -158,7 +158,9 @@ export function redactHeaders(
  */
 export function redactText(text: string): string {
   return text
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()]+/gi, (url) =>
-      redactUrl(url, { redactDrmEverywhere: true }))
+    .replace(
+      /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()]+/gi,
+      (url) => redactUrl(url, { redactDrmEverywhere: true }),
+    )
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`);
 }

@@ -44,10 +44,14 @@ Deno.test("redactPathAndQuery() follows nested URLs (the d of /proxy/stream) and
 });
 
 Deno.test("isSensitiveQueryName() matches credential names in any spelling", () => {
-  for (const name of ["api_password", "Token", "key", "apiKey", "X-Amz-Credential", "sig", "hdnts"]) {
+  for (
+    const name of ["api_password", "Token", "key", "apiKey", "X-Amz-Credential", "sig", "hdnts"]
+  ) {
     assert(isSensitiveQueryName(name, false), name);
   }
-  for (const name of ["d", "start", "quality", "kid"]) assert(!isSensitiveQueryName(name, false), name);
+  for (const name of ["d", "start", "quality", "kid"]) {
+    assert(!isSensitiveQueryName(name, false), name);
+  }
   assert(isSensitiveQueryName("kid", true));
 });
 
