@@ -75,7 +75,8 @@ rate_limit:
     `/keys/clearkey?kid=${SECRETS.drmKid}&sig=${SECRETS.drmSig}`,
     `/keys?api_password=${SECRETS.directPassword}`,
     `/proxy/stream?d=${nested}&h_authorization=${SECRETS.overrideAuth}`,
-    "/ip",
+    // A configured secret under an innocent name: only the value scrubber can catch it.
+    `/ip?note=${SECRETS.directPassword}&memo=${SECRETS.envBearer}`,
     "/health",
   ];
   try {
