@@ -134,20 +134,37 @@ Deno.test("ClearKey: /keys and /keys/clearkey require the API credential when co
   }
 });
 
-Deno.test("ClearKey: drm.enabled false removes /keys/clearkey", async () => {
+Deno.test("ClearKey: drm.enabled false removes /keys/clearkey, never forwarding it", async () => {
+  let originHits = 0;
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    originHits++;
+    return new Response("origin");
+  });
   const port = freePort();
-  const sprox = await startSprox(config(port, "drm:\n  enabled: false"));
+  const sprox = await startSprox(`routes:
+  - id: catch-all
+    listen: { host: "127.0.0.1", port: ${port} }
+    host_patterns: ["127.0.0.1"]
+    upstream: { origin: "http://127.0.0.1:${origin.addr.port}" }
+secrets:
+  clearkey:
+    - { kid: "${KID_A}", key: "${KEY_A}" }
+drm:
+  enabled: false
+`);
   try {
     const get = await fetch(`http://127.0.0.1:${port}/keys/clearkey`);
     assertEquals(get.status, 404);
-    await get.body?.cancel();
+    assertEquals((await get.json()).error, "not_found");
     const post = await license(port, JSON.stringify({ kids: [b64url(KID_A)] }));
     assertEquals(post.status, 404);
-    await post.body?.cancel();
+    assert(!(await post.text()).includes(b64url(KEY_A)));
+    assertEquals(originHits, 0, "the ClearKey path is not handed to the route");
     const list = await fetch(`http://127.0.0.1:${port}/keys`);
     assertEquals(list.status, 200, "/keys lists the store whatever the drm switch says");
     await list.body?.cancel();
   } finally {
     await sprox.stop();
+    await origin.shutdown();
   }
 });

@@ -219,10 +219,14 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
 
   const keys: KeyEndpointOptions = { store: plan.secrets, credentials: plan.policy.credentials };
   app.all("/keys", endpoint("keys", (ctx) => handleKeysList(ctx.request, keys)));
-  // The drm switch: off, the ClearKey route does not exist.
-  if (plan.config.drm.enabled) {
-    app.all("/keys/clearkey", endpoint("clearkey", (ctx) => handleClearKey(ctx.request, keys)));
-  }
+  // The drm switch: off, the ClearKey route does not exist (and is never forwarded upstream).
+  app.all(
+    "/keys/clearkey",
+    endpoint("clearkey", (ctx) => {
+      if (!plan.config.drm.enabled) throw new ProxyError(404, "not_found", "not found");
+      return handleClearKey(ctx.request, keys);
+    }),
+  );
 
   app.all("*", async (c) => {
     const ctx = c.get("ctx");
