@@ -105,6 +105,8 @@ function countBytes(
  * fields, and a body that counts the bytes sent.
  */
 function finish(ctx: RequestContext, response: Response): Response {
+  // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
+  if (response.status < 200 || response.status > 599) return response;
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
   finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
