@@ -2,10 +2,14 @@
  * A token-bucket rate limiter per client key, with bounded memory, and the IETF
  * `RateLimit` / `RateLimit-Policy` response fields (draft-ietf-httpapi-ratelimit-headers-11).
  *
- * Memory: buckets live in one `Map` kept in least-recently-used order (a touched key is
- * moved to the end), so idle buckets are evicted from the front in O(1) amortised time,
- * and the map never holds more than `maxTrackedClients` buckets. Evicting a bucket that has
- * been idle for at least `burst / rate` seconds loses nothing: it had refilled completely.
+ * Memory: buckets live in two generations of maps. Every `idleEvictSecs` (checked as
+ * requests arrive; no timer) the current generation becomes the previous one and the old
+ * previous one is dropped whole; a bucket touched while in the previous generation moves
+ * back to the current one. So a bucket is dropped after between one and two idle periods
+ * without a request, every operation is O(1) (no map is ever iterated), and when the
+ * current generation reaches half of `maxTrackedClients` it rotates early, which keeps the
+ * total under `maxTrackedClients`. Dropping a bucket idle for at least `burst / rate`
+ * seconds loses nothing: it had refilled completely.
  * @module
  */
 
@@ -49,35 +53,41 @@ interface Bucket {
  */
 export class RateLimiter {
   readonly settings: RateLimitSettings;
-  #buckets = new Map<string, Bucket>();
+  #current = new Map<string, Bucket>();
+  #previous = new Map<string, Bucket>();
+  #rotatedAt: number;
   #now: () => number;
   #idleMs: number;
+  #generationCap: number;
 
   constructor(settings: RateLimitSettings, options: { now?: () => number } = {}) {
     this.settings = settings;
     this.#now = options.now ?? (() => performance.now());
     this.#idleMs = settings.idleEvictSecs * 1000;
+    this.#generationCap = Math.max(1, Math.floor(settings.maxTrackedClients / 2));
+    this.#rotatedAt = this.#now();
   }
 
   /** Buckets currently held. */
   get size(): number {
-    return this.#buckets.size;
+    return this.#current.size + this.#previous.size;
   }
 
   /** Spends one token of `key`'s bucket if there is one. */
   take(key: string): RateLimitDecision {
     const now = this.#now();
+    if (now - this.#rotatedAt >= this.#idleMs) this.#rotate(now);
     const { requestsPerSecond: rate, burst } = this.settings;
-    let bucket = this.#buckets.get(key);
-    if (bucket) {
-      this.#buckets.delete(key);
-      bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updated) / 1000) * rate);
-      bucket.updated = now;
-    } else {
-      bucket = { tokens: burst, updated: now };
+    let bucket = this.#current.get(key);
+    if (!bucket) {
+      bucket = this.#previous.get(key);
+      if (bucket) this.#previous.delete(key);
+      else bucket = { tokens: burst, updated: now };
+      if (this.#current.size >= this.#generationCap) this.#rotate(now);
+      this.#current.set(key, bucket);
     }
-    this.#buckets.set(key, bucket);
-    this.#evict(now);
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updated) / 1000) * rate);
+    bucket.updated = now;
 
     const allowed = bucket.tokens >= 1;
     if (allowed) bucket.tokens -= 1;
@@ -90,16 +100,11 @@ export class RateLimiter {
     };
   }
 
-  /** Drops idle buckets from the front (least recently used), then enforces the cap. */
-  #evict(now: number): void {
-    for (const [key, bucket] of this.#buckets) {
-      if (now - bucket.updated < this.#idleMs) break;
-      this.#buckets.delete(key);
-    }
-    while (this.#buckets.size > this.settings.maxTrackedClients) {
-      const oldest = this.#buckets.keys().next().value as string;
-      this.#buckets.delete(oldest);
-    }
+  /** The current generation becomes the previous one; the old previous one is dropped. */
+  #rotate(now: number): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+    this.#rotatedAt = now;
   }
 }
 
