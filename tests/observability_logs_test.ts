@@ -177,3 +177,48 @@ Deno.test("one JSON line per request with the documented fields; X-Request-Id ec
     await origin.shutdown();
   }
 });
+
+Deno.test("a client that leaves mid-body is logged as client_aborted with the bytes sent", async () => {
+  const size = 256 * 1024 * 1024;
+  const chunk = new Uint8Array(64 * 1024);
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    let left = size / chunk.length;
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          if (left-- <= 0) return controller.close();
+          controller.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 }),
+      { headers: { "content-length": String(size) } },
+    );
+  });
+  const port = freePort();
+  const sprox = await startSprox(`routes:
+  - id: media
+    listen: { host: "127.0.0.1", port: ${port} }
+    host_patterns: ["127.0.0.1"]
+    upstream: { origin: "http://127.0.0.1:${origin.addr.port}" }
+`);
+  try {
+    // A raw socket that reads the start of the body and hangs up.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: leaver\r\n\r\n",
+      ),
+    );
+    const buffer = new Uint8Array(256 * 1024);
+    let received = 0;
+    while (received < 1024 * 1024) received += (await conn.read(buffer)) ?? 0;
+    conn.close();
+    const line = await sprox.waitForLog((l) => l.msg === "request" && l.request_id === "leaver");
+    assertEquals(line.outcome, "client_aborted");
+    assertEquals(line.level, "warn");
+    const bytes = line.bytes as number;
+    assert(bytes >= 1024 * 1024 && bytes < size, `bytes sent before the hang-up: ${bytes}`);
+  } finally {
+    await sprox.stop();
+    await origin.shutdown();
+  }
+});

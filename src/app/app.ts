@@ -56,7 +56,6 @@ function identify(plan: Plan, listener: ListenerPlan, c: Context<AppEnv>): Reque
     protocol: c.env.protocol,
     startedAt: performance.now(),
     route: "-",
-    bytesSent: 0,
   };
 }
 
@@ -75,10 +74,24 @@ function policy(ctx: RequestContext): Response | undefined {
   return outcome.response;
 }
 
-/** Counts the body bytes handed to the connection into `ctx.bytesSent`. */
+/** What the body of a response did on its way out. */
+interface BodyTally {
+  /** Bytes handed to the connection. */
+  bytes: number;
+  /** The body was cancelled before its end (the client went away). */
+  cancelled: boolean;
+}
+
+/**
+ * Counts the bytes of a body as they are handed to the connection, and notices a
+ * cancellation (Deno cancels the body when the client disconnects; `info.completed` still
+ * resolves then). The JavaScript stage takes the body off Deno's native pipe: on a loopback
+ * transfer measured here, about 0.6 GB/s instead of about 1 GB/s. A stage that must see
+ * every chunk anyway (an idle read timeout) can carry the count in the same pass.
+ */
 function countBytes(
   body: ReadableStream<Uint8Array>,
-  ctx: RequestContext,
+  tally: BodyTally,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
@@ -87,7 +100,7 @@ function countBytes(
         const { done, value } = await reader.read();
         if (done) controller.close();
         else {
-          ctx.bytesSent += value.byteLength;
+          tally.bytes += value.byteLength;
           controller.enqueue(value);
         }
       } catch (error) {
@@ -95,31 +108,43 @@ function countBytes(
       }
     },
     cancel(reason) {
+      tally.cancelled = true;
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
 }
 
 /**
- * Step "finish": the response that goes out, with the request id, the CORS and rate-limit
- * fields, and a body that counts the bytes sent.
+ * Step "finish": the response that goes out, with the request id and the CORS and
+ * rate-limit fields, and the tally of its body.
  */
-function finish(ctx: RequestContext, response: Response): Response {
+function finish(ctx: RequestContext, response: Response): [Response, BodyTally] {
+  const tally: BodyTally = { bytes: 0, cancelled: false };
   // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
-  if (response.status < 200 || response.status > 599) return response;
+  if (response.status < 200 || response.status > 599) return [response, tally];
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
   finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
   const body = response.body && ctx.request.method !== "HEAD"
-    ? countBytes(response.body, ctx)
+    ? countBytes(response.body, tally)
     : response.body;
-  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+  const out = new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+  return [out, tally];
 }
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 
 /** Last step: count and log once the response has been delivered (or failed to be). */
-function record(ctx: RequestContext, response: Response, completed: Promise<void>): void {
+function record(
+  ctx: RequestContext,
+  response: Response,
+  tally: BodyTally,
+  completed: Promise<void>,
+): void {
   const config = ctx.plan.config;
   // Metric labels stay bounded: an arbitrary method string is not a label value.
   const method = KNOWN_METHODS.has(ctx.request.method) ? ctx.request.method : "OTHER";
@@ -138,17 +163,17 @@ function record(ctx: RequestContext, response: Response, completed: Promise<void
   const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {
     redactDrmEverywhere: config.sensitive_logging.redact_sensitive_queries,
   });
-  const write = (delivered: boolean) => {
-    if (telemetry && ctx.bytesSent > 0) {
-      bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(ctx.bytesSent);
-    }
+  const write = (completedOk: boolean) => {
+    const delivered = completedOk && !tally.cancelled;
+    const bytes = tally.bytes;
+    if (telemetry && bytes) bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(bytes);
     log(response.status >= 500 || !delivered ? "warn" : "info", "request", {
       request_id: ctx.requestId,
       route: ctx.route,
       method: ctx.request.method.slice(0, 16),
       path,
       status: response.status,
-      bytes: ctx.bytesSent,
+      bytes,
       duration_ms: Math.round(performance.now() - ctx.startedAt),
       upstream_ms: ctx.upstreamMs,
       client_ip: ctx.clientIp,
@@ -182,11 +207,11 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     const early = policy(ctx);
     if (early) c.res = early;
     else await next();
-    const response = finish(ctx, c.res);
+    const [response, tally] = finish(ctx, c.res);
     // Clearing first stops Hono from merging the old response's headers into the new one.
     c.res = undefined;
     c.res = response;
-    record(ctx, response, c.env.info.completed);
+    record(ctx, response, tally, c.env.info.completed);
   });
 
   app.onError((error, c) => {

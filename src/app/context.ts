@@ -29,6 +29,4 @@ export interface RequestContext {
   bytesMode?: string;
   /** What the policy step decided (rate limit), for the response fields. */
   policy?: PolicyOutcome;
-  /** Body bytes handed to the connection so far (counted as the body streams). */
-  bytesSent: number;
 }

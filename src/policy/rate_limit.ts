@@ -19,7 +19,7 @@ export interface RateLimitSettings {
   readonly requestsPerSecond: number;
   /** Bucket capacity: how many requests may arrive at once. */
   readonly burst: number;
-  /** Upper bound of buckets held at once; the least recently used one is evicted first. */
+  /** Upper bound of buckets held at once (two generations of half each). */
   readonly maxTrackedClients: number;
   /** Buckets untouched for this long are evicted. */
   readonly idleEvictSecs: number;
