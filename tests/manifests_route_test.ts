@@ -71,6 +71,7 @@ routes:
       base_url: "https://cdn.example/hls/"
       cross_origin: refuse
       max_manifest_bytes: 2048
+rate_limit: { enabled: false }
 `);
   try {
     const entries: [string, string][] = [

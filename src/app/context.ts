@@ -2,6 +2,7 @@
  * What every step of a request's life can read, and the facts it records for the log line.
  * @module
  */
+import type { PolicyOutcome } from "../policy/mod.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
 /** Per-request state: the inputs are read-only, the outcome fields are written once. */
@@ -26,4 +27,6 @@ export interface RequestContext {
   outcome?: string;
   /** Body bytes mode for metrics: `route`, `direct`, `speedtest`, ... */
   bytesMode?: string;
+  /** What the policy step decided (rate limit), for the response fields. */
+  policy?: PolicyOutcome;
 }

@@ -13,6 +13,8 @@ import {
   processRetryBudget,
   type RoutingTable,
 } from "../routing/mod.ts";
+import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
+import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -40,6 +42,10 @@ export interface Plan {
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
   readonly routing: RoutingTable;
   readonly trustedProxies: readonly Cidr[];
+  /** Rate limiter, CORS and the API credential. */
+  readonly policy: PolicyPlan;
+  /** The secret store, loaded from `secrets.*` (ClearKey keys); a reload builds a new one. */
+  readonly secrets: SecretStore;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -72,19 +78,24 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
 }
 
 /**
- * Compiles a loaded configuration into a plan.
+ * Compiles a loaded configuration into a plan. `previous` is the plan a reload replaces:
+ * state worth keeping across reloads (rate-limit buckets with unchanged knobs) is taken
+ * from it.
  *
  * @example
  * ```ts
  * const plan = compilePlan(await loadConfig("config"));
  * ```
  */
-export function compilePlan(loaded: LoadedConfig): Plan {
+export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const config = loaded.config;
   const clients = new ClientPool();
   const disposers: (() => void)[] = [() => clients.close()];
   // The budget is process-wide (shared across reloads and with /proxy/stream).
   processRetryBudget.configure(config.retry_budget);
+  const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
+  loadClearKeys(secrets, config.secrets.clearkey);
+  disposers.push(() => secrets.dispose());
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -93,6 +104,8 @@ export function compilePlan(loaded: LoadedConfig): Plan {
     listeners: compileListeners(config),
     routing: compileRoutes(config, clients),
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
+    policy: compilePolicy(config, previous?.policy),
+    secrets,
     dispose() {
       for (const d of disposers) d();
     },

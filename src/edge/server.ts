@@ -194,7 +194,7 @@ export class ProxyServer {
   }
 
   async #reload(loaded: LoadedConfig): Promise<void> {
-    const next = compilePlan(loaded);
+    const next = compilePlan(loaded, this.#plan);
     await prepareAcmeCache(next);
     const started: string[] = [];
     try {

@@ -16,7 +16,7 @@ import {
   textResponse,
 } from "../hls/mod.ts";
 import { parseMpd } from "./model.ts";
-import { type ConvertedPlaylist, MAX_INDEX_BYTES } from "./respond.ts";
+import { type ConvertedPlaylist, MAX_INDEX_BYTES, observeConversion } from "./respond.ts";
 import {
   mediaPlaylist,
   multivariantPlaylist,
@@ -77,6 +77,7 @@ export async function serveDirectMpd(
   try {
     const which = directMpdPlaylist(url);
     const { response, finalUrl, text } = await fetchDirectManifest(target, options);
+    const started = performance.now();
     const mpd = parseMpd(text, finalUrl.href);
     const carried = carriedParameters(url);
     const resolve = guardInsecure(directModeResolver(carried), {
@@ -92,7 +93,9 @@ export async function serveDirectMpd(
       now: options.now ?? Date.now(),
     };
     if (which.kind === "multivariant") {
-      return textResponse(multivariantPlaylist(mpd, write), response);
+      const playlist = multivariantPlaylist(mpd, write);
+      observeConversion(started);
+      return textResponse(playlist, response);
     }
     const indexes = new Map<string, Uint8Array>();
     for (const request of segmentIndexRequests(mpd, which.name, write.now)) {
@@ -107,7 +110,9 @@ export async function serveDirectMpd(
       );
       indexes.set(segmentIndexKey(request), bytes);
     }
-    return textResponse(mediaPlaylist(mpd, which.name, { ...write, indexes }), response);
+    const playlist = mediaPlaylist(mpd, which.name, { ...write, indexes });
+    observeConversion(started);
+    return textResponse(playlist, response);
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: "direct_manifest" });
     throw error;

@@ -4,6 +4,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { manifestTransformDuration } from "../../telemetry/mod.ts";
 import { decodedBody, readManifest, textResponse } from "../hls/mod.ts";
 import { parseMpd } from "./model.ts";
 import type { ByteRange } from "./segments.ts";
@@ -27,6 +28,11 @@ export interface MpdResponseOptions extends Omit<HlsWriteOptions, "indexes"> {
   readonly maxBytes: number;
   /** Fetches a byte range of an upstream resource (the `sidx` of SegmentBase tracks). */
   readonly fetchRange: (url: string, range: ByteRange) => Promise<Uint8Array>;
+}
+
+/** Records the time a DASH→HLS conversion took (segment index fetches included). */
+export function observeConversion(started: number): void {
+  manifestTransformDuration.labels("dash_to_hls").observe((performance.now() - started) / 1000);
 }
 
 /** The largest `sidx` range fetched for one SegmentBase track. */
@@ -57,10 +63,13 @@ export async function convertMpdResponse(
     throw upstreamManifestError(upstream.status);
   }
   const text = await readManifest(await decodedBody(upstream), options.maxBytes);
+  const started = performance.now();
   const mpd = parseMpd(text, options.mpdUrl);
   const now = options.now ?? Date.now();
   if (which.kind === "multivariant") {
-    return textResponse(multivariantPlaylist(mpd, { ...options, now }), upstream);
+    const playlist = multivariantPlaylist(mpd, { ...options, now });
+    observeConversion(started);
+    return textResponse(playlist, upstream);
   }
   const indexes = new Map<string, Uint8Array>();
   for (const request of segmentIndexRequests(mpd, which.name, now)) {
@@ -69,5 +78,7 @@ export async function convertMpdResponse(
     }
     indexes.set(segmentIndexKey(request), await options.fetchRange(request.url, request.range));
   }
-  return textResponse(mediaPlaylist(mpd, which.name, { ...options, now, indexes }), upstream);
+  const playlist = mediaPlaylist(mpd, which.name, { ...options, now, indexes });
+  observeConversion(started);
+  return textResponse(playlist, upstream);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { manifestTransformDuration } from "../../telemetry/mod.ts";
 import {
   decodedBody,
   isAmbiguousContentType,
@@ -117,10 +118,12 @@ export async function rewritePlaylistResponse(
     throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
   }
   const text = await readManifest(body, options.maxBytes);
+  const started = performance.now();
   const rewritten = rewritePlaylist(text, {
     playlistUrl: options.playlistUrl,
     resolve: options.resolve,
   });
+  manifestTransformDuration.labels("hls_rewrite").observe((performance.now() - started) / 1000);
   const out = options.checkOnly ? text : rewritten;
   const type = isPlaylistContentType(upstream.headers.get("content-type"))
     ? upstream.headers.get("content-type")!
