@@ -25,7 +25,7 @@ import {
   redactText,
   requestErrors,
 } from "../telemetry/mod.ts";
-import type { RequestContext } from "./context.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
@@ -73,14 +73,6 @@ function policy(ctx: RequestContext): Response | undefined {
   return outcome.response;
 }
 
-/** What the body of a response did on its way out. */
-interface BodyTally {
-  /** Bytes handed to the connection. */
-  bytes: number;
-  /** The body was cancelled before its end (the client went away). */
-  cancelled: boolean;
-}
-
 /**
  * Counts the bytes of a body as they are handed to the connection, and notices a
  * cancellation (Deno cancels the body when the client disconnects; `info.completed` still
@@ -118,13 +110,14 @@ function countBytes(
  * rate-limit fields, and the tally of its body.
  */
 function finish(ctx: RequestContext, response: Response): [Response, BodyTally] {
-  const tally: BodyTally = { bytes: 0, cancelled: false };
+  const counted = ctx.bodyTally;
+  const tally: BodyTally = counted ?? { bytes: 0, cancelled: false };
   // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
   if (response.status < 200 || response.status > 599) return [response, tally];
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
   finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
-  const body = response.body && ctx.request.method !== "HEAD"
+  const body = response.body && ctx.request.method !== "HEAD" && !counted
     ? countBytes(response.body, tally)
     : response.body;
   const out = new Response(body, {
@@ -261,16 +254,20 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     });
     ctx.route = route.id;
     ctx.bytesMode ??= "route";
+    const tally: BodyTally = { bytes: 0, cancelled: false };
     const forwarded = await forwardToRoute(ctx.request, route, {
       peerIp: ctx.peerIp,
       clientIp: ctx.clientIp,
       protocol: ctx.protocol,
       requestId: ctx.requestId,
       onBodyEnd: (end) => {
+        tally.bytes = end.bytes;
+        tally.cancelled = end.kind === "client_cancelled";
         if (end.kind === "failed") ctx.outcome = `upstream_${end.failure.kind}`;
       },
     });
     ctx.upstreamMs = forwarded.upstreamMs;
+    if (ctx.request.method !== "HEAD") ctx.bodyTally = tally;
     return buildClientResponse(forwarded.response);
   });
 
