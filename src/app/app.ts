@@ -114,18 +114,31 @@ function finish(ctx: RequestContext, response: Response): [Response, BodyTally] 
   const tally: BodyTally = counted ?? { bytes: 0, cancelled: false };
   // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
   if (response.status < 200 || response.status > 599) return [response, tally];
+  const wrap = response.body !== null && ctx.request.method !== "HEAD" && !counted;
+  if (!wrap) {
+    // Responses built by sProx have mutable headers: decorate them in place (no copy).
+    try {
+      decorate(ctx, response.headers);
+      return [response, tally];
+    } catch {
+      // Immutable headers (a fetch() response passed through): copy below.
+    }
+  }
   const headers = new Headers(response.headers);
-  headers.set("x-request-id", ctx.requestId);
-  finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
-  const body = response.body && ctx.request.method !== "HEAD" && !counted
-    ? countBytes(response.body, tally)
-    : response.body;
+  decorate(ctx, headers);
+  const body = wrap ? countBytes(response.body!, tally) : response.body;
   const out = new Response(body, {
     status: response.status,
     statusText: response.statusText,
     headers,
   });
   return [out, tally];
+}
+
+/** The request id, CORS and rate-limit fields of every response. */
+function decorate(ctx: RequestContext, headers: Headers): void {
+  headers.set("x-request-id", ctx.requestId);
+  finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
 }
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
