@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
 import { forwardToRoute, selectRoute } from "../routing/mod.ts";
+import { handleDirectStream } from "../stream/direct/mod.ts";
 import { httpRequestDuration, httpRequests, log, requestErrors } from "../telemetry/mod.ts";
 import type { RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
@@ -128,6 +129,14 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.get("/metrics", endpoint("metrics", handleMetrics));
   app.get("/ip", endpoint("ip", handleIp));
   app.get("/speedtest", endpoint("speedtest", handleSpeedtest));
+
+  app.all("/proxy/stream", async (c) => {
+    const ctx = c.get("ctx");
+    ctx.route = "direct_stream";
+    if (!plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+    ctx.bytesMode = "direct";
+    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx);
+  });
 
   app.all("*", (c) => {
     const ctx = c.get("ctx");

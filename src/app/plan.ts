@@ -7,6 +7,7 @@ import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
 import { compileTrustedProxies } from "../edge/client_ip.ts";
 import type { Cidr } from "../net/mod.ts";
 import { compileRoutes, listenerKey, type RoutingTable } from "../routing/mod.ts";
+import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -34,6 +35,8 @@ export interface Plan {
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
   readonly routing: RoutingTable;
   readonly trustedProxies: readonly Cidr[];
+  /** `/proxy/stream`, when the `direct_stream` block is present and enabled. */
+  readonly direct: DirectPlan | undefined;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -76,6 +79,8 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
 export function compilePlan(loaded: LoadedConfig): Plan {
   const config = loaded.config;
   const disposers: (() => void)[] = [];
+  const direct = compileDirectStream(config);
+  if (direct) disposers.push(() => direct.dispose());
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -84,6 +89,7 @@ export function compilePlan(loaded: LoadedConfig): Plan {
     listeners: compileListeners(config),
     routing: compileRoutes(config),
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
+    direct,
     dispose() {
       for (const d of disposers) d();
     },
