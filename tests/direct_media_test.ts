@@ -9,7 +9,10 @@ import { directConfig, startNginx, streamUrl } from "./_support/direct.ts";
 
 const SECONDS = 4;
 
-async function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
   const output = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: output.code, out: decode(output.stdout), err: decode(output.stderr) };

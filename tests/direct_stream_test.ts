@@ -146,7 +146,9 @@ Deno.test("header overrides, request and response filtering", async () => {
       assertEquals(r.status, 400, String(bad));
       await r.body?.cancel();
     }
-    const badRange = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/no-range-header`));
+    const badRange = await fetch(
+      streamUrl(port, `http://media.test:${origin.port}/h/no-range-header`),
+    );
     assertEquals(badRange.status, 502);
     assertEquals((await badRange.json()).error, "upstream_bad_response");
 

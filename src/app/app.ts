@@ -60,14 +60,13 @@ function redactedPath(url: URL): string {
 function record(ctx: RequestContext, response: Response, completed: Promise<void>): void {
   const method = ctx.request.method;
   const statusClass = `${Math.floor(response.status / 100)}xx`;
-  const telemetry = ctx.plan.config.telemetry.enabled;
-  if (telemetry) {
-    httpRequests.labels(ctx.route, method, statusClass).inc();
-    httpRequestDuration.labels(ctx.route, method).observe(
-      (performance.now() - ctx.startedAt) / 1000,
-    );
-    if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
-  }
+  // The telemetry switch turns off request logs and metrics; lifecycle logs stay.
+  if (!ctx.plan.config.telemetry.enabled) return;
+  httpRequests.labels(ctx.route, method, statusClass).inc();
+  httpRequestDuration.labels(ctx.route, method).observe(
+    (performance.now() - ctx.startedAt) / 1000,
+  );
+  if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
   const write = (delivered: boolean) =>
     log(response.status >= 500 || !delivered ? "warn" : "info", "request", {
       request_id: ctx.requestId,

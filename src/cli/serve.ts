@@ -15,10 +15,7 @@ function logWarnings(warnings: readonly ConfigIssue[]): void {
 }
 
 function applyTelemetry(loaded: LoadedConfig): void {
-  configureLogging({
-    level: loaded.config.telemetry.log_level,
-    enabled: loaded.config.telemetry.enabled,
-  });
+  configureLogging({ level: loaded.config.telemetry.log_level });
 }
 
 /** Runs the server until a termination signal; returns the process exit code. */

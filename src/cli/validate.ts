@@ -9,7 +9,7 @@ import { ConfigError, formatIssue, loadConfig } from "../config/mod.ts";
 export async function runValidate(configPath: string | undefined): Promise<number> {
   let loaded;
   try {
-    loaded = await loadConfig(configPath ?? "");
+    loaded = await loadConfig(configPath);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const errors = error.issues.filter((i) => i.severity === "error");

@@ -3,6 +3,8 @@
  * readable, listener conflicts, and warnings for dangerous choices.
  */
 import {
+  type AllowRuleConfig,
+  AllowRuleSchema,
   AuthSchema,
   ClientIpSchema,
   type Config,
@@ -23,6 +25,8 @@ export type PartialRoute = { [K in keyof RouteConfig]?: RouteConfig[K] };
 export interface PartialConfig {
   readonly routes: readonly PartialRoute[];
   readonly direct_stream?: Config["direct_stream"];
+  /** Allowlist rules that parsed on their own (holes where a rule did not). */
+  readonly direct_allowlist?: readonly (AllowRuleConfig | undefined)[];
   readonly client_ip?: Config["client_ip"];
   readonly auth?: Config["auth"];
 }
@@ -61,6 +65,12 @@ export function partialConfig(raw: unknown): PartialConfig {
     direct_stream: root.direct_stream === undefined || root.direct_stream === null
       ? null
       : parsePart(DirectStreamSchema, root.direct_stream),
+    direct_allowlist:
+      Array.isArray((root.direct_stream as Record<string, unknown> | null)?.allowlist)
+        ? ((root.direct_stream as Record<string, unknown>).allowlist as unknown[]).map((r) =>
+          parsePart(AllowRuleSchema, r)
+        )
+        : undefined,
     client_ip: parsePart(ClientIpSchema, root.client_ip ?? {}),
     auth: parsePart(AuthSchema, root.auth ?? {}),
   };
@@ -171,6 +181,8 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
   const direct = config.direct_stream;
   if (direct && direct.enabled) {
     checkDirectStream(direct, config.auth?.bearer_token ?? null, error, warn);
+  } else if (direct === undefined && config.direct_allowlist) {
+    checkAllowlist(config.direct_allowlist, error);
   }
   config.client_ip?.trusted_proxies.forEach((cidr, i) => {
     if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
@@ -311,25 +323,7 @@ function checkDirectStream(
   error: Report,
   warn: Report,
 ): void {
-  direct.allowlist.forEach((rule, i) => {
-    const at = ["direct_stream", "allowlist", i];
-    const domain = rule.domain.toLowerCase();
-    const bare = domain.startsWith("*.") ? domain.slice(2) : domain;
-    if (
-      bare.includes("*") || bare.includes("/") || bare.includes(":") ||
-      checkHostPattern(bare) !== undefined
-    ) {
-      error(
-        [...at, "domain"],
-        `must be a host name or "*.example.com": current value is "${rule.domain}"`,
-      );
-    }
-    rule.paths.forEach((path, j) => {
-      if (path.includes("..") || /[?#]/.test(path)) {
-        error([...at, "paths", j], `must be a path glob without "..", "?" or "#": "${path}"`);
-      }
-    });
-  });
+  checkAllowlist(direct.allowlist, error);
   if (direct.allowlist.length === 0) {
     warn(["direct_stream", "allowlist"], "is empty: every /proxy/stream destination is refused");
   }
@@ -363,4 +357,27 @@ function checkDirectStream(
   if (direct.api_password === null && bearer === null) {
     warn(["direct_stream", "api_password"], "is not set: /proxy/stream is open to any caller");
   }
+}
+
+function checkAllowlist(rules: readonly (AllowRuleConfig | undefined)[], error: Report): void {
+  rules.forEach((rule, i) => {
+    if (!rule) return;
+    const at = ["direct_stream", "allowlist", i];
+    const domain = rule.domain.toLowerCase();
+    const bare = domain.startsWith("*.") ? domain.slice(2) : domain;
+    if (
+      bare.includes("*") || bare.includes("/") || bare.includes(":") ||
+      checkHostPattern(bare) !== undefined
+    ) {
+      error(
+        [...at, "domain"],
+        `must be a host name or "*.example.com": current value is "${rule.domain}"`,
+      );
+    }
+    rule.paths.forEach((path, j) => {
+      if (path.includes("..") || /[?#]/.test(path)) {
+        error([...at, "paths", j], `must be a path glob without "..", "?" or "#": "${path}"`);
+      }
+    });
+  });
 }

@@ -213,7 +213,10 @@ function fnv1a(text: string): string {
  * Reads and validates the configuration at `path` (a file, or a directory holding
  * `routes.yaml`). Throws {@linkcode ConfigError} listing every problem.
  */
-export async function loadConfig(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  path: string | undefined,
+  options: LoadOptions = {},
+): Promise<LoadedConfig> {
   const file = resolveConfigPath(path, options.env);
   let text: string;
   try {

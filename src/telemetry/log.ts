@@ -10,12 +10,10 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 let threshold: LogLevel = "info";
-let enabled = true;
 
-/** Sets the minimum level written and whether logging is on (telemetry switch). */
-export function configureLogging(options: { level: LogLevel; enabled: boolean }): void {
+/** Sets the minimum level written. */
+export function configureLogging(options: { level: LogLevel }): void {
   threshold = options.level;
-  enabled = options.enabled;
 }
 
 /**
@@ -27,8 +25,7 @@ export function configureLogging(options: { level: LogLevel; enabled: boolean })
  * ```
  */
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-  // Errors are always written: an operator must see why the process misbehaves.
-  if ((!enabled && level !== "error") || ORDER[level] < ORDER[threshold]) return;
+  if (ORDER[level] < ORDER[threshold]) return;
   const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields });
   console.log(line);
 }

@@ -109,7 +109,9 @@ export async function startSprox(
   };
   const pumping = pump();
   const errPumping = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderrText += chunk;
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderrText += chunk;
+    }
   })();
   const status = child.status.then(async (s) => {
     await Promise.allSettled([pumping, errPumping]);

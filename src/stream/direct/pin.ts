@@ -69,6 +69,11 @@ export class PinnedConnector {
     return onceReleased(client, () => this.#pins.delete(token));
   }
 
+  /** The loopback port of the CONNECT tunnel, once an https client started it. */
+  get tunnelPort(): number | undefined {
+    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port;
+  }
+
   /** Stops the tunnel listener (established tunnels finish on their own). */
   close(): void {
     this.#closed = true;
