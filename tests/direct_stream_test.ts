@@ -4,7 +4,7 @@
  * retries. Positive cases run with `allow_private_networks: true` (origins are loopback).
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { freePort, runCli, scratchDir, startSprox } from "./_support/mod.ts";
 import { directConfig, startNginx, startOrigin, streamUrl } from "./_support/direct.ts";
 
 const SIZE = 8 * 1024 * 1024 + 123;
@@ -306,4 +306,75 @@ Deno.test("retries transport failures, times out slow origins, spends the budget
     flaky.close();
     await slow.close();
   }
+});
+
+Deno.test("streams without buffering and stops the upstream when the client goes away", async () => {
+  let cancelled = false;
+  let pulled = 0;
+  const origin = startOrigin(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled++;
+          controller.enqueue(new Uint8Array(64 * 1024));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }),
+      { headers: { "content-type": "video/mp4" } },
+    )
+  );
+  const port = freePort();
+  const sprox = await startSprox(directConfig(port, positiveBlock()));
+  try {
+    const response = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/endless`));
+    assertEquals(response.status, 200);
+    const reader = response.body!.getReader();
+    let received = 0;
+    while (received < 1024 * 1024) received += (await reader.read()).value!.byteLength;
+    await reader.cancel();
+    for (let i = 0; i < 200 && !cancelled; i++) await new Promise((r) => setTimeout(r, 25));
+    assert(cancelled, "the upstream body was not cancelled");
+    const pulledAtCancel = pulled;
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(pulled, pulledAtCancel);
+  } finally {
+    await sprox.stop();
+    await origin.close();
+  }
+});
+
+Deno.test("validate warns about the labs-only guard switches", async () => {
+  const dir = await scratchDir();
+  await Deno.writeTextFile(
+    `${dir}/routes.yaml`,
+    directConfig(
+      freePort(),
+      `direct_stream:
+  allow_private_networks: true
+  private_network_exceptions: ["127.0.0.1:8080"]
+  allowlist: [{ domain: "media.test" }]
+  hosts: { "media.test": ["127.0.0.1"] }
+`,
+    ),
+  );
+  const ok = await runCli(["validate", "-c", dir]);
+  assertEquals(ok.code, 0, ok.stderr + ok.stdout);
+  const text = ok.stdout + ok.stderr;
+  assert(text.includes("allow_private_networks") && text.includes("private_network_exceptions"));
+  await Deno.writeTextFile(
+    `${dir}/routes.yaml`,
+    directConfig(
+      freePort(),
+      `direct_stream:
+  private_network_exceptions: ["127.0.0.1"]
+  hosts: { "media.test": ["not-an-address"] }
+`,
+    ),
+  );
+  const bad = await runCli(["validate", "-c", dir]);
+  assertEquals(bad.code, 1);
+  const errors = bad.stdout + bad.stderr;
+  assert(errors.includes("private_network_exceptions") && errors.includes("hosts"), errors);
 });
