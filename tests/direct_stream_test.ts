@@ -202,7 +202,14 @@ Deno.test("auth: 401 missing, 403 wrong, header/query/bearer accepted, never for
       assertEquals(seen.headers.get("x-sprox-api-password"), null);
       assert(!seen.url.includes(password));
     }
-    await sprox.waitForLog((l) => l.msg === "request" && l.status === 200);
+    const signed = await fetch(
+      streamUrl(port, `${d}?token=tok-Xc93-signed&x=1`, { api_password: password }),
+      { headers: auth },
+    );
+    assertEquals(signed.status, 200);
+    await signed.body?.cancel();
+    await sprox.waitForLog((l) => l.msg === "request" && String(l.path).includes("x%3D1"));
+    assert(!JSON.stringify(sprox.logs).includes("tok-Xc93-signed"), "signed URL token logged");
     const logged = JSON.stringify(sprox.logs) + sprox.stderr();
     assert(!logged.includes(password), "api password logged");
     assert(!logged.includes(bearer), "bearer token logged");

@@ -51,10 +51,22 @@ function redactedPath(url: URL): string {
   if (!url.search) return url.pathname;
   const params = new URLSearchParams(url.search);
   for (const name of [...params.keys()]) {
-    if (/pass|token|key|secret|sig|auth|kid|credential/i.test(name)) params.set(name, "REDACTED");
+    if (SENSITIVE_PARAM.test(name)) params.set(name, "REDACTED");
+  }
+  // `/proxy/stream?d=<url>`: the destination's own query may carry signed-URL tokens.
+  const d = params.get("d");
+  if (d !== null && URL.canParse(d)) {
+    const inner = new URL(d);
+    for (const name of [...inner.searchParams.keys()]) {
+      if (SENSITIVE_PARAM.test(name)) inner.searchParams.set(name, "REDACTED");
+    }
+    inner.username = inner.password = "";
+    params.set("d", inner.href);
   }
   return `${url.pathname}?${params.toString()}`;
 }
+
+const SENSITIVE_PARAM = /pass|token|key|secret|sig|auth|kid|credential|policy|expires/i;
 
 /** Last step: count and log once the response has been delivered (or failed to be). */
 function record(ctx: RequestContext, response: Response, completed: Promise<void>): void {
