@@ -9,7 +9,7 @@ import { isAllowed, normaliseUrl } from "./allowlist.ts";
 import type { DirectPlan } from "./compile.ts";
 import { checkDestination, type CheckedAddress } from "./guard.ts";
 import { directUpstreamLatency } from "./metrics.ts";
-import type { PinnedClient } from "./pin.ts";
+import type { PinnedRoute } from "./pin.ts";
 import { AttemptsExhausted, fetchAttempts } from "./retry.ts";
 import { parseHostLiteral } from "./ssrf.ts";
 
@@ -58,19 +58,21 @@ async function exchange(
   url: URL,
   address: CheckedAddress,
   options: DirectFetchOptions,
-): Promise<{ response: Response; pinned: PinnedClient; ms: number }> {
-  const pinned: PinnedClient = direct.proxyClient
-    ? { client: direct.proxyClient, release() {} }
-    : direct.connector.clientFor(url, address);
+): Promise<{ response: Response; pinned: PinnedRoute; ms: number }> {
+  const pinned: PinnedRoute = direct.proxyClient
+    ? { client: direct.proxyClient, url, host: null, release() {} }
+    : direct.connector.route(url, address);
+  const headers = new Headers(options.headers);
+  if (pinned.host !== null) headers.set("host", pinned.host);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), direct.requestTimeoutMs);
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const started = performance.now();
   try {
-    const response = await fetch(url, {
+    const response = await fetch(pinned.url, {
       method: options.method ?? "GET",
-      headers: options.headers,
+      headers,
       redirect: "manual",
       client: pinned.client,
       signal: controller.signal,
@@ -91,7 +93,7 @@ async function exchange(
 /** Passes the body on, counting bytes and releasing the pinned client when it ends. */
 function releasingBody(
   response: Response,
-  pinned: PinnedClient,
+  pinned: PinnedRoute,
   options: DirectFetchOptions,
   bufferBytes: number,
 ): Response {

@@ -2,17 +2,17 @@
  * Connecting only to the address the guard checked (closing the DNS-rebinding window).
  *
  * `fetch` resolves names itself, so a name checked a moment ago could resolve elsewhere
- * when the socket opens. Each upstream exchange therefore gets its own HTTP client whose
- * transport is bound to the checked address:
- * - `http:` — `Deno.createHttpClient({ proxy: { transport: "tcp", hostname: ip, port } })`:
- *   every request of the client is written to that socket; the URL (and so `Host`) keeps
- *   the name.
- * - `https:` — the `tcp` transport does not wrap TLS, so the client instead uses an HTTP
- *   CONNECT proxy that lives in this process on loopback (the pin tunnel). The runtime
- *   sends `CONNECT name:port` with a one-time credential; the tunnel accepts only the
- *   name and port that credential was issued for, opens a socket to the checked address
- *   and splices bytes. TLS runs end to end inside the tunnel, with SNI and certificate
- *   verification for the name, exactly as without the tunnel.
+ * when the socket opens. sProx never lets it choose the address:
+ * - `http:` — the request goes to the checked IP literal (`http://192.0.2.7:8080/path`)
+ *   with `Host: <name>[:port]` set explicitly, on one shared client created with
+ *   `allowHost: true`. No name reaches the runtime's resolver.
+ * - `https:` — the URL must keep the name (SNI and certificate verification), so the client
+ *   uses an HTTP CONNECT proxy that lives in this process on loopback (the pin tunnel). The
+ *   runtime sends `CONNECT name:port` with a credential issued for that name, port and
+ *   checked address; the tunnel accepts only that target, opens a socket to the checked
+ *   address and splices bytes. TLS runs end to end inside the tunnel. Such clients are
+ *   pooled per (name, port, address) so connections and TLS sessions are reused; a pooled
+ *   connection always leads to the address it was opened for.
  * With an outbound `proxy_url`, the outbound proxy resolves names; see the documentation
  * for that residual risk.
  * @module
@@ -20,10 +20,14 @@
 import { log } from "../../telemetry/mod.ts";
 import type { CheckedAddress } from "./guard.ts";
 
-/** An HTTP client bound to one checked address, released when its exchange ends. */
-export interface PinnedClient {
+/** How to send one exchange so that it reaches only the checked address. */
+export interface PinnedRoute {
   readonly client: Deno.HttpClient;
-  /** Closes the client and forgets the credential; idempotent. */
+  /** The URL to pass to `fetch` (an IP literal for `http:`). */
+  readonly url: URL;
+  /** A `Host` header to set, when the URL no longer carries the name. */
+  readonly host: string | null;
+  /** Returns the client to the pool; idempotent. */
   release(): void;
 }
 
@@ -33,40 +37,65 @@ interface Pin {
   readonly address: CheckedAddress;
 }
 
+interface Pooled {
+  readonly client: Deno.HttpClient;
+  readonly token: string;
+  active: number;
+  lastUsed: number;
+}
+
 const MAX_HEAD = 8192;
+const MAX_POOLED = 64;
+const IDLE_MS = 30_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Brackets an IPv6 address for socket APIs that take a host string. */
-function socketHost(address: CheckedAddress): string {
+/** Brackets an IPv6 address for URLs. */
+function urlHost(address: CheckedAddress): string {
   return address.family === 6 ? `[${address.ip}]` : address.ip;
 }
 
-/** Owns the loopback CONNECT tunnel and issues pinned clients. */
+/** Owns the shared http client, the pooled https clients and the loopback CONNECT tunnel. */
 export class PinnedConnector {
   #listener: Deno.Listener | undefined;
   #pins = new Map<string, Pin>();
+  #pool = new Map<string, Pooled>();
+  #http: Deno.HttpClient | undefined;
   #closed = false;
 
-  /** Builds a client for `url` that can only reach `address`. */
-  clientFor(url: URL, address: CheckedAddress): PinnedClient {
+  /** Builds the route for one exchange to `url` that can only reach `address`. */
+  route(url: URL, address: CheckedAddress): PinnedRoute {
+    if (this.#closed) throw new Error("pinned connector is closed");
     if (url.protocol === "http:") {
-      const client = Deno.createHttpClient({
-        proxy: { transport: "tcp", hostname: socketHost(address), port: address.port },
-      });
-      return onceReleased(client, () => {});
+      this.#http ??= Deno.createHttpClient({ allowHost: true });
+      const literal = new URL(url.href);
+      literal.hostname = urlHost(address);
+      return { client: this.#http, url: literal, host: url.host, release() {} };
     }
-    const listener = this.#tunnel();
-    const token = crypto.randomUUID();
-    const host = url.hostname.toLowerCase();
-    this.#pins.set(token, { host, port: address.port, address });
-    const client = Deno.createHttpClient({
-      proxy: {
-        url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-        basicAuth: { username: token, password: "pin" },
+    const key = `${url.hostname.toLowerCase()}|${address.port}|${address.ip}`;
+    this.#sweep();
+    let entry = this.#pool.get(key);
+    if (!entry) {
+      const token = crypto.randomUUID();
+      this.#pins.set(token, { host: url.hostname.toLowerCase(), port: address.port, address });
+      entry = { client: this.#tunnelClient(token), token, active: 0, lastUsed: Date.now() };
+      if (this.#pool.size < MAX_POOLED) this.#pool.set(key, entry);
+      else return this.#oneOff(url, entry);
+    }
+    const pooled = entry;
+    pooled.active++;
+    let released = false;
+    return {
+      client: pooled.client,
+      url,
+      host: null,
+      release() {
+        if (released) return;
+        released = true;
+        pooled.active--;
+        pooled.lastUsed = Date.now();
       },
-    });
-    return onceReleased(client, () => this.#pins.delete(token));
+    };
   }
 
   /** The loopback port of the CONNECT tunnel, once an https client started it. */
@@ -74,11 +103,52 @@ export class PinnedConnector {
     return (this.#listener?.addr as Deno.NetAddr | undefined)?.port;
   }
 
-  /** Stops the tunnel listener (established tunnels finish on their own). */
+  /** Closes every client and the tunnel listener (established tunnels finish on their own). */
   close(): void {
     this.#closed = true;
+    this.#http?.close();
+    for (const entry of this.#pool.values()) entry.client.close();
+    this.#pool.clear();
+    this.#pins.clear();
     this.#listener?.close();
     this.#listener = undefined;
+  }
+
+  #tunnelClient(token: string): Deno.HttpClient {
+    const listener = this.#tunnel();
+    return Deno.createHttpClient({
+      proxy: {
+        url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+        basicAuth: { username: token, password: "pin" },
+      },
+    });
+  }
+
+  /** A client outside the pool (the pool is full of busy clients), closed on release. */
+  #oneOff(url: URL, entry: Pooled): PinnedRoute {
+    let released = false;
+    return {
+      client: entry.client,
+      url,
+      host: null,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#pins.delete(entry.token);
+        entry.client.close();
+      },
+    };
+  }
+
+  /** Closes pooled clients idle for longer than {@linkcode IDLE_MS}. */
+  #sweep(now = Date.now()): void {
+    for (const [key, entry] of this.#pool) {
+      if (entry.active === 0 && now - entry.lastUsed > IDLE_MS) {
+        this.#pool.delete(key);
+        this.#pins.delete(entry.token);
+        entry.client.close();
+      }
+    }
   }
 
   #tunnel(): Deno.Listener {
@@ -144,19 +214,6 @@ export class PinnedConnector {
     const expected = pin.host.replace(/^\[(.*)\]$/, "$1");
     return host === expected && port === pin.port ? pin : undefined;
   }
-}
-
-function onceReleased(client: Deno.HttpClient, forget: () => void): PinnedClient {
-  let released = false;
-  return {
-    client,
-    release() {
-      if (released) return;
-      released = true;
-      forget();
-      client.close();
-    },
-  };
 }
 
 async function readHead(conn: Deno.Conn): Promise<{ head: string; rest: Uint8Array }> {

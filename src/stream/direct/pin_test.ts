@@ -21,7 +21,7 @@ Deno.test("the pin tunnel refuses CONNECTs without the credential issued for tha
   })().catch(() => {});
   const target = (recorder.addr as Deno.NetAddr).port;
   const connector = new PinnedConnector();
-  const pinned = connector.clientFor(new URL(`https://media.test:${target}/`), {
+  const pinned = connector.route(new URL(`https://media.test:${target}/`), {
     ip: "127.0.0.1",
     family: 4,
     port: target,
