@@ -117,6 +117,9 @@ export class PinnedConnector {
   #tunnelClient(token: string): Deno.HttpClient {
     const listener = this.#tunnel();
     return Deno.createHttpClient({
+      // HTTP/1.1 upstream, as reverse proxies usually speak: measured on loopback, Deno's
+      // HTTP/2 client took ~44 ms per 64 KiB response where HTTP/1.1 took ~1 ms.
+      http2: false,
       proxy: {
         url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
         basicAuth: { username: token, password: "pin" },
@@ -183,6 +186,9 @@ export class PinnedConnector {
       conn.close();
       return;
     }
+    // Spliced TLS records are small and latency-bound: no Nagle delay on either leg.
+    upstream.setNoDelay(true);
+    (conn as Deno.TcpConn).setNoDelay(true);
     await conn.write(encoder.encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
     if (rest.length > 0) await upstream.write(rest);
     await Promise.allSettled([
