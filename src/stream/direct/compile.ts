@@ -13,8 +13,6 @@ import { RetryBudget } from "./retry.ts";
 export interface DirectPlan {
   readonly allowlist: readonly AllowRule[];
   readonly guard: GuardOptions;
-  /** Outbound HTTP proxy client, when `proxy_url` is set (names resolve at the proxy). */
-  readonly proxyClient: Deno.HttpClient | null;
   readonly connector: PinnedConnector;
   readonly apiPassword: string | null;
   readonly bearerToken: string | null;
@@ -24,7 +22,7 @@ export interface DirectPlan {
   readonly maxRedirects: number;
   readonly retry: RetryConfig;
   readonly budget: RetryBudget;
-  /** Releases the proxy client and the pin tunnel. */
+  /** Retires the clients (busy ones close when their exchange ends) and the pin tunnel. */
   dispose(): void;
 }
 
@@ -54,10 +52,7 @@ export function compileDirectStream(
     const socket = parseSocketAddress(text);
     if (socket) exceptions.add(`${socket.address}|${socket.port}`);
   }
-  const proxyClient = block.proxy_url
-    ? Deno.createHttpClient({ proxy: { url: block.proxy_url } })
-    : null;
-  const connector = new PinnedConnector();
+  const connector = new PinnedConnector(block.proxy_url);
   return {
     allowlist: compileAllowlist(block.allowlist),
     guard: {
@@ -65,7 +60,6 @@ export function compileDirectStream(
       allowPrivateNetworks: block.allow_private_networks,
       exceptions,
     },
-    proxyClient,
     connector,
     apiPassword: block.api_password,
     bearerToken: config.auth.bearer_token,
@@ -75,7 +69,6 @@ export function compileDirectStream(
     retry: block.retry,
     budget: new RetryBudget(config.retry_budget),
     dispose() {
-      proxyClient?.close();
       connector.close();
     },
   };

@@ -59,9 +59,7 @@ async function exchange(
   address: CheckedAddress,
   options: DirectFetchOptions,
 ): Promise<{ response: Response; pinned: PinnedRoute; ms: number }> {
-  const pinned: PinnedRoute = direct.proxyClient
-    ? { client: direct.proxyClient, url, host: null, release() {} }
-    : direct.connector.route(url, address);
+  const pinned: PinnedRoute = direct.connector.route(url, address);
   const headers = new Headers(options.headers);
   if (pinned.host !== null) headers.set("host", pinned.host);
   const controller = new AbortController();

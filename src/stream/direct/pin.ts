@@ -37,6 +37,7 @@ interface Pin {
   readonly address: CheckedAddress;
 }
 
+/** A client shared by exchanges; closed only once no exchange uses it. */
 interface Pooled {
   readonly client: Deno.HttpClient;
   readonly token: string;
@@ -60,17 +61,33 @@ export class PinnedConnector {
   #listener: Deno.Listener | undefined;
   #pins = new Map<string, Pin>();
   #pool = new Map<string, Pooled>();
-  #http: Deno.HttpClient | undefined;
+  #http: Pooled | undefined;
+  #proxy: Pooled | undefined;
   #closed = false;
+  #retired = new WeakSet<Pooled>();
+
+  /** @param proxyUrl an outbound HTTP proxy every exchange goes through (no pinning). */
+  constructor(proxyUrl: string | null = null) {
+    if (proxyUrl) {
+      const client = Deno.createHttpClient({ proxy: { url: proxyUrl } });
+      this.#proxy = { client, token: "", active: 0, lastUsed: 0 };
+    }
+  }
 
   /** Builds the route for one exchange to `url` that can only reach `address`. */
   route(url: URL, address: CheckedAddress): PinnedRoute {
     if (this.#closed) throw new Error("pinned connector is closed");
+    if (this.#proxy) return this.#lease(this.#proxy, url, null);
     if (url.protocol === "http:") {
-      this.#http ??= Deno.createHttpClient({ allowHost: true });
+      this.#http ??= {
+        client: Deno.createHttpClient({ allowHost: true }),
+        token: "",
+        active: 0,
+        lastUsed: 0,
+      };
       const literal = new URL(url.href);
       literal.hostname = urlHost(address);
-      return { client: this.#http, url: literal, host: url.host, release() {} };
+      return this.#lease(this.#http, literal, url.host);
     }
     const key = `${url.hostname.toLowerCase()}|${address.port}|${address.ip}`;
     this.#sweep();
@@ -82,20 +99,32 @@ export class PinnedConnector {
       if (this.#pool.size < MAX_POOLED) this.#pool.set(key, entry);
       else return this.#oneOff(url, entry);
     }
-    const pooled = entry;
-    pooled.active++;
+    return this.#lease(entry, url, null);
+  }
+
+  #lease(entry: Pooled, url: URL, host: string | null): PinnedRoute {
+    entry.active++;
     let released = false;
     return {
-      client: pooled.client,
+      client: entry.client,
       url,
-      host: null,
-      release() {
+      host,
+      release: () => {
         if (released) return;
         released = true;
-        pooled.active--;
-        pooled.lastUsed = Date.now();
+        entry.active--;
+        entry.lastUsed = Date.now();
+        // A retired plan closes its clients as their last exchanges end.
+        if (this.#closed && entry.active === 0) this.#retire(entry);
       },
     };
+  }
+
+  #retire(entry: Pooled): void {
+    if (entry.token) this.#pins.delete(entry.token);
+    if (this.#retired.has(entry)) return;
+    this.#retired.add(entry);
+    entry.client.close();
   }
 
   /** The loopback port of the CONNECT tunnel, once an https client started it. */
@@ -103,13 +132,17 @@ export class PinnedConnector {
     return (this.#listener?.addr as Deno.NetAddr | undefined)?.port;
   }
 
-  /** Closes every client and the tunnel listener (established tunnels finish on their own). */
+  /**
+   * Retires the connector: no new exchanges; idle clients close now, busy ones when their
+   * last exchange ends (a long download outlives a reload); the tunnel stops listening
+   * (established tunnels finish on their own).
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#http?.close();
-    for (const entry of this.#pool.values()) entry.client.close();
-    this.#pool.clear();
-    this.#pins.clear();
+    for (const entry of [this.#http, this.#proxy, ...this.#pool.values()]) {
+      if (entry && entry.active === 0) this.#retire(entry);
+    }
     this.#listener?.close();
     this.#listener = undefined;
   }
@@ -137,8 +170,7 @@ export class PinnedConnector {
       release: () => {
         if (released) return;
         released = true;
-        this.#pins.delete(entry.token);
-        entry.client.close();
+        this.#retire(entry);
       },
     };
   }
@@ -148,8 +180,7 @@ export class PinnedConnector {
     for (const [key, entry] of this.#pool) {
       if (entry.active === 0 && now - entry.lastUsed > IDLE_MS) {
         this.#pool.delete(key);
-        this.#pins.delete(entry.token);
-        entry.client.close();
+        this.#retire(entry);
       }
     }
   }

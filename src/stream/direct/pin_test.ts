@@ -48,3 +48,44 @@ Deno.test("the pin tunnel refuses CONNECTs without the credential issued for tha
     recorder.close();
   }
 });
+
+Deno.test("a retired connector lets an in-flight body finish, then refuses new exchanges", async () => {
+  const chunk = new Uint8Array(256 * 1024);
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    let sent = 0;
+    return new Response(
+      new ReadableStream({
+        async pull(controller) {
+          await new Promise((r) => setTimeout(r, 5));
+          controller.enqueue(chunk);
+          if (++sent === 8) controller.close();
+        },
+      }),
+      { headers: { "x-host": request.headers.get("host") ?? "" } },
+    );
+  });
+  const connector = new PinnedConnector();
+  const url = new URL(`http://media.test:${origin.addr.port}/movie`);
+  const route = connector.route(url, { ip: "127.0.0.1", family: 4, port: origin.addr.port });
+  try {
+    assertEquals(route.url.hostname, "127.0.0.1");
+    const response = await fetch(route.url, {
+      client: route.client,
+      headers: { host: route.host! },
+    });
+    assertEquals(response.headers.get("x-host"), `media.test:${origin.addr.port}`);
+    connector.close();
+    assertEquals((await response.arrayBuffer()).byteLength, 8 * chunk.length);
+    route.release();
+    let refused = false;
+    try {
+      connector.route(url, { ip: "127.0.0.1", family: 4, port: origin.addr.port });
+    } catch {
+      refused = true;
+    }
+    assertEquals(refused, true);
+  } finally {
+    connector.close();
+    await origin.shutdown();
+  }
+});
