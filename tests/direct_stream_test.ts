@@ -304,7 +304,12 @@ Deno.test("retries transport failures, times out slow origins, spends the budget
 
     const spent = await fetch(streamUrl(noBudgetPort, `http://media.test:${freePort()}/h/x`));
     assertEquals(spent.status, 502);
-    assertEquals((await spent.json()).error, "retry_budget_exhausted");
+    assertEquals((await spent.json()).error, "upstream_error");
+    const spentMetrics = await (await fetch(`http://127.0.0.1:${noBudgetPort}/metrics`)).text();
+    assert(
+      /sprox_retry_budget_exhausted_total\{scope="direct"\} 1/.test(spentMetrics),
+      spentMetrics,
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert(/sprox_direct_requests_total\{outcome="timeout"\} 1/.test(metrics), metrics);
   } finally {

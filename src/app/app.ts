@@ -2,18 +2,31 @@
  * The application builder: one Hono app per listener of a plan. A request's life is the
  * named sequence below, visible in one place:
  *
- *   identify client → policy → built-in endpoint | direct stream | route
- *   → respond → log and count (when the response has been delivered)
+ *   identify client → policy (rate limit, CORS preflight) → built-in endpoint | keys
+ *   | direct stream | route → finish (CORS and rate-limit fields, byte counting)
+ *   → log and count (when the response has been delivered)
  * @module
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
-import { forwardToRoute, selectRoute } from "../routing/mod.ts";
+import { applyPolicy, finishPolicy } from "../policy/mod.ts";
+import { buildClientResponse, forwardToRoute, requireRoute } from "../routing/mod.ts";
 import { handleDirectStream } from "../stream/direct/mod.ts";
-import { httpRequestDuration, httpRequests, log, requestErrors } from "../telemetry/mod.ts";
-import type { RequestContext } from "./context.ts";
+import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
+import {
+  bytesStreamed,
+  httpRequestDuration,
+  httpRequests,
+  log,
+  rateLimitedRequests,
+  redactHeaders,
+  redactPathAndQuery,
+  redactText,
+  requestErrors,
+} from "../telemetry/mod.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
@@ -46,52 +59,124 @@ function identify(plan: Plan, listener: ListenerPlan, c: Context<AppEnv>): Reque
   };
 }
 
-/** Redacts query values whose names suggest credentials or DRM identifiers. */
-function redactedPath(url: URL): string {
-  if (!url.search) return url.pathname;
-  const params = new URLSearchParams(url.search);
-  for (const name of [...params.keys()]) {
-    if (SENSITIVE_PARAM.test(name)) params.set(name, "REDACTED");
-  }
-  // `/proxy/stream?d=<url>`: the destination's own query may carry signed-URL tokens.
-  const d = params.get("d");
-  if (d !== null && URL.canParse(d)) {
-    const inner = new URL(d);
-    for (const name of [...inner.searchParams.keys()]) {
-      if (SENSITIVE_PARAM.test(name)) inner.searchParams.set(name, "REDACTED");
-    }
-    inner.username = inner.password = "";
-    params.set("d", inner.href);
-  }
-  return `${url.pathname}?${params.toString()}`;
+/**
+ * Step 2: policy. Returns a response that ends the request here (429, CORS preflight), or
+ * `undefined` to go on.
+ */
+function policy(ctx: RequestContext): Response | undefined {
+  const outcome = applyPolicy(ctx.plan.policy, ctx);
+  ctx.policy = outcome;
+  if (outcome.response?.status === 429) {
+    ctx.route = "rate_limited";
+    ctx.outcome = "rate_limited";
+    if (ctx.plan.config.telemetry.enabled) rateLimitedRequests.inc();
+  } else if (outcome.response) ctx.route = "cors_preflight";
+  return outcome.response;
 }
 
-const SENSITIVE_PARAM = /pass|token|key|secret|sig|auth|kid|credential|policy|expires/i;
+/**
+ * Counts the bytes of a body as they are handed to the connection, and notices a
+ * cancellation (Deno cancels the body when the client disconnects; `info.completed` still
+ * resolves then). The JavaScript stage takes the body off Deno's native pipe: on a loopback
+ * transfer measured here, about 0.6 GB/s instead of about 1 GB/s. A stage that must see
+ * every chunk anyway (an idle read timeout) can carry the count in the same pass.
+ */
+function countBytes(
+  body: ReadableStream<Uint8Array>,
+  tally: BodyTally,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else {
+          tally.bytes += value.byteLength;
+          controller.enqueue(value);
+        }
+      } catch (error) {
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      tally.cancelled = true;
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * Step "finish": the response that goes out, with the request id and the CORS and
+ * rate-limit fields, and the tally of its body.
+ */
+function finish(ctx: RequestContext, response: Response): [Response, BodyTally] {
+  const counted = ctx.bodyTally;
+  const tally: BodyTally = counted ?? { bytes: 0, cancelled: false };
+  // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
+  if (response.status < 200 || response.status > 599) return [response, tally];
+  const headers = new Headers(response.headers);
+  headers.set("x-request-id", ctx.requestId);
+  finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
+  const body = response.body && ctx.request.method !== "HEAD" && !counted
+    ? countBytes(response.body, tally)
+    : response.body;
+  const out = new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+  return [out, tally];
+}
+
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 
 /** Last step: count and log once the response has been delivered (or failed to be). */
-function record(ctx: RequestContext, response: Response, completed: Promise<void>): void {
-  const method = ctx.request.method;
+function record(
+  ctx: RequestContext,
+  response: Response,
+  tally: BodyTally,
+  completed: Promise<void>,
+): void {
+  const config = ctx.plan.config;
+  // Metric labels stay bounded: an arbitrary method string is not a label value.
+  const method = KNOWN_METHODS.has(ctx.request.method) ? ctx.request.method : "OTHER";
   const statusClass = `${Math.floor(response.status / 100)}xx`;
-  // The telemetry switch turns off request logs and metrics; lifecycle logs stay.
-  if (!ctx.plan.config.telemetry.enabled) return;
-  httpRequests.labels(ctx.route, method, statusClass).inc();
-  httpRequestDuration.labels(ctx.route, method).observe(
-    (performance.now() - ctx.startedAt) / 1000,
-  );
-  if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
-  const write = (delivered: boolean) =>
+  const telemetry = config.telemetry.enabled;
+  if (telemetry) {
+    httpRequests.labels(ctx.route, method, statusClass).inc();
+    httpRequestDuration.labels(ctx.route, method).observe(
+      (performance.now() - ctx.startedAt) / 1000,
+    );
+    if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
+  }
+  const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {
+    redactDrmEverywhere: config.sensitive_logging.redact_sensitive_queries,
+  });
+  const write = (completedOk: boolean) => {
+    const delivered = completedOk && !tally.cancelled;
+    const bytes = tally.bytes;
+    if (telemetry && bytes) bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(bytes);
     log(response.status >= 500 || !delivered ? "warn" : "info", "request", {
       request_id: ctx.requestId,
       route: ctx.route,
-      method,
-      path: redactedPath(ctx.url),
+      method: ctx.request.method.slice(0, 16),
+      path,
       status: response.status,
-      bytes: Number(response.headers.get("content-length") ?? 0),
+      bytes,
       duration_ms: Math.round(performance.now() - ctx.startedAt),
       upstream_ms: ctx.upstreamMs,
       client_ip: ctx.clientIp,
       outcome: delivered ? (ctx.outcome ?? "ok") : (ctx.outcome ?? "client_aborted"),
+      ...(config.telemetry.log_level === "debug"
+        ? {
+          request_headers: redactHeaders(ctx.request.headers, {
+            logSensitive: config.sensitive_logging.log_sensitive_headers,
+          }),
+        }
+        : {}),
     });
+  };
   completed.then(() => write(true), () => write(false));
 }
 
@@ -109,9 +194,14 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.use(async (c, next) => {
     const ctx = identify(plan, listener, c);
     c.set("ctx", ctx);
-    await next();
-    c.res.headers.set("x-request-id", ctx.requestId);
-    record(ctx, c.res, c.env.info.completed);
+    const early = policy(ctx);
+    if (early) c.res = early;
+    else await next();
+    const [response, tally] = finish(ctx, c.res);
+    // Clearing first stops Hono from merging the old response's headers into the new one.
+    c.res = undefined;
+    c.res = response;
+    record(ctx, response, tally, c.env.info.completed);
   });
 
   app.onError((error, c) => {
@@ -120,7 +210,10 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
       ? error
       : new ProxyError(500, "internal", "internal error");
     if (!(error instanceof ProxyError)) {
-      log("error", "unhandled error", { request_id: ctx?.requestId, error: String(error) });
+      log("error", "unhandled error", {
+        request_id: ctx?.requestId,
+        error: redactText(String(error)),
+      });
     }
     if (ctx) ctx.outcome = proxyError.reason;
     return errorResponse(proxyError, ctx?.requestId);
@@ -141,6 +234,17 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.get("/ip", endpoint("ip", handleIp));
   app.get("/speedtest", endpoint("speedtest", handleSpeedtest));
 
+  const keys: KeyEndpointOptions = { store: plan.secrets, credentials: plan.policy.credentials };
+  app.all("/keys", endpoint("keys", (ctx) => handleKeysList(ctx.request, keys)));
+  // The drm switch: off, the ClearKey route does not exist (and is never forwarded upstream).
+  app.all(
+    "/keys/clearkey",
+    endpoint("clearkey", (ctx) => {
+      if (!plan.config.drm.enabled) throw new ProxyError(404, "not_found", "not found");
+      return handleClearKey(ctx.request, keys);
+    }),
+  );
+
   app.all("/proxy/stream", async (c) => {
     const ctx = c.get("ctx");
     ctx.route = "direct_stream";
@@ -149,16 +253,31 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx);
   });
 
-  app.all("*", (c) => {
+  app.all("*", async (c) => {
     const ctx = c.get("ctx");
     const host = c.req.header("host") ?? ctx.url.host;
-    const route = selectRoute(plan.routing, listener.key, host);
-    if (!route) throw new ProxyError(404, "no_route", "no route for this host");
+    const route = requireRoute(plan.routing, {
+      listener: listener.key,
+      host,
+      protocol: ctx.protocol,
+    });
     ctx.route = route.id;
-    if (!route.protocols.has(ctx.protocol)) {
-      throw new ProxyError(403, "protocol_denied", `route does not accept ${ctx.protocol}`);
-    }
-    return forwardToRoute(ctx.request, route);
+    ctx.bytesMode ??= "route";
+    const tally: BodyTally = { bytes: 0, cancelled: false };
+    const forwarded = await forwardToRoute(ctx.request, route, {
+      peerIp: ctx.peerIp,
+      clientIp: ctx.clientIp,
+      protocol: ctx.protocol,
+      requestId: ctx.requestId,
+      onBodyEnd: (end) => {
+        tally.bytes = end.bytes;
+        tally.cancelled = end.kind === "client_cancelled";
+        if (end.kind === "failed") ctx.outcome = `upstream_${end.failure.kind}`;
+      },
+    });
+    ctx.upstreamMs = forwarded.upstreamMs;
+    if (ctx.request.method !== "HEAD") ctx.bodyTally = tally;
+    return buildClientResponse(forwarded.response);
   });
 
   return app;

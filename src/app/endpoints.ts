@@ -2,14 +2,9 @@
  * Built-in runtime endpoints: `/health`, `/metrics`, `/ip`, `/speedtest`.
  * @module
  */
+import { refreshCertificateExpiry } from "../edge/certificate_expiry.ts";
 import { ProxyError } from "../errors/mod.ts";
-import {
-  bytesStreamed,
-  healthChecks,
-  log,
-  METRICS_CONTENT_TYPE,
-  renderMetrics,
-} from "../telemetry/mod.ts";
+import { healthChecks, log, METRICS_CONTENT_TYPE, renderMetrics } from "../telemetry/mod.ts";
 import type { RequestContext } from "./context.ts";
 
 /** `/health`: 200 while the process serves. */
@@ -23,6 +18,7 @@ export async function handleMetrics(ctx: RequestContext): Promise<Response> {
   if (!ctx.plan.config.telemetry.enabled) {
     throw new ProxyError(501, "telemetry_disabled", "telemetry is disabled");
   }
+  await refreshCertificateExpiry(ctx.plan.listeners.values());
   return new Response(await renderMetrics(), {
     headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
   });
@@ -71,7 +67,6 @@ export function handleSpeedtest(ctx: RequestContext): Response {
   ctx.bytesMode = "speedtest";
   const body = speedtestStream((bytes) => {
     const seconds = (performance.now() - started) / 1000;
-    bytesStreamed.labels("speedtest").inc(bytes);
     log("info", "speedtest finished", {
       request_id: ctx.requestId,
       client_ip: ctx.clientIp,

@@ -6,7 +6,15 @@
 import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
 import { compileTrustedProxies } from "../edge/client_ip.ts";
 import type { Cidr } from "../net/mod.ts";
-import { compileRoutes, listenerKey, type RoutingTable } from "../routing/mod.ts";
+import {
+  ClientPool,
+  compileRoutes,
+  listenerKey,
+  processRetryBudget,
+  type RoutingTable,
+} from "../routing/mod.ts";
+import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
+import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 
 /** One listening address and what it serves. */
@@ -35,6 +43,10 @@ export interface Plan {
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
   readonly routing: RoutingTable;
   readonly trustedProxies: readonly Cidr[];
+  /** Rate limiter, CORS and the API credential. */
+  readonly policy: PolicyPlan;
+  /** The secret store, loaded from `secrets.*` (ClearKey keys); a reload builds a new one. */
+  readonly secrets: SecretStore;
   /** `/proxy/stream`, when the `direct_stream` block is present and enabled. */
   readonly direct: DirectPlan | undefined;
   /** Releases what the plan holds (HTTP clients, timers). */
@@ -69,16 +81,24 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
 }
 
 /**
- * Compiles a loaded configuration into a plan.
+ * Compiles a loaded configuration into a plan. `previous` is the plan a reload replaces:
+ * state worth keeping across reloads (rate-limit buckets with unchanged knobs) is taken
+ * from it.
  *
  * @example
  * ```ts
  * const plan = compilePlan(await loadConfig("config"));
  * ```
  */
-export function compilePlan(loaded: LoadedConfig): Plan {
+export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const config = loaded.config;
-  const disposers: (() => void)[] = [];
+  const clients = new ClientPool();
+  const disposers: (() => void)[] = [() => clients.close()];
+  // The budget is process-wide (shared across reloads and with /proxy/stream).
+  processRetryBudget.configure(config.retry_budget);
+  const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
+  loadClearKeys(secrets, config.secrets.clearkey);
+  disposers.push(() => secrets.dispose());
   const direct = compileDirectStream(config);
   if (direct) disposers.push(() => direct.dispose());
   return {
@@ -87,8 +107,10 @@ export function compilePlan(loaded: LoadedConfig): Plan {
     config,
     warnings: loaded.warnings,
     listeners: compileListeners(config),
-    routing: compileRoutes(config),
+    routing: compileRoutes(config, clients),
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
+    policy: compilePolicy(config, previous?.policy),
+    secrets,
     direct,
     dispose() {
       for (const d of disposers) d();

@@ -4,7 +4,8 @@
  */
 import { ConfigError, formatIssue, loadConfig, resolveConfigPath } from "../config/mod.ts";
 import { ProxyServer } from "../edge/mod.ts";
-import { configReloads, configureLogging, log } from "../telemetry/mod.ts";
+import { configuredSecretValues } from "../secrets/mod.ts";
+import { configReloads, configureLogging, log, protectSecrets } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import type { ConfigIssue, LoadedConfig } from "../config/mod.ts";
 
@@ -15,6 +16,7 @@ function logWarnings(warnings: readonly ConfigIssue[]): void {
 }
 
 function applyTelemetry(loaded: LoadedConfig): void {
+  protectSecrets(configuredSecretValues(loaded.config));
   configureLogging({ level: loaded.config.telemetry.log_level });
 }
 
@@ -51,6 +53,7 @@ export async function runServe(configArg: string | undefined): Promise<number> {
     log("info", "reload requested (SIGHUP)", { config: path });
     try {
       const next = await loadConfig(path);
+      protectSecrets(configuredSecretValues(next.config));
       await server.reload(next);
       applyTelemetry(next);
       logWarnings(next.warnings);

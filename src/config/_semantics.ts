@@ -270,6 +270,15 @@ function checkUpstream(
       "is true: upstream certificates are NOT verified (testing only; open to MITM)",
     );
   }
+  const overridesTls = tls.insecure_skip_verify ||
+    (tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname);
+  if (overridesTls && upstream.socks5.enabled) {
+    warn(
+      at("upstream", "tls"),
+      "sni_hostname/insecure_skip_verify are not applied through SOCKS5: the origin host " +
+        "is the TLS name and certificates are verified",
+    );
+  }
   if (tls.ca_bundle_path !== null) {
     const problem = checkReadable(tls.ca_bundle_path);
     if (problem) error(at("upstream", "tls", "ca_bundle_path"), problem);

@@ -4,3 +4,8 @@
  */
 export { ProxyServer } from "./server.ts";
 export { CLIENT_IP_HEADERS, compileTrustedProxies, resolveClientIp } from "./client_ip.ts";
+export {
+  certificateNotAfter,
+  type CertificateSource,
+  refreshCertificateExpiry,
+} from "./certificate_expiry.ts";

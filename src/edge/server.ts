@@ -9,6 +9,7 @@ import type { LoadedConfig } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { configInfo, log } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
+import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
 
 type Handler = (
   request: Request,
@@ -21,6 +22,8 @@ interface ListenerRecord {
   /** The handler of the newest plan for this address. */
   handler: Handler;
   inFlight: number;
+  /** Certificate watch of a TLS listener with `watch_for_changes`. */
+  watch?: CertWatch;
 }
 
 function tlsSignature(listener: ListenerPlan): string {
@@ -43,7 +46,27 @@ async function serveOptions(listener: ListenerPlan): Promise<
     Deno.readTextFile(listener.tls.certificatePath!),
     Deno.readTextFile(listener.tls.privateKeyPath!),
   ]);
-  return { ...base, cert, key };
+  // A watched listener is rebound on certificate change next to the old server, which
+  // needs SO_REUSEPORT on both (see cert_watch.ts).
+  return { ...base, cert, key, reusePort: listener.tls.watchForChanges };
+}
+
+/** Creates the ACME cache directory (mode 0700) of listeners that enable ACME. */
+async function prepareAcmeCache(plan: Plan): Promise<void> {
+  for (const route of plan.config.routes) {
+    const acme = route.listen.tls.acme;
+    if (!route.listen.tls.enabled || !acme.enabled) continue;
+    try {
+      await Deno.mkdir(acme.cache_path, { recursive: true, mode: 0o700 });
+      await Deno.chmod(acme.cache_path, 0o700);
+    } catch (error) {
+      log("error", "cannot prepare the ACME cache directory", {
+        route: route.id,
+        path: acme.cache_path,
+        error: (error as Error).message,
+      });
+    }
+  }
 }
 
 /** The running proxy: its listeners and its current plan. */
@@ -59,6 +82,7 @@ export class ProxyServer {
   /** Compiles `loaded`, binds every listener, and returns the running server. */
   static async start(loaded: LoadedConfig): Promise<ProxyServer> {
     const server = new ProxyServer(compilePlan(loaded));
+    await prepareAcmeCache(server.#plan);
     try {
       for (const listener of server.#plan.listeners.values()) {
         await server.#bind(listener, makeHandler(server.#plan, listener));
@@ -86,12 +110,15 @@ export class ProxyServer {
     configInfo.labels(this.#plan.hash, VERSION).set(1);
   }
 
-  async #bind(listener: ListenerPlan, handler: Handler): Promise<void> {
-    const options = await serveOptions(listener);
-    const record = { listener, handler, inFlight: 0 } as ListenerRecord;
+  /** Starts one `Deno.serve` for a record; resolves once it listens. */
+  async #serve(
+    record: ListenerRecord,
+    options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
+  ): Promise<Deno.HttpServer<Deno.NetAddr>> {
+    const listener = record.listener;
     let resolveListen!: () => void;
     const listening = new Promise<void>((r) => (resolveListen = r));
-    record.server = Deno.serve({
+    const server = Deno.serve({
       ...options,
       onListen: () => resolveListen(),
       onError: (error) => {
@@ -112,6 +139,13 @@ export class ProxyServer {
       return record.handler(request, info);
     });
     await listening;
+    return server;
+  }
+
+  async #bind(listener: ListenerPlan, handler: Handler): Promise<void> {
+    const options = await serveOptions(listener);
+    const record = { listener, handler, inFlight: 0 } as ListenerRecord;
+    record.server = await this.#serve(record, options);
     this.#records.set(listener.key, record);
     log("info", "listening", {
       listener: listener.key,
@@ -119,6 +153,34 @@ export class ProxyServer {
       tls: listener.tls.enabled,
       routes: listener.routeIds,
     });
+    if (listener.tls.enabled && listener.tls.watchForChanges) {
+      const paths = [listener.tls.certificatePath!, listener.tls.privateKeyPath!];
+      record.watch = await watchCertificateFiles(paths, () => this.#rotate(record));
+    }
+  }
+
+  /** Applies changed certificate files: a new server beside the old, then the old drains. */
+  async #rotate(record: ListenerRecord): Promise<void> {
+    if (this.#records.get(record.listener.key) !== record) return;
+    const key = record.listener.key;
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      const options = await serveOptions(record.listener);
+      server = await this.#serve(record, { ...options, port: record.server.addr.port });
+    } catch (error) {
+      log("error", "certificate reload failed; keeping the previous certificate", {
+        listener: key,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    const previous = record.server;
+    record.server = server;
+    log("info", "certificate reloaded", { listener: key });
+    previous.shutdown().then(
+      () => log("info", "previous certificate's connections drained", { listener: key }),
+      () => {},
+    );
   }
 
   /**
@@ -132,7 +194,8 @@ export class ProxyServer {
   }
 
   async #reload(loaded: LoadedConfig): Promise<void> {
-    const next = compilePlan(loaded);
+    const next = compilePlan(loaded, this.#plan);
+    await prepareAcmeCache(next);
     const started: string[] = [];
     try {
       // Bind new (and TLS-changed) listeners first; on failure nothing else has changed.
@@ -147,6 +210,7 @@ export class ProxyServer {
       for (const key of started) {
         const record = this.#records.get(key)!;
         this.#records.delete(key);
+        record.watch?.stop();
         await record.server.shutdown();
       }
       next.dispose();
@@ -159,6 +223,7 @@ export class ProxyServer {
       const listener = next.listeners.get(key);
       if (!listener) {
         this.#records.delete(key);
+        record.watch?.stop();
         stopping.push(
           record.server.shutdown().then(() => log("info", "listener closed", { listener: key })),
         );
@@ -166,6 +231,7 @@ export class ProxyServer {
       }
       if (tlsSignature(record.listener) !== tlsSignature(listener)) {
         this.#records.delete(key);
+        record.watch?.stop();
         await record.server.shutdown();
         await this.#bind(listener, makeHandler(next, listener));
         continue;
@@ -184,6 +250,7 @@ export class ProxyServer {
   async shutdown(graceMs: number): Promise<void> {
     const records = [...this.#records.values()];
     this.#records.clear();
+    for (const record of records) record.watch?.stop();
     const drained = Promise.all(records.map((r) => r.server.shutdown()));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {

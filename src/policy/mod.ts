@@ -3,3 +3,28 @@
  * @module
  */
 export { checkCredentials, type CredentialPolicy, secretsEqual } from "./auth.ts";
+export {
+  applyCorsHeaders,
+  compileCors,
+  type CorsPolicy,
+  isPreflight,
+  originAllowed,
+  preflightResponse,
+} from "./cors.ts";
+export {
+  RATE_LIMIT_POLICY_NAME,
+  type RateLimitDecision,
+  RateLimiter,
+  rateLimitFields,
+  type RateLimitSettings,
+} from "./rate_limit.ts";
+export {
+  applyPolicy,
+  compilePolicy,
+  finishPolicy,
+  type PolicyInput,
+  type PolicyOutcome,
+  type PolicyPlan,
+  rateLimitKey,
+  type RateLimitKeySource,
+} from "./policy.ts";

@@ -1,47 +1,290 @@
 /**
- * Forwarding a request to a route's upstream.
+ * Forwarding a request to a route's upstream: build the upstream request, fetch with
+ * timeouts and retries, and hand back the upstream response with a guarded body. The
+ * caller builds the client response (so a manifest step can sit in between).
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import type { RoutePlan } from "./select_route.ts";
+import { log } from "../telemetry/mod.ts";
+import { type BodyOutcome, guardBody } from "./body.ts";
+import { firstHop } from "./clients.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { upstreamErrors, upstreamLatency } from "./metrics.ts";
+import { fetchWithRetry, processRetryBudget, type RetryBudget } from "./retry.ts";
+import type { ClientProtocol, RoutePlan } from "./select_route.ts";
+import {
+  classifyUpstreamError,
+  describeError,
+  toProxyError,
+  UpstreamFailure,
+} from "./upstream_failure.ts";
+import { joinUpstreamUrl } from "./upstream_url.ts";
+import { RELAY_ERROR_HEADER } from "./tls_relay.ts";
+import type { UpstreamFailureKind } from "./upstream_failure.ts";
 
-/** Joins the origin base path with the request path and query, without escaping the base. */
-export function joinUpstreamUrl(origin: URL, path: string, search: string): URL {
-  const base = origin.pathname.replace(/\/+$/, "");
-  const segments: string[] = [];
-  for (const raw of path.split("/")) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(raw);
-    } catch {
-      throw new ProxyError(400, "bad_request", "malformed percent-encoding in path");
-    }
-    if (decoded === "" || decoded === ".") continue;
-    if (decoded === ".." || decoded.includes("/") || decoded.includes("\\")) {
-      throw new ProxyError(400, "bad_request", "path must not contain dot-segments");
-    }
-    segments.push(raw);
-  }
-  const url = new URL(origin.href);
-  url.pathname = `${base}/${segments.join("/")}${path.endsWith("/") && segments.length ? "/" : ""}`;
-  url.search = search;
+/** Methods that may be retried (RFC 9110 §9.2.2), when the request has no body. */
+const IDEMPOTENT: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "TRACE",
+  "PUT",
+  "DELETE",
+]);
+
+/** Upstream statuses worth another attempt. */
+const RETRY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/** Statuses whose responses carry no body (Fetch spec "null body status"). */
+const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
+
+/** What forwarding needs besides the request and the route. */
+export interface ForwardOptions {
+  readonly peerIp: string;
+  readonly clientIp: string;
+  readonly protocol: ClientProtocol;
+  readonly requestId?: string;
+  /** Aborts the upstream exchange (the client went away). Defaults to `request.signal`. */
+  readonly signal?: AbortSignal;
+  /** The retry budget (the process-wide one by default). */
+  readonly budget?: RetryBudget;
+  /** Called once when the upstream body has ended (complete, cancelled or failed). */
+  readonly onBodyEnd?: (outcome: BodyOutcome) => void;
+}
+
+/** The upstream side of a forwarded request. */
+export interface Forwarded {
+  /** The upstream response; its body is guarded by the route's read timeout. */
+  readonly response: Response;
+  /** The URL the response came from. */
+  readonly upstreamUrl: URL;
+  /** Milliseconds from the first attempt to response headers. */
+  readonly upstreamMs: number;
+  readonly attempts: number;
+}
+
+/** Removes queries from URLs inside error text (they may carry tokens). */
+function redactDetail(text: string): string {
+  return text.replace(/\?[^\s)]*/g, "?…");
+}
+
+/**
+ * Detects a connect stall: if headers have not arrived after half the connect timeout, a
+ * probe TCP connection is opened to the first hop (origin or SOCKS5 proxy); if it has not
+ * connected by the connect timeout, the attempt is aborted as a connect timeout. Deno's
+ * HTTP client exposes no connect timeout of its own.
+ */
+function watchConnect(route: RoutePlan, abort: (failure: UpstreamFailure) => void): () => void {
+  const timeoutMs = route.config.upstream.connect_timeout_ms;
+  // Allocated only when the probe starts: most requests get headers long before.
+  let stop: AbortController | undefined;
+  const timer = setTimeout(() => {
+    const hop = firstHop(route.config);
+    const probe = new AbortController();
+    stop = probe;
+    const deadline = setTimeout(() => {
+      probe.abort(PROBE_DONE);
+      abort(
+        new UpstreamFailure(
+          "connect_timeout",
+          `no TCP connection to ${hop.hostname}:${hop.port} within ${timeoutMs} ms`,
+        ),
+      );
+    }, Math.ceil(timeoutMs / 2));
+    Deno.connect({ ...hop, signal: probe.signal }).then(
+      (conn) => conn.close(),
+      () => {},
+    ).finally(() => clearTimeout(deadline));
+    probe.signal.addEventListener("abort", () => clearTimeout(deadline));
+  }, Math.floor(timeoutMs / 2));
+  return () => {
+    clearTimeout(timer);
+    stop?.abort(PROBE_DONE);
+  };
+}
+
+/** The abort reason of a finished connect probe (no DOMException allocated per request). */
+const PROBE_DONE = new Error("connect probe finished");
+
+/** The URL sent to the loopback TLS relay: plain HTTP, same authority. */
+function relayUrl(target: URL): URL {
+  const url = new URL(target.href);
+  const port = url.port || "443";
+  url.protocol = "http:";
+  url.port = port;
   return url;
 }
 
-/** Forwards `request` to the route's origin and returns the upstream response. */
-export async function forwardToRoute(request: Request, route: RoutePlan): Promise<Response> {
-  const url = new URL(request.url);
-  const target = joinUpstreamUrl(route.origin, url.pathname, url.search);
+function withHost(headers: Headers, target: URL): Headers {
+  const out = new Headers(headers);
+  out.set("host", target.host);
+  return out;
+}
+
+/** One attempt: fetch with the connect and request timeouts. */
+async function attemptOnce(
+  route: RoutePlan,
+  target: URL,
+  init: RequestInit,
+  signal: AbortSignal,
+): Promise<Response> {
+  const controller = new AbortController();
+  const abort = (failure: UpstreamFailure) => controller.abort(failure);
+  const requestTimeout = route.config.upstream.request_timeout_ms;
+  const requestTimer = setTimeout(
+    () => abort(new UpstreamFailure("timeout", `no response headers within ${requestTimeout} ms`)),
+    requestTimeout,
+  );
+  const stopWatching = watchConnect(route, abort);
+  const started = performance.now();
   try {
-    const upstream = await fetch(target, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      redirect: "manual",
-      signal: request.signal,
+    const response = await fetch(route.relayed ? relayUrl(target) : target, {
+      ...init,
+      headers: route.relayed ? withHost(init.headers as Headers, target) : init.headers,
+      client: route.client,
+      signal: AbortSignal.any([signal, controller.signal]),
     });
-    return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+    const relayError = route.relayed ? response.headers.get(RELAY_ERROR_HEADER) : null;
+    if (relayError) {
+      const detail = await response.text();
+      throw new UpstreamFailure(relayError as UpstreamFailureKind, detail);
+    }
+    upstreamLatency.labels(route.id).observe((performance.now() - started) / 1000);
+    return response;
   } catch (error) {
-    throw new ProxyError(502, "upstream_error", "upstream request failed", { cause: error });
+    if (signal.aborted) throw error;
+    throw classifyUpstreamError(controller.signal.aborted ? controller.signal.reason : error);
+  } finally {
+    clearTimeout(requestTimer);
+    stopWatching();
   }
+}
+
+/**
+ * Forwards `request` to the route's origin (retrying idempotent requests within the
+ * budget) and returns the upstream response. Failures before headers throw a
+ * {@linkcode ProxyError}: 504 for connect/request timeouts, 502 for refused, reset, TLS
+ * and SOCKS5 failures.
+ *
+ * @example
+ * ```ts
+ * const { response, upstreamUrl } = await forwardToRoute(request, route, {
+ *   peerIp: "127.0.0.1", clientIp: "127.0.0.1", protocol: "http",
+ * });
+ * return buildClientResponse(response);
+ * ```
+ */
+export async function forwardToRoute(
+  request: Request,
+  route: RoutePlan,
+  options: ForwardOptions,
+): Promise<Forwarded> {
+  const url = new URL(request.url);
+  const upstreamUrl = joinUpstreamUrl(route.origin, url);
+  const headers = upstreamRequestHeaders(request.headers, {
+    policy: route.headers,
+    peerIp: options.peerIp,
+    clientIp: options.clientIp,
+    protocol: options.protocol,
+    host: request.headers.get("host") ?? url.host,
+  });
+  const signal = options.signal ?? request.signal;
+  const init: RequestInit = {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: "manual",
+  };
+  const fields = { request_id: options.requestId, route: route.id };
+  let attempts = 0;
+  const started = performance.now();
+  let upstream: Response;
+  try {
+    upstream = await fetchWithRetry((n, s) => {
+      attempts = n;
+      return attemptOnce(route, upstreamUrl, init, s);
+    }, {
+      retry: route.config.upstream.retry,
+      budget: options.budget ?? processRetryBudget,
+      idempotent: IDEMPOTENT.has(request.method) && request.body === null,
+      scope: route.id,
+      signal,
+      shouldRetry: (o) => o.error !== undefined || RETRY_STATUSES.has(o.result!.status),
+      discard: (r) => void r.body?.cancel().catch(() => {}),
+      onRetry: ({ attempt, delayMs, outcome }) =>
+        log("info", "retrying upstream request", {
+          ...fields,
+          attempt,
+          delay_ms: delayMs,
+          status: outcome.result?.status,
+          reason: outcome.error ? classifyUpstreamError(outcome.error).kind : undefined,
+        }),
+    });
+  } catch (error) {
+    if (signal.aborted) {
+      log("info", "client went away before the upstream answered; upstream request cancelled", {
+        ...fields,
+        attempts,
+      });
+      throw new ProxyError(502, "upstream_error", "request cancelled", { cause: error });
+    }
+    const failure = classifyUpstreamError(error);
+    upstreamErrors.labels(route.id, failure.kind).inc();
+    log("warn", "upstream request failed", {
+      ...fields,
+      attempts,
+      reason: failure.kind,
+      detail: redactDetail(describeError(failure)),
+    });
+    throw toProxyError(failure);
+  }
+  const upstreamMs = Math.round(performance.now() - started);
+  if (upstream.body === null || NULL_BODY.has(upstream.status)) {
+    upstream.body?.cancel().catch(() => {});
+    options.onBodyEnd?.({ kind: "complete", bytes: 0 });
+    const response = new Response(null, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: upstream.headers,
+    });
+    return { response, upstreamUrl, upstreamMs, attempts };
+  }
+  const body = guardBody(upstream.body, {
+    readTimeoutMs: route.config.upstream.read_timeout_ms,
+    onEnd: (outcome) => {
+      if (outcome.kind === "failed") {
+        upstreamErrors.labels(route.id, outcome.failure.kind).inc();
+        log("warn", "upstream body failed; client response aborted", {
+          ...fields,
+          reason: outcome.failure.kind,
+          bytes: outcome.bytes,
+          detail: redactDetail(describeError(outcome.failure)),
+        });
+      }
+      options.onBodyEnd?.(outcome);
+    },
+  });
+  const response = new Response(body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: upstream.headers,
+  });
+  return { response, upstreamUrl, upstreamMs, attempts };
+}
+
+/**
+ * Builds the client response from an upstream one: hop-by-hop headers removed, `Via`
+ * extended, body streamed as is.
+ *
+ * @example
+ * ```ts
+ * return buildClientResponse(forwarded.response);
+ * ```
+ */
+export function buildClientResponse(upstream: Response): Response {
+  return new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: clientResponseHeaders(upstream.headers),
+  });
 }

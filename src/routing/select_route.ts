@@ -1,9 +1,25 @@
 /**
  * Route selection: listener, then host glob, then protocol. Matchers are compiled once
- * per configuration.
+ * per configuration; a request only does map lookups and label comparisons.
  * @module
  */
 import type { Config, RouteConfig } from "../config/mod.ts";
+import { ProxyError } from "../errors/mod.ts";
+import { type ClientPool, clientSettings } from "./clients.ts";
+import { compileHeaderPolicy, type HeaderPolicy } from "./headers.ts";
+
+/** How a client reached a listener. */
+export type ClientProtocol = "http" | "https";
+
+/** What route selection looks at in a request. */
+export interface RouteQuery {
+  /** The listener key, `host:port`. */
+  readonly listener: string;
+  /** `Host` or `:authority`, as received. */
+  readonly host: string;
+  /** How the client reached the listener; omitted, any protocol matches. */
+  readonly protocol?: ClientProtocol;
+}
 
 /** A compiled route. */
 export interface RoutePlan {
@@ -12,20 +28,25 @@ export interface RoutePlan {
   readonly listenerKey: string;
   readonly protocols: ReadonlySet<string>;
   readonly origin: URL;
+  readonly headers: HeaderPolicy;
+  /** The shared upstream client for this route's TLS and SOCKS5 settings. */
+  readonly client: Deno.HttpClient;
+  /** Whether the client reaches the origin through the loopback TLS relay. */
+  readonly relayed: boolean;
 }
 
 interface Matcher {
   readonly route: RoutePlan;
-  /** Exact host, or the suffix after `*.` for wildcards. */
-  readonly exact?: string;
-  readonly labels?: readonly string[];
+  readonly labels: readonly string[];
   /** Number of literal labels: more literal labels = more specific. */
   readonly specificity: number;
 }
 
 /** Routes of one listener, indexed for lookup. */
 export interface ListenerRoutes {
-  readonly exact: ReadonlyMap<string, RoutePlan>;
+  /** Exact host → routes in configuration order. */
+  readonly exact: ReadonlyMap<string, readonly RoutePlan[]>;
+  /** Wildcard patterns, most specific first. */
   readonly wildcards: readonly Matcher[];
 }
 
@@ -33,6 +54,8 @@ export interface ListenerRoutes {
 export interface RoutingTable {
   readonly routes: readonly RoutePlan[];
   readonly byListener: ReadonlyMap<string, ListenerRoutes>;
+  /** The upstream clients the routes share; closed when the plan is disposed. */
+  readonly clients: ClientPool;
 }
 
 /** The key of a listener address, `host:port`. */
@@ -40,7 +63,14 @@ export function listenerKey(host: string, port: number): string {
   return `${host}:${port}`;
 }
 
-/** Normalises a request host: lower-case, port and trailing dot removed. */
+/**
+ * Normalises a request host: lower-case, port and trailing dot removed.
+ *
+ * @example
+ * ```ts
+ * normaliseHost("Video.Example.COM.:8080"); // "video.example.com"
+ * ```
+ */
 export function normaliseHost(host: string): string {
   let h = host.trim().toLowerCase();
   if (h.startsWith("[")) {
@@ -52,34 +82,42 @@ export function normaliseHost(host: string): string {
   return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
+/** Compiles one route. */
+function compileRoute(route: RouteConfig, clients: ClientPool): RoutePlan {
+  const settings = clientSettings(route);
+  return {
+    id: route.id,
+    config: route,
+    listenerKey: listenerKey(route.listen.host, route.listen.port),
+    protocols: new Set(route.protocols),
+    origin: new URL(route.upstream.origin),
+    headers: compileHeaderPolicy(route.headers),
+    client: clients.clientFor(settings),
+    relayed: settings.relay !== null,
+  };
+}
+
 /**
- * Compiles the route table of a configuration.
+ * Compiles the route table of a configuration, building the upstream clients in `clients`.
  *
  * @example
  * ```ts
- * const table = compileRoutes(config);
+ * const table = compileRoutes(config, new ClientPool());
  * ```
  */
-export function compileRoutes(config: Config): RoutingTable {
-  const byListener = new Map<string, { exact: Map<string, RoutePlan>; wildcards: Matcher[] }>();
+export function compileRoutes(config: Config, clients: ClientPool): RoutingTable {
+  const byListener = new Map<string, { exact: Map<string, RoutePlan[]>; wildcards: Matcher[] }>();
   const routes: RoutePlan[] = [];
   for (const route of config.routes) {
-    const key = listenerKey(route.listen.host, route.listen.port);
-    const plan: RoutePlan = {
-      id: route.id,
-      config: route,
-      listenerKey: key,
-      protocols: new Set(route.protocols),
-      origin: new URL(route.upstream.origin),
-    };
+    const plan = compileRoute(route, clients);
     routes.push(plan);
-    const entry = byListener.get(key) ??
-      { exact: new Map<string, RoutePlan>(), wildcards: [] as Matcher[] };
-    byListener.set(key, entry);
+    const entry = byListener.get(plan.listenerKey) ??
+      { exact: new Map<string, RoutePlan[]>(), wildcards: [] as Matcher[] };
+    byListener.set(plan.listenerKey, entry);
     for (const raw of route.host_patterns) {
       const pattern = normaliseHost(raw);
       if (!pattern.includes("*")) {
-        entry.exact.set(pattern, plan);
+        entry.exact.set(pattern, [...(entry.exact.get(pattern) ?? []), plan]);
         continue;
       }
       const labels = pattern.split(".");
@@ -91,9 +129,10 @@ export function compileRoutes(config: Config): RoutingTable {
     }
   }
   for (const entry of byListener.values()) {
+    // Stable sort: equally specific wildcards keep configuration order.
     entry.wildcards.sort((a, b) => b.specificity - a.specificity);
   }
-  return { routes, byListener };
+  return { routes, byListener, clients };
 }
 
 function matchesLabels(pattern: readonly string[], host: readonly string[]): boolean {
@@ -103,22 +142,48 @@ function matchesLabels(pattern: readonly string[], host: readonly string[]): boo
 }
 
 /**
- * Selects the route for a request host on a listener: exact beats wildcard, the most
- * specific wildcard wins, `*` matches exactly one label (a lone `*` matches any host).
+ * Selects the route for a request: the listener's routes, then the host (exact beats
+ * wildcard, the most specific wildcard wins, `*` matches exactly one label and a lone `*`
+ * matches any host), then the route's `protocols` allowlist. A candidate whose protocols
+ * exclude the request's protocol is skipped, so a less specific route may still match.
+ *
+ * @example
+ * ```ts
+ * const route = selectRoute(table, {
+ *   listener: "127.0.0.1:8080",
+ *   host: "a.vod.example.com",
+ *   protocol: "http",
+ * });
+ * ```
  */
-export function selectRoute(
-  table: RoutingTable,
-  listener: string,
-  host: string,
-): RoutePlan | undefined {
+export function selectRoute(table: RoutingTable, query: RouteQuery): RoutePlan | undefined {
+  const { listener, host, protocol } = query;
   const entry = table.byListener.get(listener);
   if (!entry) return undefined;
+  const allowed = (route: RoutePlan) => protocol === undefined || route.protocols.has(protocol);
   const h = normaliseHost(host);
-  const exact = entry.exact.get(h);
+  const exact = entry.exact.get(h)?.find(allowed);
   if (exact) return exact;
   const labels = h.split(".");
   for (const m of entry.wildcards) {
-    if (matchesLabels(m.labels!, labels)) return m.route;
+    if (matchesLabels(m.labels, labels) && allowed(m.route)) return m.route;
   }
   return undefined;
+}
+
+/**
+ * Like {@linkcode selectRoute}, but a miss is the client error `404 no_route`.
+ *
+ * @example
+ * ```ts
+ * const route = requireRoute(table, { listener: "127.0.0.1:8080", host: "tv.example.com" });
+ * ```
+ */
+export function requireRoute(table: RoutingTable, query: RouteQuery): RoutePlan {
+  const route = selectRoute(table, query);
+  if (!route) {
+    const over = query.protocol ? ` over ${query.protocol}` : "";
+    throw new ProxyError(404, "no_route", `no route for this host${over}`);
+  }
+  return route;
 }

@@ -10,6 +10,37 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 let threshold: LogLevel = "info";
+/** Configured secret values, as they appear inside a JSON string. */
+let protectedValues: string[] = [];
+
+/** Shortest value scrubbed by value: shorter ones would match ordinary text. */
+const MIN_PROTECTED_LENGTH = 6;
+
+/**
+ * Registers secret values (API password, bearer token, key material) that must never
+ * appear in a log line, whatever field carries them: the last line of defence behind
+ * redaction by name. Values accumulate across reloads (a rotated secret stays protected).
+ *
+ * @example
+ * ```ts
+ * protectSecrets([config.auth.bearer_token]);
+ * ```
+ */
+export function protectSecrets(values: readonly (string | null | undefined)[]): void {
+  const next = new Set(protectedValues);
+  for (const value of values) {
+    if (value && value.length >= MIN_PROTECTED_LENGTH) next.add(JSON.stringify(value).slice(1, -1));
+  }
+  // Longest first, so a secret containing another is replaced whole.
+  protectedValues = [...next].sort((a, b) => b.length - a.length);
+}
+
+function scrub(line: string): string {
+  for (const value of protectedValues) {
+    if (line.includes(value)) line = line.replaceAll(value, "[REDACTED]");
+  }
+  return line;
+}
 
 /** Sets the minimum level written. */
 export function configureLogging(options: { level: LogLevel }): void {
@@ -27,5 +58,5 @@ export function configureLogging(options: { level: LogLevel }): void {
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < ORDER[threshold]) return;
   const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields });
-  console.log(line);
+  console.log(protectedValues.length > 0 ? scrub(line) : line);
 }

@@ -82,14 +82,36 @@ export const requestErrors = new client.Counter({
   registers: [registry],
 });
 
-/** Process memory, read from the runtime (no /proc access needed inside the sandbox). */
-export const residentMemory = new client.Gauge({
-  name: "sprox_process_resident_memory_bytes",
-  help: "Resident set size of the sProx process in bytes.",
+/** Requests refused by the rate limiter. */
+export const rateLimitedRequests = new client.Counter({
+  name: "sprox_rate_limited_requests_total",
+  help: "Requests refused with 429 by the rate limiter.",
   registers: [registry],
-  collect() {
-    this.set(Deno.memoryUsage().rss);
-  },
+});
+
+/** Manifest transformations (HLS rewrite, DASH to HLS), by kind. */
+export const manifestTransformDuration = new client.Histogram({
+  name: "sprox_manifest_transform_duration_seconds",
+  help: "Time spent rewriting or converting a manifest, by kind (hls_rewrite, dash_to_hls).",
+  labelNames: ["kind"] as const,
+  buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+  registers: [registry],
+});
+
+/** `/keys` and `/keys/clearkey` requests, by endpoint and outcome. */
+export const drmKeyRequests = new client.Counter({
+  name: "sprox_drm_key_requests_total",
+  help: "Requests to /keys and /keys/clearkey, by endpoint and outcome.",
+  labelNames: ["endpoint", "outcome"] as const,
+  registers: [registry],
+});
+
+/** When each TLS listener's certificate expires (refreshed at every scrape). */
+export const tlsCertificateExpiry = new client.Gauge({
+  name: "sprox_tls_certificate_expiry_timestamp_seconds",
+  help: "Not-after time of the certificate served by each TLS listener, in Unix seconds.",
+  labelNames: ["listener"] as const,
+  registers: [registry],
 });
 
 /** Renders the registry in the Prometheus text format. */

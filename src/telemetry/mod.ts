@@ -1,6 +1,19 @@
 /**
- * Telemetry: JSON logs and Prometheus metrics.
+ * Telemetry: JSON logs, redaction and Prometheus metrics.
  * @module
  */
-export { configureLogging, log, type LogLevel } from "./log.ts";
+export { configureLogging, log, type LogLevel, protectSecrets } from "./log.ts";
 export * from "./metrics.ts";
+export * from "./process_metrics.ts";
+export {
+  isDrmPath,
+  isSensitiveQueryName,
+  type QueryRedaction,
+  REDACTED,
+  redactHeaders,
+  redactPathAndQuery,
+  redactQuery,
+  redactText,
+  redactUrl,
+  SENSITIVE_HEADERS,
+} from "./redact.ts";

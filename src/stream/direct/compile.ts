@@ -7,7 +7,6 @@ import { parseSocketAddress } from "../../net/mod.ts";
 import { type AllowRule, compileAllowlist } from "./allowlist.ts";
 import { createResolver, type GuardOptions, type Resolver } from "./guard.ts";
 import { PinnedConnector } from "./pin.ts";
-import { RetryBudget } from "./retry.ts";
 
 /** The compiled, read-only state of `/proxy/stream`. */
 export interface DirectPlan {
@@ -20,8 +19,8 @@ export interface DirectPlan {
   /** Bytes buffered between the upstream body and the client (stream high-water mark). */
   readonly responseBufferBytes: number;
   readonly maxRedirects: number;
+  /** Attempts and backoff; the budget is the process-wide one of `routing/`. */
   readonly retry: RetryConfig;
-  readonly budget: RetryBudget;
   /** Retires the clients (busy ones close when their exchange ends) and the pin tunnel. */
   dispose(): void;
 }
@@ -67,7 +66,6 @@ export function compileDirectStream(
     responseBufferBytes: block.response_buffer_bytes,
     maxRedirects: block.max_redirects,
     retry: block.retry,
-    budget: new RetryBudget(config.retry_budget),
     dispose() {
       connector.close();
     },

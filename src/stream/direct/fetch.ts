@@ -10,7 +10,7 @@ import type { DirectPlan } from "./compile.ts";
 import { checkDestination, type CheckedAddress } from "./guard.ts";
 import { directUpstreamLatency } from "./metrics.ts";
 import type { PinnedRoute } from "./pin.ts";
-import { AttemptsExhausted, fetchAttempts } from "./retry.ts";
+import { fetchWithRetry, processRetryBudget } from "../../routing/mod.ts";
 import { parseHostLiteral } from "./ssrf.ts";
 
 /** What {@linkcode fetchDirect} returns. */
@@ -32,6 +32,8 @@ export interface DirectFetchOptions {
   readonly signal?: AbortSignal;
   /** Called with the size of every body chunk passed on. */
   readonly onBytes?: (n: number) => void;
+  /** Called when the body is cancelled before its end (the client went away). */
+  readonly onCancel?: () => void;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -105,7 +107,10 @@ function releasingBody(
       controller.enqueue(chunk);
     },
     flush: () => pinned.release(),
-    cancel: () => pinned.release(),
+    cancel: () => {
+      options.onCancel?.();
+      pinned.release();
+    },
   };
   const body = response.body.pipeThrough(
     new TransformStream(
@@ -119,16 +124,12 @@ function releasingBody(
 
 function upstreamFailure(error: unknown): ProxyError {
   if (error instanceof ProxyError) return error;
-  const last = error instanceof AttemptsExhausted ? error.cause : error;
-  if (last instanceof UpstreamTimeout) {
+  if (error instanceof UpstreamTimeout) {
     return new ProxyError(502, "upstream_timeout", "upstream did not answer in time", {
       cause: error,
     });
   }
-  const reason = error instanceof AttemptsExhausted && error.budgetSpent
-    ? "retry_budget_exhausted"
-    : "upstream_error";
-  return new ProxyError(502, reason, "upstream request failed", { cause: error });
+  return new ProxyError(502, "upstream_error", "upstream request failed", { cause: error });
 }
 
 /**
@@ -153,10 +154,14 @@ export async function fetchDirect(
     const address = await admit(direct, url);
     let result;
     try {
-      result = await fetchAttempts(() => exchange(direct, url, address, options), {
-        policy: direct.retry,
-        budget: direct.budget,
-        isRetryable: () => !options.signal?.aborted,
+      // Transport failures (DNS, connect, TLS, header timeout) are retried through the
+      // process-wide budget shared with route upstreams; HTTP statuses are answers.
+      result = await fetchWithRetry(() => exchange(direct, url, address, options), {
+        retry: direct.retry,
+        budget: processRetryBudget,
+        idempotent: true,
+        scope: "direct",
+        signal: options.signal,
       });
     } catch (error) {
       throw upstreamFailure(error);

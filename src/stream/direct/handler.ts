@@ -7,7 +7,7 @@ import { ProxyError } from "../../errors/mod.ts";
 import { checkCredentials } from "../../policy/mod.ts";
 import type { DirectPlan } from "./compile.ts";
 import { fetchDirect } from "./fetch.ts";
-import { countDirectBytes, directRequests, outcomeOf } from "./metrics.ts";
+import { directBytes, directRequests, outcomeOf } from "./metrics.ts";
 import { parseDirectRequest, upstreamHeaders } from "./request.ts";
 
 /**
@@ -30,10 +30,11 @@ export const COPIED_RESPONSE_HEADERS: readonly string[] = [
   "content-disposition",
 ];
 
-/** What the handler reports back for the request log. */
+/** What the handler reports back for the request log and the shared byte counter. */
 export interface DirectRequestFacts {
   upstreamMs?: number;
-  outcome?: string;
+  /** Bytes passed on and whether the client went away (the app adds no second stage). */
+  bodyTally?: { bytes: number; cancelled: boolean };
 }
 
 /**
@@ -87,13 +88,19 @@ export async function handleDirectStream(
       bearerToken: direct.bearerToken,
     });
     const { target, overrides } = parseDirectRequest(url);
+    const tally = { bytes: 0, cancelled: false };
     const { response, upstreamMs } = await fetchDirect(direct, target, {
       headers: upstreamHeaders(request.headers, overrides),
       method: request.method as "GET" | "HEAD",
-      onBytes: countDirectBytes,
+      onBytes: (n) => {
+        tally.bytes += n;
+        directBytes.inc(n);
+      },
+      onCancel: () => tally.cancelled = true,
     });
     facts.upstreamMs = Math.round(upstreamMs);
     const filtered = filterResponse(response, request.method);
+    if (request.method !== "HEAD") facts.bodyTally = tally;
     directRequests.labels("ok").inc();
     return filtered;
   } catch (error) {

@@ -3,7 +3,7 @@
  * @module
  */
 import client from "prom-client";
-import { bytesStreamed, DURATION_BUCKETS, registry } from "../../telemetry/mod.ts";
+import { DURATION_BUCKETS, registry } from "../../telemetry/mod.ts";
 
 /** How a `/proxy/stream` request ended. */
 export type DirectOutcome =
@@ -40,12 +40,6 @@ export const directUpstreamLatency = new client.Histogram({
   buckets: [...DURATION_BUCKETS],
   registers: [registry],
 });
-
-/** Counts streamed bytes in both the direct counter and the shared by-mode counter. */
-export function countDirectBytes(n: number): void {
-  directBytes.inc(n);
-  bytesStreamed.labels("direct").inc(n);
-}
 
 /** Maps an error reason to the outcome label. */
 export function outcomeOf(reason: string): DirectOutcome {

@@ -43,4 +43,3 @@ export {
   isLocalhostName,
   parseHostLiteral,
 } from "./ssrf.ts";
-export { fetchAttempts, RetryBudget } from "./retry.ts";

@@ -1,0 +1,130 @@
+/**
+ * Header policy: hop-by-hop stripping (RFC 9110 §7.6.1), per-route allow/deny lists of
+ * request headers, and the forwarding headers (`Via`, `X-Forwarded-*`). Pure functions over
+ * `Headers`; the policy is compiled once per configuration.
+ * @module
+ */
+import type { RouteConfig } from "../config/mod.ts";
+
+/** The `Via` pseudonym sProx adds in both directions (RFC 9110 §7.6.3). */
+export const VIA_TOKEN = "1.1 sprox";
+
+/** Hop-by-hop headers that never cross the proxy, in either direction. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "http2-settings",
+]);
+
+/** Request headers sProx sets itself; a client's values are dropped or extended. */
+const FORWARDING: ReadonlySet<string> = new Set([
+  "host",
+  "via",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+]);
+
+/** A route's compiled request header policy. */
+export interface HeaderPolicy {
+  /** Lower-cased names; when non-empty only these client headers are forwarded. */
+  readonly allow: ReadonlySet<string>;
+  /** Lower-cased names never forwarded. */
+  readonly deny: ReadonlySet<string>;
+  readonly forwardedFor: "append" | "replace";
+}
+
+/**
+ * Compiles a route's `headers` block.
+ *
+ * @example
+ * ```ts
+ * const policy = compileHeaderPolicy({ allow: [], deny: ["Cookie"], x_forwarded_for: "append" });
+ * ```
+ */
+export function compileHeaderPolicy(config: RouteConfig["headers"]): HeaderPolicy {
+  return {
+    allow: new Set(config.allow.map((h) => h.toLowerCase())),
+    deny: new Set(config.deny.map((h) => h.toLowerCase())),
+    forwardedFor: config.x_forwarded_for,
+  };
+}
+
+/** Removes hop-by-hop headers, including those named by `Connection`, from a copy. */
+export function stripHopByHop(headers: Headers): Headers {
+  const out = new Headers(headers);
+  const named = (headers.get("connection") ?? "").split(",").map((t) => t.trim().toLowerCase());
+  for (const name of [...out.keys()]) {
+    if (HOP_BY_HOP.has(name) || name.startsWith("proxy-") || named.includes(name)) {
+      out.delete(name);
+    }
+  }
+  return out;
+}
+
+/** What the forwarding headers describe, and the route's policy. */
+export interface ForwardingFacts {
+  readonly policy: HeaderPolicy;
+  /** The socket peer (appended to `X-Forwarded-For`). */
+  readonly peerIp: string;
+  /** The client address as resolved through trusted proxies (used by `replace`). */
+  readonly clientIp: string;
+  readonly protocol: "http" | "https";
+  /** The host the client asked for (`Host` or `:authority`). */
+  readonly host: string;
+}
+
+/**
+ * Builds the request headers sent upstream: hop-by-hop removed, the route's deny then
+ * allow list applied, then `Via` and `X-Forwarded-*` set. Range and conditional headers
+ * pass unless the policy removes them.
+ *
+ * @example
+ * ```ts
+ * const headers = upstreamRequestHeaders(request.headers, { policy, ...facts });
+ * ```
+ */
+export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts): Headers {
+  const policy = facts.policy;
+  const out = stripHopByHop(incoming);
+  for (const name of [...out.keys()]) {
+    const denied = policy.deny.has(name) || (policy.allow.size > 0 && !policy.allow.has(name));
+    if (denied || FORWARDING.has(name)) out.delete(name);
+  }
+  const previousFor = incoming.get("x-forwarded-for");
+  if (policy.forwardedFor === "replace") out.set("x-forwarded-for", facts.clientIp);
+  else {
+    const keepChain = previousFor && !policy.deny.has("x-forwarded-for");
+    out.set("x-forwarded-for", keepChain ? `${previousFor}, ${facts.peerIp}` : facts.peerIp);
+  }
+  out.set("x-forwarded-proto", facts.protocol);
+  out.set("x-forwarded-host", facts.host);
+  const previousVia = incoming.get("via");
+  out.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
+  // Without this, fetch would ask for gzip/br and decompress, changing the bytes and
+  // the length the client sees.
+  if (!out.has("accept-encoding")) out.set("accept-encoding", "identity");
+  return out;
+}
+
+/**
+ * Builds the response headers sent to the client: hop-by-hop removed and `Via` extended.
+ *
+ * @example
+ * ```ts
+ * const headers = clientResponseHeaders(upstream.headers);
+ * ```
+ */
+export function clientResponseHeaders(upstream: Headers): Headers {
+  const out = stripHopByHop(upstream);
+  const previousVia = upstream.get("via");
+  out.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
+  return out;
+}

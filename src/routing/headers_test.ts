@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import {
+  clientResponseHeaders,
+  compileHeaderPolicy,
+  stripHopByHop,
+  upstreamRequestHeaders,
+} from "./headers.ts";
+
+const FACTS = {
+  peerIp: "10.0.0.2",
+  clientIp: "198.51.100.7",
+  protocol: "https",
+  host: "tv.test",
+} as const;
+
+Deno.test("stripHopByHop() removes hop-by-hop headers and those named by Connection", () => {
+  const out = stripHopByHop(
+    new Headers({
+      connection: "close, X-Private",
+      "x-private": "1",
+      "keep-alive": "timeout=5",
+      "transfer-encoding": "chunked",
+      upgrade: "h2c",
+      "proxy-authorization": "Basic x",
+      trailer: "x",
+      te: "trailers",
+      range: "bytes=0-1",
+    }),
+  );
+  assert.deepEqual([...out.keys()], ["range"]);
+});
+
+Deno.test("upstreamRequestHeaders() appends to X-Forwarded-For and Via, sets the forwarded facts", () => {
+  const policy = compileHeaderPolicy({ allow: [], deny: ["Cookie"], x_forwarded_for: "append" });
+  const out = upstreamRequestHeaders(
+    new Headers({
+      "x-forwarded-for": "203.0.113.1",
+      via: "1.0 cdn",
+      cookie: "a=1",
+      "x-forwarded-host": "evil",
+    }),
+    { ...FACTS, policy },
+  );
+  assert.equal(out.get("x-forwarded-for"), "203.0.113.1, 10.0.0.2");
+  assert.equal(out.get("via"), "1.0 cdn, 1.1 sprox");
+  assert.equal(out.get("x-forwarded-proto"), "https");
+  assert.equal(out.get("x-forwarded-host"), "tv.test");
+  assert.equal(out.get("cookie"), null);
+  assert.equal(out.get("accept-encoding"), "identity");
+});
+
+Deno.test("upstreamRequestHeaders() with replace and an allow list", () => {
+  const policy = compileHeaderPolicy({ allow: ["Range"], deny: [], x_forwarded_for: "replace" });
+  const out = upstreamRequestHeaders(
+    new Headers({ range: "bytes=1-2", "user-agent": "x", "x-forwarded-for": "203.0.113.1" }),
+    { ...FACTS, policy },
+  );
+  assert.equal(out.get("range"), "bytes=1-2");
+  assert.equal(out.get("user-agent"), null);
+  assert.equal(out.get("x-forwarded-for"), "198.51.100.7");
+});
+
+Deno.test("clientResponseHeaders() strips hop-by-hop and extends Via", () => {
+  const out = clientResponseHeaders(
+    new Headers({ connection: "keep-alive", "content-type": "video/mp2t" }),
+  );
+  assert.equal(out.get("connection"), null);
+  assert.equal(out.get("content-type"), "video/mp2t");
+  assert.equal(out.get("via"), "1.1 sprox");
+});

@@ -1,0 +1,137 @@
+/**
+ * The in-memory secret store: values with a time to live, purged lazily on read and by a
+ * periodic sweep, never serialised (no `toJSON` output, no inspectable values).
+ * @module
+ */
+
+/** One identifier held by the store, without its value. */
+export interface SecretEntryInfo {
+  readonly id: string;
+  /** Milliseconds (store clock) at which the entry expires. */
+  readonly expiresAt: number;
+}
+
+/** How a store is built. */
+export interface SecretStoreOptions {
+  /** Lifetime of entries stored without their own TTL. */
+  readonly defaultTtlSecs: number;
+  /** Period of the background sweep; `0` disables it (lazy purge only). */
+  readonly sweepIntervalMs?: number;
+  /** Milliseconds clock; `Date.now` by default, a fake in tests. */
+  readonly now?: () => number;
+}
+
+interface Entry {
+  value: Uint8Array;
+  expiresAt: number;
+}
+
+/**
+ * Secret bytes keyed by identifier, each with a time to live. Expired values are
+ * overwritten with zeros when dropped.
+ *
+ * @example
+ * ```ts
+ * const store = new SecretStore({ defaultTtlSecs: 300 });
+ * store.set("clearkey:00112233445566778899aabbccddeeff", key);
+ * store.get("clearkey:00112233445566778899aabbccddeeff"); // a copy of key, until it expires
+ * store.dispose();
+ * ```
+ */
+export class SecretStore {
+  #entries = new Map<string, Entry>();
+  #defaultTtlMs: number;
+  #now: () => number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: SecretStoreOptions) {
+    this.#defaultTtlMs = options.defaultTtlSecs * 1000;
+    this.#now = options.now ?? Date.now;
+    const interval = options.sweepIntervalMs ??
+      Math.min(60_000, Math.max(1000, this.#defaultTtlMs / 2));
+    if (interval > 0) {
+      const timer = setInterval(() => this.sweep(), interval);
+      // The sweep must never keep the process alive (validate, shutdown).
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  /** Stores `value` (copied) for `ttlSecs`, or the default TTL. */
+  set(id: string, value: Uint8Array, options: { ttlSecs?: number | null } = {}): void {
+    const ttlMs = options.ttlSecs ? options.ttlSecs * 1000 : this.#defaultTtlMs;
+    this.#drop(id);
+    this.#entries.set(id, { value: value.slice(), expiresAt: this.#now() + ttlMs });
+  }
+
+  /** A copy of the value, or `undefined` when absent or expired (expired ones are purged). */
+  get(id: string): Uint8Array | undefined {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#drop(id);
+      return undefined;
+    }
+    return entry.value.slice();
+  }
+
+  /** Removes an entry; true when it existed. */
+  delete(id: string): boolean {
+    return this.#drop(id);
+  }
+
+  /** Identifiers of live entries (no values), optionally those starting with `prefix`. */
+  list(prefix = ""): SecretEntryInfo[] {
+    this.sweep();
+    const out: SecretEntryInfo[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (id.startsWith(prefix)) out.push({ id, expiresAt: entry.expiresAt });
+    }
+    return out;
+  }
+
+  /** Live entries. */
+  get size(): number {
+    this.sweep();
+    return this.#entries.size;
+  }
+
+  /** The store clock, for computing remaining lifetimes. */
+  now(): number {
+    return this.#now();
+  }
+
+  /** Purges every expired entry; returns how many were dropped. */
+  sweep(): number {
+    const now = this.#now();
+    let dropped = 0;
+    for (const [id, entry] of this.#entries) {
+      if (entry.expiresAt <= now && this.#drop(id)) dropped++;
+    }
+    return dropped;
+  }
+
+  /** Stops the sweep and wipes every value. */
+  dispose(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const id of [...this.#entries.keys()]) this.#drop(id);
+  }
+
+  /** Serialises to a count only: values and identifiers never leave through JSON. */
+  toJSON(): { entries: number } {
+    return { entries: this.#entries.size };
+  }
+
+  /** `console.log(store)` shows a count, never values. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `SecretStore { entries: ${this.#entries.size} }`;
+  }
+
+  #drop(id: string): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry) return false;
+    entry.value.fill(0);
+    return this.#entries.delete(id);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * `/keys` and `/keys/clearkey`: the identifiers of the secret store, and W3C EME ClearKey
+ * (Encrypted Media Extensions, §9.1 "Clear Key": license request and response formats,
+ * JSON Web Key `oct` entries with base64url key ids and keys).
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+import { checkCredentials, type CredentialPolicy } from "../../policy/mod.ts";
+import {
+  base64UrlToBytes,
+  bytesToBase64Url,
+  CLEARKEY_PREFIX,
+  clearKeyId,
+  hexToBytes,
+  type SecretStore,
+} from "../../secrets/mod.ts";
+import { drmKeyRequests } from "../../telemetry/mod.ts";
+
+/** What the key endpoints need. */
+export interface KeyEndpointOptions {
+  readonly store: SecretStore;
+  /** Checked on every request when a credential is configured. */
+  readonly credentials: CredentialPolicy;
+}
+
+/** One JSON Web Key of type `oct` (RFC 7517, EME ClearKey). */
+export interface ClearKeyJwk {
+  readonly kty: "oct";
+  readonly kid: string;
+  readonly k: string;
+}
+
+/** An EME ClearKey license (or JWK Set). */
+export interface ClearKeyLicense {
+  readonly keys: ClearKeyJwk[];
+  readonly type?: string;
+}
+
+/** Upper bound of a license request body and of the kids it may ask for. */
+export const MAX_LICENSE_REQUEST_BYTES = 64 * 1024;
+const MAX_KIDS = 256;
+const SESSION_TYPES = new Set(["temporary", "persistent-license"]);
+
+const NO_STORE = { "cache-control": "no-store" };
+
+/** Looks a key id up in the store. */
+export type KeyLookup = (kid: Uint8Array) => Uint8Array | undefined;
+
+/**
+ * Answers an EME ClearKey license request (`{"kids":[base64url...],"type":"temporary"}`)
+ * with only the requested keys that are known; unknown kids are omitted. Throws a 400
+ * `ProxyError` for anything malformed.
+ *
+ * @example
+ * ```ts
+ * answerLicenseRequest({ kids: ["ABEiM0RVZneImaq7zN3u_w"], type: "temporary" }, lookup);
+ * // { keys: [{ kty: "oct", kid: "ABEiM0RVZneImaq7zN3u_w", k: "..." }], type: "temporary" }
+ * ```
+ */
+export function answerLicenseRequest(request: unknown, lookup: KeyLookup): ClearKeyLicense {
+  const bad = (message: string) => new ProxyError(400, "bad_request", message);
+  if (typeof request !== "object" || request === null || Array.isArray(request)) {
+    throw bad("license request must be a JSON object");
+  }
+  const { kids, type } = request as Record<string, unknown>;
+  if (!Array.isArray(kids)) throw bad("license request must have a 'kids' array");
+  if (kids.length > MAX_KIDS) throw bad(`license request may ask for at most ${MAX_KIDS} kids`);
+  if (type !== undefined && (typeof type !== "string" || !SESSION_TYPES.has(type))) {
+    throw bad("'type' must be 'temporary' or 'persistent-license'");
+  }
+  const keys: ClearKeyJwk[] = [];
+  const seen = new Set<string>();
+  for (const kid of kids) {
+    const bytes = typeof kid === "string" ? base64UrlToBytes(kid) : undefined;
+    if (!bytes || bytes.length !== 16) throw bad("each kid must be a base64url 16-byte key id");
+    const canonical = bytesToBase64Url(bytes);
+    if (seen.has(canonical)) continue;
+    seen.add(canonical);
+    const key = lookup(bytes);
+    if (key) keys.push({ kty: "oct", kid: canonical, k: bytesToBase64Url(key) });
+  }
+  return { keys, type: (type as string | undefined) ?? "temporary" };
+}
+
+/** The JWK Set of every live ClearKey key. */
+export function clearKeyJwks(store: SecretStore): ClearKeyLicense {
+  const keys: ClearKeyJwk[] = [];
+  for (const { id } of store.list(CLEARKEY_PREFIX)) {
+    const kid = hexToBytes(id.slice(CLEARKEY_PREFIX.length));
+    const key = store.get(id);
+    if (kid && key) keys.push({ kty: "oct", kid: bytesToBase64Url(kid), k: bytesToBase64Url(key) });
+  }
+  return { keys };
+}
+
+/** Reads a request body up to `max` bytes; more is a 400. */
+export async function readBodyLimited(request: Request, max: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > max) throw new ProxyError(400, "bad_request", "license request is too large");
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of request.body) {
+    total += chunk.length;
+    if (total > max) throw new ProxyError(400, "bad_request", "license request is too large");
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+function methodNotAllowed(allow: string): never {
+  throw new ProxyError(405, "method_not_allowed", "method not allowed", {
+    headers: { allow },
+  });
+}
+
+async function counted<T>(endpoint: string, run: () => Promise<T>): Promise<T> {
+  try {
+    const result = await run();
+    drmKeyRequests.labels(endpoint, "ok").inc();
+    return result;
+  } catch (error) {
+    drmKeyRequests.labels(endpoint, error instanceof ProxyError ? error.reason : "internal").inc();
+    throw error;
+  }
+}
+
+/**
+ * `/keys`: the identifiers loaded in the secret store and their remaining lifetimes; never
+ * key material. Behind the API credential when one is configured.
+ */
+export function handleKeysList(request: Request, options: KeyEndpointOptions): Promise<Response> {
+  return counted("keys", async () => {
+    if (request.method !== "GET" && request.method !== "HEAD") methodNotAllowed("GET, HEAD");
+    await checkCredentials(request, new URL(request.url), options.credentials);
+    const now = options.store.now();
+    const keys = options.store.list().map(({ id, expiresAt }) => {
+      const colon = id.indexOf(":");
+      const kind = colon > 0 ? id.slice(0, colon) : "secret";
+      const kidHex = id.slice(colon + 1);
+      const kid = kind === "clearkey" ? hexToBytes(kidHex) : undefined;
+      return {
+        kind,
+        id: kidHex,
+        ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
+        expires_in_secs: Math.max(0, Math.ceil((expiresAt - now) / 1000)),
+      };
+    });
+    return Response.json({ keys }, { headers: NO_STORE });
+  });
+}
+
+/**
+ * `/keys/clearkey`: `GET` answers the JWK Set of every live ClearKey key; `POST` answers an
+ * EME license request with only the requested keys. Behind the API credential when one is
+ * configured.
+ */
+export function handleClearKey(request: Request, options: KeyEndpointOptions): Promise<Response> {
+  const endpoint = request.method === "POST" ? "clearkey_license" : "clearkey_jwks";
+  return counted(endpoint, async () => {
+    const method = request.method;
+    if (method !== "GET" && method !== "HEAD" && method !== "POST") {
+      methodNotAllowed("GET, HEAD, POST");
+    }
+    await checkCredentials(request, new URL(request.url), options.credentials);
+    if (method !== "POST") return Response.json(clearKeyJwks(options.store), { headers: NO_STORE });
+    const body = await readBodyLimited(request, MAX_LICENSE_REQUEST_BYTES);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+    } catch {
+      throw new ProxyError(400, "bad_request", "license request must be JSON");
+    }
+    const license = answerLicenseRequest(parsed, (kid) => options.store.get(clearKeyId(kid)));
+    return Response.json(license, { headers: NO_STORE });
+  });
+}
