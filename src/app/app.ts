@@ -13,6 +13,7 @@ import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
 import { applyPolicy, finishPolicy } from "../policy/mod.ts";
 import { buildClientResponse, forwardToRoute, requireRoute } from "../routing/mod.ts";
+import { handleDirectStream } from "../stream/direct/mod.ts";
 import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
 import {
   bytesStreamed,
@@ -256,6 +257,14 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
       return handleClearKey(ctx.request, keys);
     }),
   );
+
+  app.all("/proxy/stream", async (c) => {
+    const ctx = c.get("ctx");
+    ctx.route = "direct_stream";
+    if (!plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+    ctx.bytesMode = "direct";
+    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx);
+  });
 
   app.all("*", async (c) => {
     const ctx = c.get("ctx");
