@@ -3,7 +3,10 @@
  * @module
  */
 import { main } from "./src/cli/mod.ts";
+import { flushLogs } from "./src/telemetry/mod.ts";
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  flushLogs();
+  Deno.exit(code);
 }

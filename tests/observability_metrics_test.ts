@@ -113,7 +113,7 @@ secrets:
     );
     assertEquals(sample(text, "sprox_http_requests_total", 'route="rate_limited"'), 3);
     assert(sample(text, "sprox_http_request_duration_seconds_bucket", 'le="60"') !== undefined);
-    assert((sample(text, "sprox_upstream_latency_seconds_count", 'route="media"') ?? 0) >= 3);
+    assert((sample(text, "sprox_upstream_latency_seconds_count", 'scope="media"') ?? 0) >= 3);
     assert((sample(text, "sprox_bytes_streamed_total", 'mode="route"') ?? 0) >= 2 * 4096);
     assertEquals(sample(text, "sprox_rate_limited_requests_total"), 3);
     assertEquals(sample(text, "sprox_health_checks_total"), 3);

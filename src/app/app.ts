@@ -13,6 +13,7 @@ import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
 import { applyPolicy, finishPolicy } from "../policy/mod.ts";
 import { requireRoute } from "../routing/mod.ts";
+import { handleDirectStream } from "../stream/direct/mod.ts";
 import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
 import {
   bytesStreamed,
@@ -25,9 +26,9 @@ import {
   redactText,
   requestErrors,
 } from "../telemetry/mod.ts";
-import type { RequestContext } from "./context.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
-import { proxyRoute } from "./manifests.ts";
+import { proxyRoute, serveDirectManifest } from "./manifests.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
 /** What the edge passes with every request. */
@@ -74,14 +75,6 @@ function policy(ctx: RequestContext): Response | undefined {
   return outcome.response;
 }
 
-/** What the body of a response did on its way out. */
-interface BodyTally {
-  /** Bytes handed to the connection. */
-  bytes: number;
-  /** The body was cancelled before its end (the client went away). */
-  cancelled: boolean;
-}
-
 /**
  * Counts the bytes of a body as they are handed to the connection, and notices a
  * cancellation (Deno cancels the body when the client disconnects; `info.completed` still
@@ -119,21 +112,35 @@ function countBytes(
  * rate-limit fields, and the tally of its body.
  */
 function finish(ctx: RequestContext, response: Response): [Response, BodyTally] {
-  const tally: BodyTally = { bytes: 0, cancelled: false };
+  const counted = ctx.bodyTally;
+  const tally: BodyTally = counted ?? { bytes: 0, cancelled: false };
   // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
   if (response.status < 200 || response.status > 599) return [response, tally];
+  const wrap = response.body !== null && ctx.request.method !== "HEAD" && !counted;
+  if (!wrap) {
+    // Responses built by sProx have mutable headers: decorate them in place (no copy).
+    try {
+      decorate(ctx, response.headers);
+      return [response, tally];
+    } catch {
+      // Immutable headers (a fetch() response passed through): copy below.
+    }
+  }
   const headers = new Headers(response.headers);
-  headers.set("x-request-id", ctx.requestId);
-  finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
-  const body = response.body && ctx.request.method !== "HEAD"
-    ? countBytes(response.body, tally)
-    : response.body;
+  decorate(ctx, headers);
+  const body = wrap ? countBytes(response.body!, tally) : response.body;
   const out = new Response(body, {
     status: response.status,
     statusText: response.statusText,
     headers,
   });
   return [out, tally];
+}
+
+/** The request id, CORS and rate-limit fields of every response. */
+function decorate(ctx: RequestContext, headers: Headers): void {
+  headers.set("x-request-id", ctx.requestId);
+  finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
 }
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
@@ -251,6 +258,22 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
       return handleClearKey(ctx.request, keys);
     }),
   );
+
+  const directStream = async (c: Context<AppEnv>) => {
+    const ctx = c.get("ctx");
+    ctx.route = "direct_stream";
+    if (!plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+    ctx.bytesMode = "direct";
+    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx);
+  };
+  app.all("/proxy/stream", directStream);
+  // `/proxy/stream/<file name>`: the same endpoint; the name only gives players that check
+  // segment extensions (ffmpeg's HLS demuxer) the upstream file's extension.
+  app.all("/proxy/stream/:name", directStream);
+
+  app.all("/proxy/hls/manifest.m3u8", (c) => serveDirectManifest(c.get("ctx"), "hls"));
+  app.all("/proxy/mpd/manifest.m3u8", (c) => serveDirectManifest(c.get("ctx"), "mpd"));
+  app.all("/proxy/mpd/playlist.m3u8", (c) => serveDirectManifest(c.get("ctx"), "mpd"));
 
   app.all("*", async (c) => {
     const ctx = c.get("ctx");

@@ -5,6 +5,14 @@
 import type { PolicyOutcome } from "../policy/mod.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
+/** What the body of a response did on its way out. */
+export interface BodyTally {
+  /** Bytes handed to the connection. */
+  bytes: number;
+  /** The body was cancelled before its end (the client went away). */
+  cancelled: boolean;
+}
+
 /** Per-request state: the inputs are read-only, the outcome fields are written once. */
 export interface RequestContext {
   readonly request: Request;
@@ -27,6 +35,11 @@ export interface RequestContext {
   outcome?: string;
   /** Body bytes mode for metrics: `route`, `direct`, `speedtest`, ... */
   bytesMode?: string;
+  /**
+   * Set by a handler whose body stage already counts bytes and notices cancellation (the
+   * route forwarder does, for its read timeout), so the finish step adds no second stage.
+   */
+  bodyTally?: BodyTally;
   /** What the policy step decided (rate limit), for the response fields. */
   policy?: PolicyOutcome;
 }

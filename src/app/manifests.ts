@@ -1,6 +1,7 @@
 /**
  * The route step with its manifest transform: DASH→HLS paths on `dash.to_hls` routes,
- * then forwarding, then playlist rewriting on `hls.rewrite_playlist_urls` routes.
+ * then forwarding, then playlist checking and rewriting on `hls.enabled` routes; and the
+ * direct-mode manifest endpoints under `/proxy/hls` and `/proxy/mpd`.
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
@@ -10,14 +11,29 @@ import {
   forwardToRoute,
   type RoutePlan,
 } from "../routing/mod.ts";
-import { type ConvertedPath, matchConvertedPath, serveRouteDash } from "../stream/dash/mod.ts";
 import {
+  type ConvertedPath,
+  matchConvertedPath,
+  serveDirectMpd,
+  serveRouteDash,
+} from "../stream/dash/mod.ts";
+import {
+  directModeResolver,
   handlesPlaylists,
   originPrefix,
   type ReferenceKind,
+  serveDirectPlaylist,
   transformRoutePlaylist,
 } from "../stream/hls/mod.ts";
-import type { RequestContext } from "./context.ts";
+import { checkCredentials } from "../policy/mod.ts";
+import {
+  fetchDirect,
+  isAllowed,
+  normaliseUrl,
+  parseDirectRequest,
+  upstreamHeaders,
+} from "../stream/direct/mod.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
 
 // Conditional and range headers would turn the manifest fetch into a 304 or a fragment.
 const MANIFEST_FETCH_DROPPED = [
@@ -34,11 +50,15 @@ export function clearKeyUri(ctx: RequestContext): ((kid: string) => string) | nu
   return ctx.plan.config.drm.enabled ? (kid) => `/keys/clearkey?kid=${kid}` : null;
 }
 
-/** Forwards `request` to the route under the context's client facts. */
+/**
+ * Forwards `request` to the route under the context's client facts; `tally` receives what
+ * the upstream body did (the app counts it for bodies passed through unchanged).
+ */
 async function forward(
   ctx: RequestContext,
   route: RoutePlan,
   request: Request,
+  tally: BodyTally = { bytes: 0, cancelled: false },
 ): Promise<Forwarded> {
   const forwarded = await forwardToRoute(request, route, {
     peerIp: ctx.peerIp,
@@ -46,6 +66,8 @@ async function forward(
     protocol: ctx.protocol,
     requestId: ctx.requestId,
     onBodyEnd: (end) => {
+      tally.bytes = end.bytes;
+      tally.cancelled = end.kind === "client_cancelled";
       if (end.kind === "failed") ctx.outcome = `upstream_${end.failure.kind}`;
     },
   });
@@ -53,11 +75,23 @@ async function forward(
   return forwarded;
 }
 
-/** `/proxy/stream` links for cross-origin references, when that endpoint would serve them. */
+/**
+ * `/proxy/stream` links for cross-origin references: only for URLs its allowlist admits,
+ * and only when it needs no credential (a playlist must never carry one it was not given).
+ */
 function directLink(
-  _ctx: RequestContext,
+  ctx: RequestContext,
 ): ((url: string, kind: ReferenceKind) => string | null) | null {
-  return null;
+  const direct = ctx.plan.direct;
+  if (!direct || direct.apiPassword !== null || direct.bearerToken !== null) return null;
+  const link = directModeResolver();
+  return (url, kind) => {
+    try {
+      return isAllowed(direct.allowlist, normaliseUrl(new URL(url))) ? link(url, kind) : null;
+    } catch {
+      return null;
+    }
+  };
 }
 
 async function convertOnRoute(
@@ -122,8 +156,10 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     const match = matchConvertedPath(ctx.url.pathname);
     if (match) return await convertOnRoute(ctx, route, match);
   }
-  const forwarded = await forward(ctx, route, ctx.request);
+  const tally: BodyTally = { bytes: 0, cancelled: false };
+  const forwarded = await forward(ctx, route, ctx.request, tally);
   if (method !== "GET" || !handlesPlaylists(route.config.hls)) {
+    if (method !== "HEAD") ctx.bodyTally = tally;
     return buildClientResponse(forwarded.response);
   }
   const response = await transformRoutePlaylist(forwarded.response, forwarded.upstreamUrl.href, {
@@ -134,5 +170,48 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     directLink: directLink(ctx),
     requestId: ctx.requestId,
   });
+  // A body passed through unread keeps the forwarder's tally; a rewritten one is counted
+  // by the app as it leaves.
+  if (response === forwarded.response) ctx.bodyTally = tally;
   return buildClientResponse(response);
+}
+
+/**
+ * Direct mode: `/proxy/hls/manifest.m3u8` (`kind` "hls"), `/proxy/mpd/manifest.m3u8` and
+ * `/proxy/mpd/playlist.m3u8` ("mpd"), fetched under the `/proxy/stream` rules and credential.
+ *
+ * @example
+ * ```ts
+ * app.all("/proxy/hls/manifest.m3u8", (c) => serveDirectManifest(c.get("ctx"), "hls"));
+ * ```
+ */
+export async function serveDirectManifest(
+  ctx: RequestContext,
+  kind: "hls" | "mpd",
+): Promise<Response> {
+  ctx.route = "direct_manifest";
+  const direct = ctx.plan.direct;
+  if (!direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+  const method = ctx.request.method;
+  if (method !== "GET" && method !== "HEAD") {
+    throw new ProxyError(405, "method_not_allowed", "only GET and HEAD are allowed", {
+      headers: { allow: "GET, HEAD" },
+    });
+  }
+  await checkCredentials(ctx.request, ctx.url, {
+    apiPassword: direct.apiPassword,
+    bearerToken: direct.bearerToken,
+  });
+  const { target, overrides } = parseDirectRequest(ctx.url);
+  const headers = upstreamHeaders(ctx.request.headers, overrides);
+  for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
+  const fetch = async (url: URL, requestHeaders: Headers) => {
+    const result = await fetchDirect(direct, url, { headers: requestHeaders });
+    ctx.upstreamMs = (ctx.upstreamMs ?? 0) + Math.round(result.upstreamMs);
+    return { response: result.response, finalUrl: result.finalUrl };
+  };
+  const options = { fetch, headers, requestId: ctx.requestId };
+  return kind === "hls"
+    ? await serveDirectPlaylist(ctx.url, target, options)
+    : await serveDirectMpd(ctx.url, target, { ...options, keyUri: clearKeyUri(ctx) });
 }

@@ -15,6 +15,7 @@ import {
 } from "../routing/mod.ts";
 import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
 import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
+import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -46,6 +47,8 @@ export interface Plan {
   readonly policy: PolicyPlan;
   /** The secret store, loaded from `secrets.*` (ClearKey keys); a reload builds a new one. */
   readonly secrets: SecretStore;
+  /** `/proxy/stream`, when the `direct_stream` block is present and enabled. */
+  readonly direct: DirectPlan | undefined;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -96,6 +99,8 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
   loadClearKeys(secrets, config.secrets.clearkey);
   disposers.push(() => secrets.dispose());
+  const direct = compileDirectStream(config);
+  if (direct) disposers.push(() => direct.dispose());
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -106,6 +111,7 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
     policy: compilePolicy(config, previous?.policy),
     secrets,
+    direct,
     dispose() {
       for (const d of disposers) d();
     },

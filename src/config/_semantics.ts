@@ -16,6 +16,7 @@ import {
   type RouteConfig,
   UpstreamSchema,
 } from "./schema.ts";
+import { parseIp, parseSocketAddress } from "../net/mod.ts";
 
 /** A route whose blocks are present only when they passed the schema on their own. */
 export type PartialRoute = { [K in keyof RouteConfig]?: RouteConfig[K] };
@@ -339,6 +340,27 @@ function checkDirectStream(
     warn(
       ["direct_stream", "allow_private_networks"],
       "is true: the SSRF guard is OFF (labs and tests only)",
+    );
+  }
+  Object.entries(direct.hosts).forEach(([name, addresses]) => {
+    addresses.forEach((address, j) => {
+      if (!parseIp(address)) {
+        error(["direct_stream", "hosts", name, j], `must be an IP address: "${address}"`);
+      }
+    });
+  });
+  direct.private_network_exceptions.forEach((socket, i) => {
+    if (!parseSocketAddress(socket)) {
+      error(
+        ["direct_stream", "private_network_exceptions", i],
+        `must be "address:port" (IPv6 in brackets): "${socket}"`,
+      );
+    }
+  });
+  if (direct.private_network_exceptions.length > 0) {
+    warn(
+      ["direct_stream", "private_network_exceptions"],
+      "lets /proxy/stream reach these private sockets (labs and tests only)",
     );
   }
   if (direct.api_password === null && bearer === null) {

@@ -148,6 +148,10 @@ export const DirectStreamSchema = z.strictObject({
   /** Labs and tests only: lets destinations resolve to private networks. */
   allow_private_networks: z.boolean().default(false),
   max_redirects: z.number().int().min(0).max(10).default(10),
+  /** Static name → addresses map consulted before DNS (like curl --resolve); guarded too. */
+  hosts: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+  /** Labs and tests only: exact `address:port` sockets the SSRF guard lets through. */
+  private_network_exceptions: z.array(z.string().min(1)).default([]),
 });
 
 /** One ClearKey key loaded into the secret store. */

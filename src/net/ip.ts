@@ -130,3 +130,54 @@ export function formatIp(ip: IpBytes): string {
   if (best < 0) return words.join(":");
   return `${words.slice(0, best).join(":")}::${words.slice(best + bestLen).join(":")}`;
 }
+
+/**
+ * Parses an IPv4 address in any notation `inet_aton(3)` and the WHATWG URL parser accept:
+ * one to four parts, each decimal, octal (leading `0`) or hex (`0x`), the last part filling
+ * the remaining bytes (`127.1`, `2130706433`, `0177.0.0.1`, `0x7f.1`). A trailing dot is
+ * allowed. Returns undefined for anything else.
+ *
+ * @example
+ * ```ts
+ * parseIpv4Loose("0x7f.1"); // Uint8Array [127, 0, 0, 1]
+ * ```
+ */
+export function parseIpv4Loose(text: string): IpBytes | undefined {
+  const parts = (text.endsWith(".") ? text.slice(0, -1) : text).split(".");
+  if (parts.length < 1 || parts.length > 4) return undefined;
+  const values: number[] = [];
+  for (const part of parts) {
+    let n: number;
+    if (/^0[xX][0-9a-fA-F]*$/.test(part)) n = part.length === 2 ? 0 : parseInt(part.slice(2), 16);
+    else if (/^0[0-7]+$/.test(part)) n = parseInt(part.slice(1), 8);
+    else if (/^(0|[1-9][0-9]*)$/.test(part)) n = Number(part);
+    else return undefined;
+    values.push(n);
+  }
+  const last = values.pop()!;
+  if (values.some((v) => v > 255) || last >= 2 ** (8 * (4 - values.length))) return undefined;
+  const out = new Uint8Array(4);
+  values.forEach((v, i) => out[i] = v);
+  for (let i = 3, rest = last; i >= values.length; i--, rest = Math.floor(rest / 256)) {
+    out[i] = rest % 256;
+  }
+  return out;
+}
+
+/**
+ * Parses a socket address `192.0.2.1:8080` or `[2001:db8::1]:8080` into canonical address
+ * text and port.
+ *
+ * @example
+ * ```ts
+ * parseSocketAddress("[::1]:8080"); // { address: "::1", port: 8080 }
+ * ```
+ */
+export function parseSocketAddress(text: string): { address: string; port: number } | undefined {
+  const match = /^(\[[^\]]+\]|[^:\[\]]+):(\d{1,5})$/.exec(text.trim());
+  if (!match) return undefined;
+  const bytes = parseIp(match[1]);
+  const port = Number(match[2]);
+  if (!bytes || port < 1 || port > 65535) return undefined;
+  return { address: formatIp(bytes), port };
+}

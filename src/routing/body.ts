@@ -35,30 +35,52 @@ export function guardBody(
   options: GuardOptions,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  const timeoutMs = options.readTimeoutMs;
   let bytes = 0;
   let ended = false;
+  let timedOut: UpstreamFailure | undefined;
+  // One timer per body, not per chunk: it fires at the deadline of the read in progress and
+  // re-arms for the time that is left, so the hot path only stores a timestamp. Only time
+  // spent waiting on the upstream counts: a client that does not pull (a paused player)
+  // is backpressure, not an idle upstream.
+  let readStartedAt = performance.now();
+  let reading = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const end = (outcome: BodyOutcome) => {
     if (ended) return;
     ended = true;
+    clearTimeout(timer);
     options.onEnd?.(outcome);
+  };
+  const check = () => {
+    const idle = reading ? performance.now() - readStartedAt : 0;
+    if (idle < timeoutMs) {
+      timer = setTimeout(check, timeoutMs - idle);
+      return;
+    }
+    timedOut = new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`);
+    // A pending read() settles once the source is cancelled; pull() then errors the stream.
+    reader.cancel(timedOut).catch(() => {});
+  };
+  timer = setTimeout(check, timeoutMs);
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {
+    const failure = error instanceof UpstreamFailure
+      ? error
+      : new UpstreamFailure("body_error", classifyUpstreamError(error).message, {
+        cause: error,
+      });
+    end({ kind: "failed", bytes, failure });
+    reader.cancel(failure).catch(() => {});
+    controller.error(failure);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new UpstreamFailure(
-                "read_timeout",
-                `no body bytes for ${options.readTimeoutMs} ms`,
-              ),
-            ),
-          options.readTimeoutMs,
-        );
-      });
       try {
-        const { done, value } = await Promise.race([reader.read(), idle]);
+        readStartedAt = performance.now();
+        reading = true;
+        const { done, value } = await reader.read();
+        reading = false;
+        if (timedOut) return fail(controller, timedOut);
         if (done) {
           end({ kind: "complete", bytes });
           controller.close();
@@ -67,16 +89,7 @@ export function guardBody(
         bytes += value.byteLength;
         controller.enqueue(value);
       } catch (error) {
-        const failure = error instanceof UpstreamFailure
-          ? error
-          : new UpstreamFailure("body_error", classifyUpstreamError(error).message, {
-            cause: error,
-          });
-        end({ kind: "failed", bytes, failure });
-        reader.cancel(failure).catch(() => {});
-        controller.error(failure);
-      } finally {
-        clearTimeout(timer);
+        fail(controller, timedOut ?? error);
       }
     },
     cancel(reason) {

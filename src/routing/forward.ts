@@ -69,37 +69,47 @@ function redactDetail(text: string): string {
 }
 
 /**
- * Detects a connect stall: if headers have not arrived after half the connect timeout, a
- * probe TCP connection is opened to the first hop (origin or SOCKS5 proxy); if it has not
- * connected by the connect timeout, the attempt is aborted as a connect timeout. Deno's
- * HTTP client exposes no connect timeout of its own.
+ * Arms the timeouts of one attempt with one timer at a time. Request timeout: no response
+ * headers within `request_timeout_ms`. Connect stall: if headers have not arrived after half
+ * the connect timeout, a probe TCP connection is opened to the first hop (origin or SOCKS5
+ * proxy); if it has not connected by the connect timeout, the attempt is aborted as a
+ * connect timeout (Deno's HTTP client exposes no connect timeout of its own). Most requests
+ * get headers long before either, so the hot path costs one timer.
  */
-function watchConnect(route: RoutePlan, abort: (failure: UpstreamFailure) => void): () => void {
-  const timeoutMs = route.config.upstream.connect_timeout_ms;
-  // Allocated only when the probe starts: most requests get headers long before.
-  let stop: AbortController | undefined;
-  const timer = setTimeout(() => {
+function armTimeouts(route: RoutePlan, abort: (failure: UpstreamFailure) => void): () => void {
+  const connectMs = route.config.upstream.connect_timeout_ms;
+  const requestMs = route.config.upstream.request_timeout_ms;
+  const probeAt = Math.floor(connectMs / 2);
+  let probe: AbortController | undefined;
+  const requestTimedOut = () =>
+    abort(new UpstreamFailure("timeout", `no response headers within ${requestMs} ms`));
+  const startProbe = () => {
     const hop = firstHop(route.config);
-    const probe = new AbortController();
-    stop = probe;
+    const controller = new AbortController();
+    probe = controller;
     const deadline = setTimeout(() => {
-      probe.abort(PROBE_DONE);
+      controller.abort(PROBE_DONE);
       abort(
         new UpstreamFailure(
           "connect_timeout",
-          `no TCP connection to ${hop.hostname}:${hop.port} within ${timeoutMs} ms`,
+          `no TCP connection to ${hop.hostname}:${hop.port} within ${connectMs} ms`,
         ),
       );
-    }, Math.ceil(timeoutMs / 2));
-    Deno.connect({ ...hop, signal: probe.signal }).then(
+    }, Math.ceil(connectMs / 2));
+    Deno.connect({ ...hop, signal: controller.signal }).then(
       (conn) => conn.close(),
       () => {},
     ).finally(() => clearTimeout(deadline));
-    probe.signal.addEventListener("abort", () => clearTimeout(deadline));
-  }, Math.floor(timeoutMs / 2));
+    controller.signal.addEventListener("abort", () => clearTimeout(deadline));
+  };
+  let timer = setTimeout(() => {
+    if (probeAt >= requestMs) return requestTimedOut();
+    startProbe();
+    timer = setTimeout(requestTimedOut, requestMs - probeAt);
+  }, Math.min(probeAt, requestMs));
   return () => {
     clearTimeout(timer);
-    stop?.abort(PROBE_DONE);
+    probe?.abort(PROBE_DONE);
   };
 }
 
@@ -130,19 +140,18 @@ async function attemptOnce(
 ): Promise<Response> {
   const controller = new AbortController();
   const abort = (failure: UpstreamFailure) => controller.abort(failure);
-  const requestTimeout = route.config.upstream.request_timeout_ms;
-  const requestTimer = setTimeout(
-    () => abort(new UpstreamFailure("timeout", `no response headers within ${requestTimeout} ms`)),
-    requestTimeout,
-  );
-  const stopWatching = watchConnect(route, abort);
+  // One controller per attempt, fed by the client's signal (cheaper than AbortSignal.any).
+  const onClientAbort = () => controller.abort(signal.reason);
+  if (signal.aborted) onClientAbort();
+  else signal.addEventListener("abort", onClientAbort, { once: true });
+  const stopTimers = armTimeouts(route, abort);
   const started = performance.now();
   try {
     const response = await fetch(route.relayed ? relayUrl(target) : target, {
       ...init,
       headers: route.relayed ? withHost(init.headers as Headers, target) : init.headers,
       client: route.client,
-      signal: AbortSignal.any([signal, controller.signal]),
+      signal: controller.signal,
     });
     const relayError = route.relayed ? response.headers.get(RELAY_ERROR_HEADER) : null;
     if (relayError) {
@@ -155,8 +164,8 @@ async function attemptOnce(
     if (signal.aborted) throw error;
     throw classifyUpstreamError(controller.signal.aborted ? controller.signal.reason : error);
   } finally {
-    clearTimeout(requestTimer);
-    stopWatching();
+    stopTimers();
+    signal.removeEventListener("abort", onClientAbort);
   }
 }
 

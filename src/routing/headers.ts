@@ -57,14 +57,24 @@ export function compileHeaderPolicy(config: RouteConfig["headers"]): HeaderPolic
   };
 }
 
+/** The names a `Connection` header lists (they are hop-by-hop too, RFC 9110 §7.6.1). */
+function connectionNamed(headers: Headers): readonly string[] {
+  const value = headers.get("connection");
+  return value ? value.split(",").map((t) => t.trim().toLowerCase()) : [];
+}
+
+function isHopByHop(name: string, named: readonly string[]): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith("proxy-") ||
+    (named.length > 0 && named.includes(name));
+}
+
 /** Removes hop-by-hop headers, including those named by `Connection`, from a copy. */
 export function stripHopByHop(headers: Headers): Headers {
-  const out = new Headers(headers);
-  const named = (headers.get("connection") ?? "").split(",").map((t) => t.trim().toLowerCase());
-  for (const name of [...out.keys()]) {
-    if (HOP_BY_HOP.has(name) || name.startsWith("proxy-") || named.includes(name)) {
-      out.delete(name);
-    }
+  const named = connectionNamed(headers);
+  const out = new Headers();
+  // One pass over the source (iterating Headers is costly; this runs on every request).
+  for (const [name, value] of headers) {
+    if (!isHopByHop(name, named)) out.append(name, value);
   }
   return out;
 }
@@ -93,12 +103,20 @@ export interface ForwardingFacts {
  */
 export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts): Headers {
   const policy = facts.policy;
-  const out = stripHopByHop(incoming);
-  for (const name of [...out.keys()]) {
-    const denied = policy.deny.has(name) || (policy.allow.size > 0 && !policy.allow.has(name));
-    if (denied || FORWARDING.has(name)) out.delete(name);
+  const named = connectionNamed(incoming);
+  const out = new Headers();
+  const allowAll = policy.allow.size === 0;
+  let previousFor: string | null = null;
+  let previousVia: string | null = null;
+  let acceptEncoding = false;
+  for (const [name, value] of incoming) {
+    if (name === "x-forwarded-for") previousFor = value;
+    else if (name === "via") previousVia = value;
+    if (isHopByHop(name, named) || FORWARDING.has(name)) continue;
+    if (policy.deny.has(name) || (!allowAll && !policy.allow.has(name))) continue;
+    if (name === "accept-encoding") acceptEncoding = true;
+    out.append(name, value);
   }
-  const previousFor = incoming.get("x-forwarded-for");
   if (policy.forwardedFor === "replace") out.set("x-forwarded-for", facts.clientIp);
   else {
     const keepChain = previousFor && !policy.deny.has("x-forwarded-for");
@@ -106,11 +124,10 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts
   }
   out.set("x-forwarded-proto", facts.protocol);
   out.set("x-forwarded-host", facts.host);
-  const previousVia = incoming.get("via");
   out.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
   // Without this, fetch would ask for gzip/br and decompress, changing the bytes and
   // the length the client sees.
-  if (!out.has("accept-encoding")) out.set("accept-encoding", "identity");
+  if (!acceptEncoding) out.set("accept-encoding", "identity");
   return out;
 }
 

@@ -58,5 +58,41 @@ export function configureLogging(options: { level: LogLevel }): void {
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < ORDER[threshold]) return;
   const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields });
-  console.log(protectedValues.length > 0 ? scrub(line) : line);
+  pending.push(protectedValues.length > 0 ? scrub(line) : line);
+  pendingChars += line.length;
+  // Lines are written in batches (one write per ~20 ms or 64 KiB instead of one per
+  // request); warnings and errors go out at once, with everything queued before them.
+  if (ORDER[level] >= ORDER.warn || pendingChars >= FLUSH_CHARS) flushLogs();
+  else if (flushTimer === undefined) {
+    flushTimer = setTimeout(flushLogs, FLUSH_MS);
+    (flushTimer as { unref?: () => void }).unref?.();
+  }
+}
+
+const FLUSH_MS = 20;
+const FLUSH_CHARS = 64 * 1024;
+const encoder = new TextEncoder();
+let pending: string[] = [];
+let pendingChars = 0;
+let flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Writes every queued log line to stdout now. Called before the process exits.
+ *
+ * @example
+ * ```ts
+ * flushLogs();
+ * ```
+ */
+export function flushLogs(): void {
+  if (flushTimer !== undefined) {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+  }
+  if (pending.length === 0) return;
+  const bytes = encoder.encode(pending.join("\n") + "\n");
+  pending = [];
+  pendingChars = 0;
+  let offset = 0;
+  while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
 }

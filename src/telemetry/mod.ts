@@ -2,7 +2,7 @@
  * Telemetry: JSON logs, redaction and Prometheus metrics.
  * @module
  */
-export { configureLogging, log, type LogLevel, protectSecrets } from "./log.ts";
+export { configureLogging, flushLogs, log, type LogLevel, protectSecrets } from "./log.ts";
 export * from "./metrics.ts";
 export * from "./process_metrics.ts";
 export {

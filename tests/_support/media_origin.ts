@@ -20,6 +20,8 @@ export interface MediaOrigin {
   readonly url: string;
   /** Request paths seen, in order. */
   readonly requests: string[];
+  /** The `Referer` of each request, in the same order. */
+  readonly referers: (string | null)[];
   close(): Promise<void>;
 }
 
@@ -34,9 +36,11 @@ export interface MediaOrigin {
  */
 export function startMediaOrigin(root: string): MediaOrigin {
   const requests: string[] = [];
+  const referers: (string | null)[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     requests.push(url.pathname + url.search);
+    referers.push(req.headers.get("referer"));
     if (!url.pathname.startsWith("/content/") || url.pathname.includes("..")) {
       return new Response("not found", { status: 404 });
     }
@@ -70,6 +74,7 @@ export function startMediaOrigin(root: string): MediaOrigin {
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     requests,
+    referers,
     close: () => server.shutdown(),
   };
 }

@@ -7,6 +7,8 @@
 import { ProxyError } from "../../errors/mod.ts";
 import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
 
+const UNSAFE_NAME = /[^A-Za-z0-9._~-]/g;
+
 const ASCII_ENCODED: readonly string[] = Array.from(
   { length: 128 },
   (_, c) => encodeURIComponent(String.fromCharCode(c)),
@@ -50,20 +52,21 @@ export function directLinkTail(options: DirectLinkOptions): string {
 
 /**
  * Direct mode: nested playlists come back through `/proxy/hls/manifest.m3u8`, segments,
- * keys, init sections and data through `/proxy/stream`, each carrying the same overrides
- * and query credential.
+ * keys, init sections and data through `/proxy/stream/<file name>`, each carrying the same
+ * overrides and query credential.
  *
  * @example
  * ```ts
  * const resolve = directModeResolver({ overrides: [["h_referer", "https://p.example/"]] });
- * resolve("https://cdn.example/a/seg1.ts", "media"); // "/proxy/stream?d=https%3A…&h_referer=…"
+ * resolve("https://cdn.example/a/seg1.ts", "media");
+ * // "/proxy/stream/seg1.ts?d=https%3A…&h_referer=…"
  * ```
  */
 export function directModeResolver(options: DirectLinkOptions = {}): ReferenceResolver {
   const prefix = options.prefix ?? "";
   const tail = directLinkTail(options);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
-  const stream = `${prefix}/proxy/stream?d=`;
+  const stream = `${prefix}/proxy/stream`;
   // Most references of a playlist share a directory: encode it once.
   let directory = "";
   let encodedDirectory = "";
@@ -74,8 +77,12 @@ export function directModeResolver(options: DirectLinkOptions = {}): ReferenceRe
       directory = url.slice(0, slash);
       encodedDirectory = encodeURIComponent(directory);
     }
-    return (kind === "playlist" ? playlist : stream) + encodedDirectory +
-      encodeComponent(url.slice(slash)) + tail;
+    const encoded = encodedDirectory + encodeComponent(url.slice(slash)) + tail;
+    if (kind === "playlist") return playlist + encoded;
+    // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
+    // demuxer) see the upstream file's own extension.
+    const name = url.slice(slash, q < 0 ? url.length : q).replace(UNSAFE_NAME, "_");
+    return `${stream}${name ? `/${name}` : ""}?d=${encoded}`;
   };
 }
 

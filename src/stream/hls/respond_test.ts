@@ -23,7 +23,7 @@ Deno.test("playlists are recognised by type or sniffed, then rewritten with a ne
     const text = new TextDecoder().decode(bytes);
     assert.match(
       text,
-      /\/proxy\/stream\?d=https%3A%2F%2Forigin\.example%2Fv%2Fseg1\.ts/,
+      /\/proxy\/stream\/seg1\.ts\?d=https%3A%2F%2Forigin\.example%2Fv%2Fseg1\.ts/,
       `${type}`,
     );
     assert.equal(out.headers.get("content-length"), String(bytes.byteLength));

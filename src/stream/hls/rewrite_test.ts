@@ -18,6 +18,12 @@ const route = routeModeResolver({
   crossOrigin: "refuse",
 });
 
+/** The file-name path segment direct-mode stream links carry. */
+function streamName(url: string): string {
+  const path = new URL(url).pathname;
+  return path.slice(path.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._~-]/g, "_");
+}
+
 function parse(text: string) {
   const parser = new Parser();
   parser.push(text);
@@ -100,7 +106,7 @@ Deno.test("direct mode sends playlists to /proxy/hls and the rest to /proxy/stre
   const out = rewritePlaylist(MEDIA, { playlistUrl: PLAYLIST_URL, resolve });
   const lines = out.split("\n");
   const tail = "&h_referer=https%3A%2F%2Fplayer.example%2F&api_password=s3cret";
-  const s = (u: string) => `/proxy/stream?d=${encodeURIComponent(u)}${tail}`;
+  const s = (u: string) => `/proxy/stream/${streamName(u)}?d=${encodeURIComponent(u)}${tail}`;
   const p = (u: string) => `/proxy/hls/manifest.m3u8?d=${encodeURIComponent(u)}${tail}`;
   assert.equal(lines[0], "\uFEFF#EXTM3U");
   assert.equal(
@@ -152,7 +158,7 @@ Deno.test("route mode cross-origin policies: keep, direct_stream, refuse", () =>
   });
   assert.equal(
     rewritePlaylist(text, { playlistUrl: PLAYLIST_URL, resolve: viaStream }),
-    "#EXTM3U\n#EXTINF:4,\n/proxy/stream?d=https%3A%2F%2Fother.example%2Fa.ts\n",
+    "#EXTM3U\n#EXTINF:4,\n/proxy/stream/a.ts?d=https%3A%2F%2Fother.example%2Fa.ts\n",
   );
   const notAllowed = routeModeResolver({ ...opts, crossOrigin: "direct_stream", directLink: null });
   assert.throws(
@@ -236,6 +242,10 @@ Deno.test("relative references resolve per RFC 3986 on both the fast and the slo
   ];
   for (const [reference, expected] of cases) {
     const out = rewritePlaylist(`#EXTM3U\n${reference}\n`, { playlistUrl: PLAYLIST_URL, resolve });
-    assert.equal(out, `#EXTM3U\n/proxy/stream?d=${encodeURIComponent(expected)}\n`, reference);
+    assert.equal(
+      out,
+      `#EXTM3U\n/proxy/stream/${streamName(expected)}?d=${encodeURIComponent(expected)}\n`,
+      reference,
+    );
   }
 });

@@ -1,0 +1,193 @@
+/**
+ * Fetching a destination under the `/proxy/stream` rules: allowlist and SSRF guard before
+ * every connection, pinned connections, manual redirects (each hop re-checked), a timeout
+ * until response headers, and retries through the budget.
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+import { isAllowed, normaliseUrl } from "./allowlist.ts";
+import type { DirectPlan } from "./compile.ts";
+import { checkDestination, type CheckedAddress } from "./guard.ts";
+import { directUpstreamLatency } from "./metrics.ts";
+import type { PinnedRoute } from "./pin.ts";
+import { fetchWithRetry, processRetryBudget } from "../../routing/mod.ts";
+import { parseHostLiteral } from "./ssrf.ts";
+
+/** What {@linkcode fetchDirect} returns. */
+export interface DirectFetchResult {
+  /** The final (non-redirect) upstream response; its body releases the connection. */
+  readonly response: Response;
+  /** The URL that answered, after redirects. */
+  readonly finalUrl: URL;
+  /** Milliseconds until the final response headers arrived. */
+  readonly upstreamMs: number;
+}
+
+/** Options of {@linkcode fetchDirect}. */
+export interface DirectFetchOptions {
+  /** Upstream request headers, already filtered (see `upstreamHeaders`). */
+  readonly headers: Headers;
+  readonly method?: "GET" | "HEAD";
+  /** Aborts the exchange (including the body) when the caller goes away. */
+  readonly signal?: AbortSignal;
+  /** Called with the size of every body chunk passed on. */
+  readonly onBytes?: (n: number) => void;
+  /** Called when the body is cancelled before its end (the client went away). */
+  readonly onCancel?: () => void;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+class UpstreamTimeout extends Error {}
+
+/**
+ * Checks a URL against the allowlist and the guard, in the order that gives the most
+ * precise refusal: IP literals are classified first, names after the allowlist.
+ */
+async function admit(direct: DirectPlan, url: URL): Promise<CheckedAddress> {
+  const normal = normaliseUrl(url);
+  const literal = parseHostLiteral(normal.host) !== undefined;
+  const checked = literal ? await checkDestination(normal.host, normal.port, direct.guard) : null;
+  if (!isAllowed(direct.allowlist, normal)) {
+    throw new ProxyError(403, "allowlist_denied", "destination is not allowlisted");
+  }
+  return checked ?? await checkDestination(normal.host, normal.port, direct.guard);
+}
+
+/** One upstream exchange to a checked address, with the header timeout. */
+async function exchange(
+  direct: DirectPlan,
+  url: URL,
+  address: CheckedAddress,
+  options: DirectFetchOptions,
+): Promise<{ response: Response; pinned: PinnedRoute; ms: number }> {
+  const pinned: PinnedRoute = direct.connector.route(url, address);
+  const headers = new Headers(options.headers);
+  if (pinned.host !== null) headers.set("host", pinned.host);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), direct.requestTimeoutMs);
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const started = performance.now();
+  try {
+    const response = await fetch(pinned.url, {
+      method: options.method ?? "GET",
+      headers,
+      redirect: "manual",
+      client: pinned.client,
+      signal: controller.signal,
+    });
+    const ms = performance.now() - started;
+    directUpstreamLatency.observe(ms / 1000);
+    return { response, pinned, ms };
+  } catch (error) {
+    pinned.release();
+    options.signal?.removeEventListener("abort", onAbort);
+    if (controller.signal.reason instanceof UpstreamTimeout) throw controller.signal.reason;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Passes the body on, counting bytes and releasing the pinned client when it ends. */
+function releasingBody(
+  response: Response,
+  pinned: PinnedRoute,
+  options: DirectFetchOptions,
+  bufferBytes: number,
+): Response {
+  if (!response.body) {
+    pinned.release();
+    return response;
+  }
+  const transformer: Transformer<Uint8Array, Uint8Array> = {
+    transform(chunk, controller) {
+      options.onBytes?.(chunk.byteLength);
+      controller.enqueue(chunk);
+    },
+    flush: () => pinned.release(),
+    cancel: () => {
+      options.onCancel?.();
+      pinned.release();
+    },
+  };
+  const body = response.body.pipeThrough(
+    new TransformStream(
+      transformer,
+      { highWaterMark: bufferBytes, size: (c) => c.byteLength },
+      { highWaterMark: bufferBytes, size: (c) => c.byteLength },
+    ),
+  );
+  return new Response(body, { status: response.status, headers: response.headers });
+}
+
+function upstreamFailure(error: unknown): ProxyError {
+  if (error instanceof ProxyError) return error;
+  if (error instanceof UpstreamTimeout) {
+    return new ProxyError(502, "upstream_timeout", "upstream did not answer in time", {
+      cause: error,
+    });
+  }
+  return new ProxyError(502, "upstream_error", "upstream request failed", { cause: error });
+}
+
+/**
+ * Fetches `target` under the direct-stream rules (credentials aside): allowlist, SSRF guard
+ * and pinning at every hop, at most `max_redirects` redirects (then 502), retries through
+ * the budget. Throws {@linkcode ProxyError}.
+ *
+ * @example
+ * ```ts
+ * const { response, finalUrl } = await fetchDirect(plan.direct!, new URL("https://cdn.example/a.m3u8"), {
+ *   headers: new Headers({ accept: "*\/*" }),
+ * });
+ * ```
+ */
+export async function fetchDirect(
+  direct: DirectPlan,
+  target: URL,
+  options: DirectFetchOptions,
+): Promise<DirectFetchResult> {
+  let url = new URL(target.href);
+  for (let hop = 0;; hop++) {
+    const address = await admit(direct, url);
+    let result;
+    try {
+      // Transport failures (DNS, connect, TLS, header timeout) are retried through the
+      // process-wide budget shared with route upstreams; HTTP statuses are answers.
+      result = await fetchWithRetry(() => exchange(direct, url, address, options), {
+        retry: direct.retry,
+        budget: processRetryBudget,
+        idempotent: true,
+        scope: "direct",
+        signal: options.signal,
+      });
+    } catch (error) {
+      throw upstreamFailure(error);
+    }
+    const { response, pinned, ms } = result;
+    const location = response.headers.get("location");
+    if (!REDIRECTS.has(response.status) || location === null) {
+      return {
+        response: releasingBody(response, pinned, options, direct.responseBufferBytes),
+        finalUrl: url,
+        upstreamMs: ms,
+      };
+    }
+    await response.body?.cancel().catch(() => {});
+    pinned.release();
+    if (hop >= direct.maxRedirects) {
+      throw new ProxyError(502, "too_many_redirects", "upstream redirected too many times");
+    }
+    try {
+      url = new URL(location, url);
+    } catch {
+      throw new ProxyError(502, "upstream_bad_response", "upstream sent an invalid redirect");
+    }
+    url.hash = "";
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new ProxyError(403, "allowlist_denied", "redirect leaves http(s)");
+    }
+  }
+}

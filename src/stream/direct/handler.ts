@@ -1,0 +1,111 @@
+/**
+ * The `/proxy/stream` handler: method → credentials → request contract → fetch under the
+ * direct rules → response filter → stream.
+ * @module
+ */
+import { ProxyError } from "../../errors/mod.ts";
+import { checkCredentials } from "../../policy/mod.ts";
+import type { DirectPlan } from "./compile.ts";
+import { fetchDirect } from "./fetch.ts";
+import { directBytes, directRequests, outcomeOf } from "./metrics.ts";
+import { parseDirectRequest, upstreamHeaders } from "./request.ts";
+
+/**
+ * Response headers copied from the upstream; everything else (cookies, CORS, security
+ * policies, hop-by-hop fields, server identification) stays behind. `content-type`/`-length`/
+ * `-range`/`accept-ranges` carry the bytes and their place; `etag`/`last-modified`/
+ * `cache-control`/`expires`/`date` keep caching and revalidation working;
+ * `content-disposition` keeps download names.
+ */
+export const COPIED_RESPONSE_HEADERS: readonly string[] = [
+  "content-type",
+  "content-length",
+  "content-range",
+  "accept-ranges",
+  "etag",
+  "last-modified",
+  "cache-control",
+  "expires",
+  "date",
+  "content-disposition",
+];
+
+/** What the handler reports back for the request log and the shared byte counter. */
+export interface DirectRequestFacts {
+  upstreamMs?: number;
+  /** Bytes passed on and whether the client went away (the app adds no second stage). */
+  bodyTally?: { bytes: number; cancelled: boolean };
+}
+
+/**
+ * Builds the client response from an upstream response: only allowlisted headers,
+ * `Accept-Ranges: bytes` when the upstream did not say, and a 502 for a 206 without
+ * `Content-Range` (the client could not place the bytes).
+ *
+ * @example
+ * ```ts
+ * const response = filterResponse(await fetch(url), "GET");
+ * ```
+ */
+export function filterResponse(upstream: Response, method: string): Response {
+  if (upstream.status === 206 && !upstream.headers.has("content-range")) {
+    upstream.body?.cancel().catch(() => {});
+    throw new ProxyError(502, "upstream_bad_response", "upstream sent 206 without Content-Range");
+  }
+  const headers = new Headers();
+  for (const name of COPIED_RESPONSE_HEADERS) {
+    const value = upstream.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  if (!headers.has("accept-ranges")) headers.set("accept-ranges", "bytes");
+  const bodyless = method === "HEAD" || upstream.status === 304 || upstream.status === 204;
+  if (bodyless) upstream.body?.cancel().catch(() => {});
+  return new Response(bodyless ? null : upstream.body, { status: upstream.status, headers });
+}
+
+/**
+ * Serves one `/proxy/stream` request.
+ *
+ * @example
+ * ```ts
+ * app.on(["GET", "HEAD"], "/proxy/stream", (c) => handleDirectStream(direct, c.req.raw, url, facts));
+ * ```
+ */
+export async function handleDirectStream(
+  direct: DirectPlan,
+  request: Request,
+  url: URL,
+  facts: DirectRequestFacts,
+): Promise<Response> {
+  try {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      throw new ProxyError(405, "method_not_allowed", "only GET and HEAD are allowed", {
+        headers: { allow: "GET, HEAD" },
+      });
+    }
+    await checkCredentials(request, url, {
+      apiPassword: direct.apiPassword,
+      bearerToken: direct.bearerToken,
+    });
+    const { target, overrides } = parseDirectRequest(url);
+    const tally = { bytes: 0, cancelled: false };
+    const { response, upstreamMs } = await fetchDirect(direct, target, {
+      headers: upstreamHeaders(request.headers, overrides),
+      method: request.method as "GET" | "HEAD",
+      onBytes: (n) => {
+        tally.bytes += n;
+        directBytes.inc(n);
+      },
+      onCancel: () => tally.cancelled = true,
+    });
+    facts.upstreamMs = Math.round(upstreamMs);
+    const filtered = filterResponse(response, request.method);
+    if (request.method !== "HEAD") facts.bodyTally = tally;
+    directRequests.labels("ok").inc();
+    return filtered;
+  } catch (error) {
+    const reason = error instanceof ProxyError ? error.reason : "internal";
+    directRequests.labels(outcomeOf(reason)).inc();
+    throw error;
+  }
+}

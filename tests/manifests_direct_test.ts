@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { Parser } from "m3u8-parser";
+import { packageContent, type PackageKind } from "../scripts/packagers/mod.ts";
+import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
+
+const SECONDS = 3;
+const KINDS: PackageKind[] = ["hls-ts", "hls-fmp4", "hls-aes", "dash-number", "dash-timeline"];
+const PASSWORD = "pl4yer-secret";
+const REFERER = "https://player.example/";
+
+function references(text: string): string[] {
+  const parser = new Parser();
+  parser.push(text);
+  parser.end();
+  const m = parser.manifest;
+  const found: string[] = (m.playlists ?? []).map((p: { uri: string }) => p.uri);
+  for (const s of m.segments ?? []) {
+    found.push(s.uri);
+    if (s.key?.uri) found.push(s.key.uri);
+    if (s.map?.uri) found.push(s.map.uri);
+  }
+  for (
+    const groups of Object.values(m.mediaGroups ?? {}) as Record<
+      string,
+      Record<string, { uri?: string }>
+    >[]
+  ) {
+    for (const group of Object.values(groups)) {
+      for (const r of Object.values(group)) if (r.uri) found.push(r.uri);
+    }
+  }
+  return found;
+}
+
+Deno.test("direct mode: HLS and DASH→HLS play whole through /proxy/hls and /proxy/mpd", async (t) => {
+  const dir = await scratchDir();
+  await Promise.all(KINDS.map((kind) => packageContent(kind, `${dir}/${kind}`, SECONDS)));
+  await Deno.mkdir(`${dir}/cross`);
+  const origin = startMediaOrigin(dir);
+  const originPort = new URL(origin.url).port;
+  const mediaBase = `http://media.test:${originPort}/content`;
+  await Deno.writeTextFile(
+    `${dir}/cross/index.m3u8`,
+    `#EXTM3U\n#EXTINF:1,\n${mediaBase}/hls-ts/seg000.ts\n#EXT-X-ENDLIST\n`,
+  );
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const sprox = await startSprox(`
+routes:
+  - id: media
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}/content" }
+    hls: { enabled: true, rewrite_playlist_urls: true, base_url: "${base}/", allow_insecure_segments: true }
+direct_stream:
+  api_password: "${PASSWORD}"
+  allow_private_networks: true
+  allowlist:
+    - { domain: "media.test", schemes: [http], paths: ["/content/**"] }
+  hosts:
+    "media.test": ["127.0.0.1"]
+rate_limit: { enabled: false }
+`);
+  const q = (url: string, extra = "") =>
+    `d=${encodeURIComponent(url)}&h_referer=${
+      encodeURIComponent(REFERER)
+    }&api_password=${PASSWORD}${extra}`;
+  try {
+    const entries: [string, string][] = [
+      ["TS HLS", `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-ts/master.m3u8`)}`],
+      ["fMP4 HLS", `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-fmp4/master.m3u8`)}`],
+      ["AES-128 HLS", `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-aes/master.m3u8`)}`],
+      ["DASH $Number$", `/proxy/mpd/manifest.m3u8?${q(`${mediaBase}/dash-number/manifest.mpd`)}`],
+      [
+        "DASH SegmentTimeline",
+        `/proxy/mpd/manifest.m3u8?${q(`${mediaBase}/dash-timeline/manifest.mpd`)}`,
+      ],
+    ];
+    for (const [name, path] of entries) {
+      await t.step(`${name} plays whole in direct mode`, async () => {
+        const before = origin.requests.length;
+        const report = await playWithFfmpeg(`${base}${path}`);
+        assert.equal(report.errors, "", `${name}: ${report.errors}`);
+        assert.equal(report.exitCode, 0);
+        assert.deepEqual(report.streams, ["audio", "video"]);
+        assert.ok(Math.abs(report.probedSeconds - SECONDS) <= 0.1, `${report.probedSeconds}`);
+        assert.ok(Math.abs(report.decodedSeconds - SECONDS) <= 0.1, `${report.decodedSeconds}`);
+        // Every upstream fetch (manifests, segments, keys) carried the h_referer override.
+        const seen = origin.referers.slice(before);
+        assert.ok(seen.length > 3);
+        assert.ok(seen.every((r) => r === REFERER), JSON.stringify(seen));
+      });
+    }
+
+    await t.step(
+      "every reference goes back through sProx with overrides and credential",
+      async () => {
+        const paths = [
+          `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-aes/master.m3u8`)}`,
+          `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-aes/index.m3u8`)}`,
+          `/proxy/mpd/manifest.m3u8?${q(`${mediaBase}/dash-number/manifest.mpd`)}`,
+          `/proxy/mpd/playlist.m3u8?${
+            q(`${mediaBase}/dash-number/manifest.mpd`, "&rendition=video-0")
+          }`,
+        ];
+        for (const path of paths) {
+          const response = await fetch(`${base}${path}`);
+          assert.equal(response.status, 200, path);
+          const found = references(await response.text());
+          assert.ok(found.length > 0);
+          for (const uri of found) {
+            assert.match(
+              uri,
+              /^\/proxy\/(stream\/[^/?]+|hls\/manifest\.m3u8|mpd\/playlist\.m3u8)\?d=http%3A%2F%2Fmedia\.test%3A/,
+              uri,
+            );
+            const params = new URL(uri, base).searchParams;
+            assert.equal(params.get("h_referer"), REFERER, uri);
+            assert.equal(params.get("api_password"), PASSWORD, uri);
+          }
+        }
+      },
+    );
+
+    await t.step("the /proxy/stream credential, allowlist and contract apply", async () => {
+      const playlist = `${mediaBase}/hls-ts/index.m3u8`;
+      const cases: [string, number, string][] = [
+        [`/proxy/hls/manifest.m3u8?d=${encodeURIComponent(playlist)}`, 401, "unauthorized"],
+        [
+          `/proxy/hls/manifest.m3u8?d=${encodeURIComponent(playlist)}&api_password=nope`,
+          403,
+          "forbidden",
+        ],
+        [`/proxy/hls/manifest.m3u8?${q("http://other.test/x.m3u8")}`, 403, "allowlist_denied"],
+        [`/proxy/hls/manifest.m3u8?api_password=${PASSWORD}`, 400, "bad_request"],
+        [`/proxy/hls/manifest.m3u8?${q(playlist, "&h_cookie=x")}`, 400, "bad_override"],
+        [
+          `/proxy/mpd/playlist.m3u8?${q(`${mediaBase}/dash-number/manifest.mpd`)}`,
+          400,
+          "bad_request",
+        ],
+        [
+          `/proxy/mpd/playlist.m3u8?${
+            q(`${mediaBase}/dash-number/manifest.mpd`, "&rendition=video-9")
+          }`,
+          404,
+          "not_found",
+        ],
+        [`/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-ts/seg000.ts`)}`, 502, "manifest_invalid"],
+        [`/proxy/hls/manifest.m3u8?${q(`${mediaBase}/missing.m3u8`)}`, 404, "not_found"],
+      ];
+      for (const [path, status, reason] of cases) {
+        const response = await fetch(`${base}${path}`);
+        const body = await response.json();
+        assert.equal(response.status, status, `${path}: ${JSON.stringify(body)}`);
+        assert.equal(body.error, reason, path);
+      }
+    });
+
+    await t.step(
+      "a route refuses cross-origin references /proxy/stream could only serve with a credential",
+      async () => {
+        const response = await fetch(`${base}/cross/index.m3u8`);
+        assert.equal(response.status, 502);
+        assert.equal((await response.json()).error, "cross_origin_reference");
+      },
+    );
+
+    await t.step("the credential never reaches the origin or the logs", () => {
+      assert.ok(origin.requests.every((r) => !r.includes(PASSWORD)));
+      const logs = JSON.stringify(sprox.logs);
+      assert.ok(!logs.includes(PASSWORD), "password in logs");
+    });
+  } finally {
+    await sprox.stop();
+    await origin.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
