@@ -7,25 +7,20 @@
 import { ProxyError } from "../../errors/mod.ts";
 import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
 
+// File names made only of these need no percent-encoding (a subset of what
+// encodeURIComponent leaves alone) and are shown as they are.
+const SAFE_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
+const SAFE_NAME_CHAR: Uint8Array = new Uint8Array(128).map((_, c) =>
+  SAFE_CHARACTERS.includes(String.fromCharCode(c)) ? 1 : 0
+);
 const UNSAFE_NAME = /[^A-Za-z0-9._~-]/g;
 
-const ASCII_ENCODED: readonly string[] = Array.from(
-  { length: 128 },
-  (_, c) => encodeURIComponent(String.fromCharCode(c)),
-);
-
-/** `encodeURIComponent`, faster for the mostly-safe ASCII names of segments. */
-function encodeComponent(text: string): string {
-  let out = "";
-  let last = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 128 && ASCII_ENCODED[c].length === 1) continue;
-    if (c >= 128) return encodeURIComponent(text);
-    out += text.slice(last, i) + ASCII_ENCODED[c];
-    last = i + 1;
+function isSafeName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 127 || SAFE_NAME_CHAR[c] === 0) return false;
   }
-  return last === 0 ? text : out + text.slice(last);
+  return true;
 }
 
 /** What a direct-mode link carries besides the destination. */
@@ -67,22 +62,33 @@ export function directModeResolver(options: DirectLinkOptions = {}): ReferenceRe
   const tail = directLinkTail(options);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
   const stream = `${prefix}/proxy/stream`;
-  // Most references of a playlist share a directory: encode it once.
+  // Most references of a playlist share a directory and a query (a token): encode each
+  // once, and only the file name per reference.
   let directory = "";
   let encodedDirectory = "";
+  let query = "";
+  let encodedQuery = "";
   return (url: string, kind: ReferenceKind) => {
     const q = url.indexOf("?");
-    const slash = url.lastIndexOf("/", q < 0 ? url.length : q) + 1;
-    if (slash !== directory.length || !url.startsWith(directory)) {
+    const end = q < 0 ? url.length : q;
+    const slash = url.lastIndexOf("/", end) + 1;
+    if (slash !== directory.length || url.slice(0, slash) !== directory) {
       directory = url.slice(0, slash);
       encodedDirectory = encodeURIComponent(directory);
     }
-    const encoded = encodedDirectory + encodeComponent(url.slice(slash)) + tail;
+    if (q >= 0 && (url.length - q !== query.length || url.slice(q) !== query)) {
+      query = url.slice(q);
+      encodedQuery = encodeURIComponent(query);
+    }
+    const name = url.slice(slash, end);
+    const safe = isSafeName(name);
+    const encoded = encodedDirectory + (safe ? name : encodeURIComponent(name)) +
+      (q < 0 ? "" : encodedQuery) + tail;
     if (kind === "playlist") return playlist + encoded;
     // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
     // demuxer) see the upstream file's own extension.
-    const name = url.slice(slash, q < 0 ? url.length : q).replace(UNSAFE_NAME, "_");
-    return `${stream}${name ? `/${name}` : ""}?d=${encoded}`;
+    const shown = safe ? name : name.replace(UNSAFE_NAME, "_");
+    return shown ? `${stream}/${shown}?d=${encoded}` : `${stream}?d=${encoded}`;
   };
 }
 
@@ -125,13 +131,11 @@ export function originPrefix(origin: string): string {
  */
 export function routeModeResolver(options: RouteLinkOptions): ReferenceResolver {
   const prefix = originPrefix(options.origin);
-  const published = options.baseUrl === null
-    ? "/"
-    : options.baseUrl.endsWith("/")
-    ? options.baseUrl
-    : `${options.baseUrl}/`;
+  // Serialised by the URL parser, so nothing unsafe in a playlist line can come from it.
+  const base = options.baseUrl === null ? "/" : new URL(options.baseUrl).href;
+  const published = base.endsWith("/") ? base : `${base}/`;
   return (url: string, kind: ReferenceKind) => {
-    if (url.startsWith(prefix)) return published + url.slice(prefix.length);
+    if (url.slice(0, prefix.length) === prefix) return published + url.slice(prefix.length);
     switch (options.crossOrigin) {
       case "keep":
         return url;

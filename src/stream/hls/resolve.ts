@@ -10,7 +10,8 @@ export type ReferenceKind = "playlist" | "media" | "key" | "data";
 
 /**
  * Maps an absolute upstream URL to the string written into the output playlist, or throws
- * a {@linkcode ProxyError} to refuse the whole playlist.
+ * a {@linkcode ProxyError} to refuse the whole playlist. What it returns must be a
+ * serialised URL (no `"`, CR or LF), as URL serialisation and percent-encoding give.
  */
 export type ReferenceResolver = (absoluteUrl: string, kind: ReferenceKind) => string;
 
