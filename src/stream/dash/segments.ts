@@ -104,7 +104,12 @@ function periodEnd(mpd: Mpd, period: Period, info: SegmentInfo, now: number): nu
   return seconds === null ? null : seconds * info.timescale + info.presentationTimeOffset;
 }
 
-function timelineSlots(info: SegmentInfo, end: number | null): Slot[] {
+/**
+ * Expands a SegmentTimeline up to `end`. Repetitions that end before `from` (the live
+ * window's start) are skipped arithmetically, numbers included, so a long-running live
+ * timeline with `r="-1"` costs only its window.
+ */
+function timelineSlots(info: SegmentInfo, end: number | null, from = -Infinity): Slot[] {
   const slots: Slot[] = [];
   const entries = info.timeline!;
   let time = 0;
@@ -117,6 +122,10 @@ function timelineSlots(info: SegmentInfo, end: number | null): Slot[] {
       if (next === null || next === undefined) throw invalid("MPD r=-1 has no end to repeat to");
       repeat = Math.ceil((next - time) / s.d) - 1;
     }
+    const skipped = Math.min(Math.max(0, Math.floor((from - time) / s.d)), repeat + 1);
+    time += skipped * s.d;
+    number += skipped;
+    repeat -= skipped;
     if (slots.length + repeat >= MAX_SEGMENTS) throw invalid("MPD describes too many segments");
     for (let k = 0; k <= repeat; k++) {
       slots.push({ time, duration: s.d, number: number++ });
@@ -157,6 +166,19 @@ function durationSlots(mpd: Mpd, period: Period, info: SegmentInfo, now: number)
     });
   }
   return slots;
+}
+
+/** The earliest representation time a live window can list (−∞ for static MPDs). */
+function windowStart(mpd: Mpd, period: Period, info: SegmentInfo, now: number): number {
+  if (!mpd.dynamic || mpd.availabilityStartTime === null) return -Infinity;
+  const elapsed = (now - mpd.availabilityStartTime) / 1000 - period.start;
+  const oldest = mpd.timeShiftBufferDepth === null
+    ? -Infinity
+    : (elapsed - mpd.timeShiftBufferDepth) * info.timescale + info.presentationTimeOffset;
+  // Without a buffer depth the window is bounded by count; keep a generous margin of time.
+  const byCount = (elapsed * info.timescale + info.presentationTimeOffset) -
+    MAX_LIVE_SEGMENTS * Math.max(...info.timeline!.map((s) => s.d)) * 2;
+  return Math.max(oldest, mpd.timeShiftBufferDepth === null ? byCount : -Infinity);
 }
 
 /** Keeps the slots a live client may fetch now: available and inside the time-shift buffer. */
@@ -206,7 +228,17 @@ export function expandSegments(
     case "template": {
       if (info.media === null) throw invalid("MPD SegmentTemplate has no media attribute");
       const slots = info.timeline
-        ? liveWindow(mpd, period, info, timelineSlots(info, periodEnd(mpd, period, info, now)), now)
+        ? liveWindow(
+          mpd,
+          period,
+          info,
+          timelineSlots(
+            info,
+            periodEnd(mpd, period, info, now),
+            windowStart(mpd, period, info, now),
+          ),
+          now,
+        )
         : info.duration !== null
         ? durationSlots(mpd, period, info, now)
         : null;

@@ -269,3 +269,17 @@ Deno.test("a live window without timeShiftBufferDepth lists the newest 5,000 seg
   assert.equal(m.segments.at(-1)!.uri, "https://origin.example/vod/movie/live-500099.m4s");
   assert.equal(m.mediaSequence, 500099 - 4999);
 });
+
+Deno.test("a long-running live timeline with r=-1 costs only its window", () => {
+  const text = Deno.readTextFileSync(new URL("live_timeline.mpd", FIXTURES))
+    .replace('t="10000"', 't="0"');
+  const mpd = parseMpd(text, MPD_URL);
+  // 1,000,000 s in with 2 s segments: 500,000 segments exist; the 6 s buffer keeps 3.
+  const m = parse(mediaPlaylist(mpd, "video-v", { ...identity, now: AST + 1_000_000_000 }));
+  assert.deepEqual(m.segments.map((s) => s.uri.split("/").pop()), [
+    "t-999994000.m4s",
+    "t-999996000.m4s",
+    "t-999998000.m4s",
+  ]);
+  assert.equal(m.mediaSequence, 7 + 499_997);
+});
