@@ -15,6 +15,24 @@ const SAFE_NAME_CHAR: Uint8Array = new Uint8Array(128).map((_, c) =>
 );
 const UNSAFE_NAME = /[^A-Za-z0-9._~-]/g;
 
+// The segment extensions ffmpeg's HLS demuxer accepts by default (`allowed_segment_extensions`).
+const MEDIA_EXTENSIONS = new Set(
+  "3gp,aac,avi,ac3,eac3,flac,mkv,m4a,m4s,m4v,mpg,mov,mp2,mp3,mp4,mpeg,mpegts,ogg,ogv,oga,ts,vob,vtt,wav,webvtt,cmfv,cmfa,ec3,fmp4"
+    .split(","),
+);
+
+/**
+ * The file name shown in a `/proxy/stream/<name>` link: the upstream one, with `.ts`
+ * appended when its extension is not a media one (`.dash`, `.php`, none). ffmpeg accepts
+ * `.ts` for both MPEG-TS and ISO BMFF segments.
+ */
+function linkName(name: string): string {
+  if (name === "") return name;
+  const dot = name.lastIndexOf(".");
+  const extension = dot < 0 ? "" : name.slice(dot + 1).toLowerCase();
+  return MEDIA_EXTENSIONS.has(extension) ? name : `${name}.ts`;
+}
+
 function isSafeName(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -87,7 +105,7 @@ export function directModeResolver(options: DirectLinkOptions = {}): ReferenceRe
     if (kind === "playlist") return playlist + encoded;
     // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
     // demuxer) see the upstream file's own extension.
-    const shown = safe ? name : name.replace(UNSAFE_NAME, "_");
+    const shown = linkName(safe ? name : name.replace(UNSAFE_NAME, "_"));
     return shown ? `${stream}/${shown}?d=${encoded}` : `${stream}?d=${encoded}`;
   };
 }

@@ -21,7 +21,8 @@ const route = routeModeResolver({
 /** The file-name path segment direct-mode stream links carry. */
 function streamName(url: string): string {
   const path = new URL(url).pathname;
-  return path.slice(path.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._~-]/g, "_");
+  const name = path.slice(path.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._~-]/g, "_");
+  return /\.(ts|m4s|mp4|aac|vtt)$/.test(name) ? name : `${name}.ts`;
 }
 
 function parse(text: string) {
@@ -132,6 +133,26 @@ Deno.test("direct mode sends playlists to /proxy/hls and the rest to /proxy/stre
   const manifest = parse(out);
   assert.equal(manifest.segments.length, 2);
   assert.equal(manifest.mediaSequence, 10);
+});
+
+Deno.test("direct-mode stream links show a media extension ffmpeg accepts", () => {
+  const resolve = directModeResolver();
+  assert.equal(
+    resolve("https://o.example/v/chunk-1.dash?x=1", "media"),
+    "/proxy/stream/chunk-1.dash.ts?d=https%3A%2F%2Fo.example%2Fv%2Fchunk-1.dash%3Fx%3D1",
+  );
+  assert.equal(
+    resolve("https://o.example/v/seg.CMFV", "media"),
+    "/proxy/stream/seg.CMFV?d=https%3A%2F%2Fo.example%2Fv%2Fseg.CMFV",
+  );
+  assert.equal(
+    resolve("https://o.example/v/", "media"),
+    "/proxy/stream?d=https%3A%2F%2Fo.example%2Fv%2F",
+  );
+  assert.equal(
+    resolve("https://o.example/v/a b.m3u8", "playlist"),
+    "/proxy/hls/manifest.m3u8?d=https%3A%2F%2Fo.example%2Fv%2Fa%20b.m3u8",
+  );
 });
 
 Deno.test("the incremental rewriter gives the same output whatever the chunking", () => {
