@@ -111,8 +111,8 @@ export class PlaylistRewriter {
   #line(text: string, start: number, end: number): string | null {
     if (!this.#sawHeader) {
       const raw = text.slice(start, end);
-      const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-      if (line.trim() === "") return null;
+      const line = (raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).trim();
+      if (line === "") return null;
       if (!line.startsWith("#EXTM3U")) {
         throw new ProxyError(502, "manifest_invalid", "playlist does not start with #EXTM3U");
       }
@@ -120,11 +120,15 @@ export class PlaylistRewriter {
       return null;
     }
     if (start === end) return null;
-    if (text.charCodeAt(start) === 35 /* # */) {
-      if (!text.startsWith("#EXT-X-", start)) return null;
+    // Tags are found after leading blanks too, as sloppy generators indent them.
+    let first = start;
+    while (first < end && (text.charCodeAt(first) === 32 || text.charCodeAt(first) === 9)) first++;
+    if (text.charCodeAt(first) === 35 /* # */) {
+      if (!text.startsWith("#EXT-X-", first)) return null;
       const raw = text.slice(start, end);
       const colon = raw.indexOf(":");
-      const tag = colon < 0 ? raw.slice(1).trimEnd() : raw.slice(1, colon);
+      const from = first - start + 1;
+      const tag = colon < 0 ? raw.slice(from).trimEnd() : raw.slice(from, colon);
       if (tag === "EXT-X-STREAM-INF") {
         this.#variantNext = true;
         return null;

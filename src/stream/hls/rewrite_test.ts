@@ -155,6 +155,16 @@ Deno.test("direct-mode stream links show a media extension ffmpeg accepts", () =
   );
 });
 
+Deno.test("indented tags and blank-padded lines are still recognised", () => {
+  const text = '  #EXTM3U\n  #EXT-X-KEY:METHOD=AES-128,URI="k.key"\n  #EXTINF:4,\n  seg.ts\n';
+  const out = rewritePlaylist(text, { playlistUrl: PLAYLIST_URL, resolve: route });
+  assert.equal(
+    out,
+    '  #EXTM3U\n  #EXT-X-KEY:METHOD=AES-128,URI="https://cdn.example/hls/show/k.key"\n' +
+      "  #EXTINF:4,\n  https://cdn.example/hls/show/seg.ts\n",
+  );
+});
+
 Deno.test("the incremental rewriter gives the same output whatever the chunking", () => {
   const resolve = directModeResolver();
   const whole = rewritePlaylist(MEDIA, { playlistUrl: PLAYLIST_URL, resolve });
