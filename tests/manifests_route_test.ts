@@ -122,6 +122,19 @@ rate_limit: { enabled: false }
       assert.match(key, new RegExp(`#EXT-X-KEY:METHOD=AES-128,URI="${base}/hls-aes/keys/enc.key"`));
     });
 
+    await t.step("HEAD answers like GET without a body", async () => {
+      for (const path of ["hls-ts/index.m3u8", "dash-number/manifest.mpd/master.m3u8"]) {
+        const get = await fetch(`${base}/${path}`);
+        const length = (await get.arrayBuffer()).byteLength;
+        const head = await fetch(`${base}/${path}`, { method: "HEAD" });
+        assert.equal(head.status, 200, path);
+        assert.equal(await head.text(), "");
+        if (path.includes(".mpd/")) {
+          assert.equal(head.headers.get("content-length"), String(length));
+        }
+      }
+    });
+
     await t.step("segments pass through untouched", async () => {
       const direct = new Uint8Array(
         await (await fetch(`${origin.url}/content/hls-ts/seg000.ts`)).arrayBuffer(),

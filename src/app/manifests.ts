@@ -20,6 +20,7 @@ import {
 import {
   directModeResolver,
   handlesPlaylists,
+  isPlaylistContentType,
   originPrefix,
   type ReferenceKind,
   serveDirectPlaylist,
@@ -157,8 +158,16 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     if (match) return await convertOnRoute(ctx, route, match);
   }
   const tally: BodyTally = { bytes: 0, cancelled: false };
-  const forwarded = await forward(ctx, route, ctx.request, tally);
-  if (method !== "GET" || !handlesPlaylists(route.config.hls)) {
+  let forwarded = await forward(ctx, route, ctx.request, tally);
+  const handles = handlesPlaylists(route.config.hls);
+  if (
+    method === "HEAD" && handles && forwarded.response.status === 200 &&
+    isPlaylistContentType(forwarded.response.headers.get("content-type"))
+  ) {
+    // HEAD of a playlist answers the headers of the rewritten playlist (its length).
+    const get = new Request(ctx.request.url, { headers: ctx.request.headers });
+    forwarded = await forward(ctx, route, get, tally);
+  } else if (method !== "GET" || !handles) {
     if (method !== "HEAD") ctx.bodyTally = tally;
     return buildClientResponse(forwarded.response);
   }
