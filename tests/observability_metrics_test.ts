@@ -3,7 +3,7 @@
  * and the live scrape passes `promtool check metrics`.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { freePort, scratchDir, selfSignedCertificate, startSprox } from "./_support/mod.ts";
 
 async function promtool(exposition: string): Promise<{ code: number; output: string }> {
   const child = new Deno.Command("promtool", {
@@ -34,29 +34,7 @@ function sample(exposition: string, name: string, labels = ""): number | undefin
 
 Deno.test("a live scrape after traffic passes promtool and carries every metric family", async () => {
   const dir = await scratchDir();
-  const made = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "45",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    stderr: "null",
-  }).output();
-  assert(made.success);
+  await selfSignedCertificate(dir, { days: 45 });
   const origin = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response("y".repeat(4096)),

@@ -4,35 +4,9 @@
  * `var/`, no subprocess runs, and a terminal never gets a permission prompt.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT, runCli, scratchDir } from "./_support/mod.ts";
+import { REPO_ROOT, runCli, scratchDir, selfSignedCertificate } from "./_support/mod.ts";
 
-async function makeCertificate(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return { cert, key };
-}
+const makeCertificate = (dir: string) => selfSignedCertificate(dir, { days: 1 });
 
 function tlsConfig(cert: string, key: string): string {
   return `routes:

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { selfSignedCertificate } from "../../tests/_support/tls.ts";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A started process that the bench stops at the end. */
@@ -95,34 +97,8 @@ export async function writeContent(dir: string, bigBytes: number): Promise<void>
 }
 
 /** Generates a self-signed certificate for 127.0.0.1 with openssl. */
-export async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return { cert, key };
+export function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  return selfSignedCertificate(dir, { days: 2 });
 }
 
 const NGINX_COMMON = (dir: string, name: string) => `

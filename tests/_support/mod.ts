@@ -3,3 +3,4 @@
  * @module
  */
 export * from "./sprox.ts";
+export * from "./tls.ts";
