@@ -96,5 +96,6 @@ export function guardBody(
       end({ kind: "client_cancelled", bytes });
       return reader.cancel(reason).catch(() => {});
     },
-  });
+    // No read-ahead here: the source already buffers, one more chunk per stream is memory.
+  }, { highWaterMark: 0 });
 }
