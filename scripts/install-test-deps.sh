@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite talks to (Debian packages). Idempotent.
 set -euo pipefail
-PACKAGES=(ffmpeg nginx microsocks tinyproxy prometheus systemd wrk nghttp2-client openssl curl)
+PACKAGES=(ffmpeg nginx microsocks tinyproxy prometheus systemd wrk nghttp2-client openssl curl chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

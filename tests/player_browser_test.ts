@@ -1,0 +1,179 @@
+/**
+ * A browser player (hls.js in headless Chromium) plays every manifest form through sProx to
+ * its end: rewritten HLS and DASH→HLS on a route, and both direct-mode manifests. The page
+ * is served from another origin, so CORS is exercised as a real player meets it.
+ */
+import assert from "node:assert/strict";
+import { packageContent } from "../scripts/packagers/mod.ts";
+import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { startMediaOrigin } from "./_support/media_origin.ts";
+
+const SECONDS = 4;
+const HLS_JS = "hls.js@1.7.4";
+
+const chromium = await new Deno.Command("sh", {
+  args: ["-c", "command -v chromium"],
+  stdout: "null",
+}).output().then((o) => o.success, () => false);
+
+const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+const v = document.getElementById("v");
+document.title = "LOADING";
+const hls = new Hls();
+hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) document.title = "ERROR " + d.details; });
+hls.loadSource(new URLSearchParams(location.search).get("src"));
+hls.attachMedia(v);
+hls.on(Hls.Events.MANIFEST_PARSED, () => {
+  v.playbackRate = 4;
+  v.play().catch((e) => (document.title = "ERROR play " + e));
+});
+v.addEventListener("ended", () => (document.title = "ENDED " + v.duration.toFixed(3)));
+</script></body></html>`;
+
+/** Fetches hls.js from the npm registry (npm is how this project gets Deno, so it is here). */
+async function hlsJs(dir: string): Promise<Uint8Array> {
+  const out = await new Deno.Command("npm", {
+    args: ["pack", HLS_JS, "--pack-destination", dir, "--silent"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const tarball = `${dir}/${new TextDecoder().decode(out.stdout).trim().split("\n").pop()}`;
+  const untar = await new Deno.Command("tar", { args: ["xzf", tarball, "-C", dir] }).output();
+  assert.ok(untar.success);
+  return await Deno.readFile(`${dir}/package/dist/hls.min.js`);
+}
+
+/** A minimal DevTools-protocol session on one page. */
+async function devtools(port: number) {
+  let targets: { type: string; webSocketDebuggerUrl: string }[] = [];
+  for (let i = 0; i < 100 && targets.length === 0; i++) {
+    try {
+      targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json())
+        .filter((t: { type: string }) => t.type === "page");
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.ok(targets.length > 0, "chromium exposes a page target");
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let id = 0;
+  const pending = new Map<number, (value: unknown) => void>();
+  ws.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    pending.get(message.id)?.(message.result);
+    pending.delete(message.id);
+  };
+  const send = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      pending.set(++id, resolve as (value: unknown) => void);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return {
+    /** Opens `url` and waits for the page title to say how playback ended. */
+    async play(url: string, timeoutMs = 30000): Promise<string> {
+      await send("Page.navigate", { url });
+      const deadline = Date.now() + timeoutMs;
+      let title = "";
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        const result = await send("Runtime.evaluate", { expression: "document.title" });
+        title = String((result.result as { value?: string } | undefined)?.value ?? "");
+        if (/^(ENDED|ERROR)/.test(title)) break;
+      }
+      return title;
+    },
+    close: () => ws.close(),
+  };
+}
+
+Deno.test({
+  name: "hls.js in Chromium plays route HLS, route DASH→HLS and both direct modes to the end",
+  ignore: !chromium,
+  async fn() {
+    const dir = await scratchDir();
+    await packageContent("hls-ts", `${dir}/media/hls`, SECONDS);
+    await packageContent("dash-number", `${dir}/media/dash`, SECONDS);
+    const script = await hlsJs(dir);
+    const origin = startMediaOrigin(`${dir}/media`);
+    const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/hls.min.js") {
+        return new Response(script as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "application/javascript" },
+        });
+      }
+      return new Response(PAGE, { headers: { "content-type": "text/html" } });
+    });
+    const port = freePort();
+    const sprox = await startSprox(`
+routes:
+  - id: player
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}" }
+    hls:
+      enabled: true
+      rewrite_playlist_urls: true
+      base_url: "http://127.0.0.1:${port}/"
+      allow_insecure_segments: true
+    dash: { to_hls: true }
+direct_stream:
+  allow_private_networks: true
+  allowlist:
+    - domain: "127.0.0.1"
+      schemes: ["http"]
+`);
+    const debugPort = freePort();
+    const browser = new Deno.Command("chromium", {
+      args: [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        `--user-data-dir=${dir}/chromium`,
+        `--remote-debugging-port=${debugPort}`,
+        "about:blank",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const session = await devtools(debugPort);
+    try {
+      const proxy = `http://127.0.0.1:${port}`;
+      const d = (path: string) => encodeURIComponent(`${origin.url}/content/${path}`);
+      const forms = {
+        "route HLS": `${proxy}/content/hls/master.m3u8`,
+        "route DASH→HLS": `${proxy}/content/dash/manifest.mpd/master.m3u8`,
+        "direct HLS": `${proxy}/proxy/hls/manifest.m3u8?d=${d("hls/master.m3u8")}`,
+        "direct DASH→HLS": `${proxy}/proxy/mpd/manifest.m3u8?d=${d("dash/manifest.mpd")}`,
+      };
+      const pageUrl = `http://127.0.0.1:${page.addr.port}/index.html?src=`;
+      for (const [form, src] of Object.entries(forms)) {
+        const title = await session.play(pageUrl + encodeURIComponent(src));
+        const match = /^ENDED ([\d.]+)$/.exec(title);
+        assert.ok(match, `${form}: playback did not end: "${title}"`);
+        assert.ok(Math.abs(Number(match[1]) - SECONDS) < 0.15, `${form}: duration ${match[1]}`);
+      }
+    } finally {
+      session.close();
+      browser.kill("SIGTERM");
+      await browser.status;
+      await sprox.stop();
+      await page.shutdown();
+      await origin.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
