@@ -32,3 +32,57 @@ rate_limit: { enabled: false }
     await origin.close();
   }
 });
+
+Deno.test("a small body that stalls or dies mid-way ends the client response visibly", async (t) => {
+  const declared = 100_000;
+  const origin = await startOrigin((request) => {
+    const dies = new URL(request.url).pathname === "/dies";
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(declared / 2).fill(1));
+        if (dies) setTimeout(() => controller.error(new Error("origin died")), 50);
+        // Otherwise: never another byte, never the end.
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(declared) } });
+  });
+  const port = freePort();
+  const sprox = await startSprox(`
+routes:
+  - id: small-body
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}", read_timeout_ms: 400, retry: { max_attempts: 1 } }
+rate_limit: { enabled: false }
+`);
+  const readAll = async (path: string) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-length"), String(declared));
+    let total = 0;
+    try {
+      for await (const chunk of response.body!) total += chunk.byteLength;
+    } catch {
+      return { total, failed: true };
+    }
+    return { total, failed: false };
+  };
+  try {
+    await t.step("a stall past read_timeout_ms aborts the response", async () => {
+      const { total, failed } = await readAll("/stalls");
+      assert.ok(failed, `the body ended as if complete after ${total} bytes`);
+      assert.ok(total < declared);
+      await sprox.waitForLog((l) =>
+        l.msg === "upstream body failed; client response aborted" && l.reason === "read_timeout"
+      );
+    });
+    await t.step("an origin dying mid-body aborts the response", async () => {
+      const { total, failed } = await readAll("/dies");
+      assert.ok(failed, `the body ended as if complete after ${total} bytes`);
+      assert.ok(total < declared);
+    });
+  } finally {
+    await sprox.stop();
+    await origin.close();
+  }
+});
