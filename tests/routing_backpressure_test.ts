@@ -33,7 +33,7 @@ rate_limit: { enabled: false }
   }
 });
 
-Deno.test("a small body that stalls or dies mid-way ends the client response visibly", async (t) => {
+Deno.test("a streamed body (over 64 KiB) that stalls or dies mid-way ends the client response visibly", async (t) => {
   const declared = 100_000;
   const origin = await startOrigin((request) => {
     const dies = new URL(request.url).pathname === "/dies";
@@ -81,6 +81,42 @@ rate_limit: { enabled: false }
       assert.ok(failed, `the body ended as if complete after ${total} bytes`);
       assert.ok(total < declared);
     });
+  } finally {
+    await sprox.stop();
+    await origin.close();
+  }
+});
+
+Deno.test("a small body (read whole before answering) that stalls or dies is a 504 or 502", async () => {
+  const declared = 20_000;
+  const origin = await startOrigin((request) => {
+    const dies = new URL(request.url).pathname === "/dies";
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(declared / 2).fill(1));
+        if (dies) setTimeout(() => controller.error(new Error("origin died")), 50);
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(declared) } });
+  });
+  const port = freePort();
+  const sprox = await startSprox(`
+routes:
+  - id: small
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}", read_timeout_ms: 400, retry: { max_attempts: 1 } }
+rate_limit: { enabled: false }
+`);
+  try {
+    const stalled = await fetch(`http://127.0.0.1:${port}/stalls`);
+    assert.equal(stalled.status, 504);
+    assert.equal((await stalled.json()).error, "upstream_read_timeout");
+    const died = await fetch(`http://127.0.0.1:${port}/dies`);
+    assert.equal(died.status, 502);
+    await died.body?.cancel();
+    const complete = await fetch(`http://127.0.0.1:${port}/dies`, { method: "HEAD" });
+    assert.equal(complete.headers.get("content-length"), String(declared));
   } finally {
     await sprox.stop();
     await origin.close();

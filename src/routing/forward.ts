@@ -131,13 +131,69 @@ function withHost(headers: Headers, target: URL): Headers {
   return out;
 }
 
+/**
+ * Bodies up to this size (by Content-Length) are read whole before answering: bounded like
+ * a socket buffer, and cheaper than a streaming stage for the playlists, keys and small
+ * segments that make up most requests.
+ */
+const SMALL_BODY_MAX = 64 * 1024;
+
+/** A response, and how to abort its exchange (its body included). */
+interface Attempt {
+  readonly response: Response;
+  readonly abort: (failure: UpstreamFailure) => void;
+}
+
+/**
+ * Reads a small upstream body within the read timeout. A stall or failure happens before any
+ * byte reached the client, so it is answered as an error (504 timeout, 502 otherwise).
+ */
+async function readSmallBody(
+  upstream: Response,
+  attempt: Attempt,
+  options: {
+    route: RoutePlan;
+    fields: Record<string, unknown>;
+    onBodyEnd?: (outcome: BodyOutcome) => void;
+  },
+): Promise<Response> {
+  const timeoutMs = options.route.config.upstream.read_timeout_ms;
+  let timedOut: UpstreamFailure | undefined;
+  const timer = setTimeout(() => {
+    timedOut = new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`);
+    attempt.abort(timedOut);
+  }, timeoutMs);
+  try {
+    const bytes = await upstream.bytes();
+    options.onBodyEnd?.({ kind: "complete", bytes: bytes.byteLength });
+    return new Response(bytes, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: upstream.headers,
+    });
+  } catch (error) {
+    const failure = timedOut ??
+      new UpstreamFailure("body_error", classifyUpstreamError(error).message, { cause: error });
+    upstreamErrors.labels(options.route.id, failure.kind).inc();
+    log("warn", "upstream body failed before the response started", {
+      ...options.fields,
+      reason: failure.kind,
+      detail: redactDetail(describeError(failure)),
+    });
+    options.onBodyEnd?.({ kind: "failed", bytes: 0, failure });
+    throw toProxyError(failure);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One attempt: fetch with the connect and request timeouts. */
 async function attemptOnce(
   route: RoutePlan,
   target: URL,
   init: RequestInit,
   signal: AbortSignal,
-): Promise<Response> {
+): Promise<Attempt> {
   const controller = new AbortController();
   const abort = (failure: UpstreamFailure) => controller.abort(failure);
   // One controller per attempt, fed by the client's signal (cheaper than AbortSignal.any).
@@ -159,7 +215,7 @@ async function attemptOnce(
       throw new UpstreamFailure(relayError as UpstreamFailureKind, detail);
     }
     upstreamLatency.labels(route.id).observe((performance.now() - started) / 1000);
-    return response;
+    return { response, abort };
   } catch (error) {
     if (signal.aborted) throw error;
     throw classifyUpstreamError(controller.signal.aborted ? controller.signal.reason : error);
@@ -207,9 +263,9 @@ export async function forwardToRoute(
   const fields = { request_id: options.requestId, route: route.id };
   let attempts = 0;
   const started = performance.now();
-  let upstream: Response;
+  let attempt: Attempt;
   try {
-    upstream = await fetchWithRetry((n, s) => {
+    attempt = await fetchWithRetry((n, s) => {
       attempts = n;
       return attemptOnce(route, upstreamUrl, init, s);
     }, {
@@ -218,14 +274,14 @@ export async function forwardToRoute(
       idempotent: IDEMPOTENT.has(request.method) && request.body === null,
       scope: route.id,
       signal,
-      shouldRetry: (o) => o.error !== undefined || RETRY_STATUSES.has(o.result!.status),
-      discard: (r) => void r.body?.cancel().catch(() => {}),
+      shouldRetry: (o) => o.error !== undefined || RETRY_STATUSES.has(o.result!.response.status),
+      discard: (r) => void r.response.body?.cancel().catch(() => {}),
       onRetry: ({ attempt, delayMs, outcome }) =>
         log("info", "retrying upstream request", {
           ...fields,
           attempt,
           delay_ms: delayMs,
-          status: outcome.result?.status,
+          status: outcome.result?.response.status,
           reason: outcome.error ? classifyUpstreamError(outcome.error).kind : undefined,
         }),
     });
@@ -247,6 +303,7 @@ export async function forwardToRoute(
     });
     throw toProxyError(failure);
   }
+  const upstream = attempt.response;
   const upstreamMs = Math.round(performance.now() - started);
   if (upstream.body === null || NULL_BODY.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
@@ -257,6 +314,19 @@ export async function forwardToRoute(
       headers: upstream.headers,
     });
     return { response, upstreamUrl, upstreamMs, attempts };
+  }
+  const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
+  if (length <= SMALL_BODY_MAX && request.method !== "HEAD") {
+    return {
+      response: await readSmallBody(upstream, attempt, {
+        route,
+        fields,
+        onBodyEnd: options.onBodyEnd,
+      }),
+      upstreamUrl,
+      upstreamMs,
+      attempts,
+    };
   }
   const body = guardBody(upstream.body, {
     readTimeoutMs: route.config.upstream.read_timeout_ms,
