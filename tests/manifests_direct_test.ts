@@ -1,37 +1,12 @@
 import assert from "node:assert/strict";
-import { Parser } from "m3u8-parser";
 import { packageContent, type PackageKind } from "../scripts/packagers/mod.ts";
 import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
-import { playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
+import { playlistUris, playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
 
 const SECONDS = 3;
 const KINDS: PackageKind[] = ["hls-ts", "hls-fmp4", "hls-aes", "dash-number", "dash-timeline"];
 const PASSWORD = "pl4yer-secret";
 const REFERER = "https://player.example/";
-
-function references(text: string): string[] {
-  const parser = new Parser();
-  parser.push(text);
-  parser.end();
-  const m = parser.manifest;
-  const found: string[] = (m.playlists ?? []).map((p: { uri: string }) => p.uri);
-  for (const s of m.segments ?? []) {
-    found.push(s.uri);
-    if (s.key?.uri) found.push(s.key.uri);
-    if (s.map?.uri) found.push(s.map.uri);
-  }
-  for (
-    const groups of Object.values(m.mediaGroups ?? {}) as Record<
-      string,
-      Record<string, { uri?: string }>
-    >[]
-  ) {
-    for (const group of Object.values(groups)) {
-      for (const r of Object.values(group)) if (r.uri) found.push(r.uri);
-    }
-  }
-  return found;
-}
 
 Deno.test("direct mode: HLS and DASH→HLS play whole through /proxy/hls and /proxy/mpd", async (t) => {
   const dir = await scratchDir();
@@ -107,7 +82,7 @@ rate_limit: { enabled: false }
         for (const path of paths) {
           const response = await fetch(`${base}${path}`);
           assert.equal(response.status, 200, path);
-          const found = references(await response.text());
+          const found = playlistUris(await response.text());
           assert.ok(found.length > 0);
           for (const uri of found) {
             assert.match(

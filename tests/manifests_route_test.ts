@@ -1,35 +1,10 @@
 import assert from "node:assert/strict";
-import { Parser } from "m3u8-parser";
 import { packageContent, type PackageKind } from "../scripts/packagers/mod.ts";
 import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
-import { playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
+import { playlistUris, playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
 
 const SECONDS = 3;
 const KINDS: PackageKind[] = ["hls-ts", "hls-fmp4", "hls-aes", "dash-number", "dash-timeline"];
-
-function uris(text: string): string[] {
-  const parser = new Parser();
-  parser.push(text);
-  parser.end();
-  const m = parser.manifest;
-  const list: string[] = [
-    ...(m.playlists ?? []).map((p: { uri: string }) => p.uri),
-    ...(m.segments ?? []).flatMap((
-      s: { uri: string; key?: { uri: string }; map?: { uri: string } },
-    ) => [s.uri, s.key?.uri, s.map?.uri].filter((u): u is string => !!u)),
-  ];
-  for (
-    const groups of Object.values(m.mediaGroups ?? {}) as Record<
-      string,
-      Record<string, { uri?: string }>
-    >[]
-  ) {
-    for (const group of Object.values(groups)) {
-      for (const r of Object.values(group)) if (r.uri) list.push(r.uri);
-    }
-  }
-  return list;
-}
 
 Deno.test("route mode: real players read rewritten HLS and DASH→HLS whole", async (t) => {
   const dir = await scratchDir();
@@ -110,7 +85,7 @@ rate_limit: { enabled: false }
           response.headers.get("content-length"),
           String(new TextEncoder().encode(text).length),
         );
-        const found = uris(text);
+        const found = playlistUris(text);
         assert.ok(found.length > 0, path);
         for (const uri of found) {
           const absolute = new URL(uri, `${base}/${path}`).href;
@@ -146,7 +121,10 @@ rate_limit: { enabled: false }
     const strict = `http://127.0.0.1:${strictPort}`;
     await t.step("an https base_url maps origin paths under it", async () => {
       const text = await (await fetch(`${strict}/hls-ts/index.m3u8`)).text();
-      assert.ok(uris(text).every((u) => u.startsWith("https://cdn.example/hls/hls-ts/seg")), text);
+      assert.ok(
+        playlistUris(text).every((u) => u.startsWith("https://cdn.example/hls/hls-ts/seg")),
+        text,
+      );
     });
 
     await t.step("refusals: insecure, cross-origin, too large, not a playlist", async () => {

@@ -2,6 +2,23 @@ import assert from "node:assert/strict";
 import { freePort, startSprox } from "./_support/mod.ts";
 import { startOrigin } from "./_support/origins.ts";
 
+/**
+ * An origin that announces `declared` bytes and sends half: on `/dies` it then fails, on any
+ * other path it sends nothing more and never ends.
+ */
+function brokenBodyOrigin(declared: number) {
+  return startOrigin((request) => {
+    const dies = new URL(request.url).pathname === "/dies";
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(declared / 2).fill(1));
+        if (dies) setTimeout(() => controller.error(new Error("origin died")), 50);
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(declared) } });
+  });
+}
+
 Deno.test("a client that pauses longer than read_timeout_ms is backpressure, not an idle upstream", async () => {
   const size = 8 * 1024 * 1024;
   const origin = await startOrigin(() => new Response(new Uint8Array(size).fill(7)));
@@ -35,17 +52,7 @@ rate_limit: { enabled: false }
 
 Deno.test("a streamed body (over 64 KiB) that stalls or dies mid-way ends the client response visibly", async (t) => {
   const declared = 100_000;
-  const origin = await startOrigin((request) => {
-    const dies = new URL(request.url).pathname === "/dies";
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new Uint8Array(declared / 2).fill(1));
-        if (dies) setTimeout(() => controller.error(new Error("origin died")), 50);
-        // Otherwise: never another byte, never the end.
-      },
-    });
-    return new Response(body, { headers: { "content-length": String(declared) } });
-  });
+  const origin = await brokenBodyOrigin(declared);
   const port = freePort();
   const sprox = await startSprox(`
 routes:
@@ -89,16 +96,7 @@ rate_limit: { enabled: false }
 
 Deno.test("a small body (read whole before answering) that stalls or dies is a 504 or 502", async () => {
   const declared = 20_000;
-  const origin = await startOrigin((request) => {
-    const dies = new URL(request.url).pathname === "/dies";
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new Uint8Array(declared / 2).fill(1));
-        if (dies) setTimeout(() => controller.error(new Error("origin died")), 50);
-      },
-    });
-    return new Response(body, { headers: { "content-length": String(declared) } });
-  });
+  const origin = await brokenBodyOrigin(declared);
   const port = freePort();
   const sprox = await startSprox(`
 routes:

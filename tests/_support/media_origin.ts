@@ -3,6 +3,7 @@
  * byte ranges, and gzip for manifests when the client accepts it.
  * @module
  */
+import { Parser } from "m3u8-parser";
 import { gzipSync } from "node:zlib";
 
 const TYPES: Record<string, string> = {
@@ -119,4 +120,32 @@ export async function playWithFfmpeg(url: string): Promise<PlaybackReport> {
     errors: new TextDecoder().decode(probe.stderr) + new TextDecoder().decode(play.stderr),
     exitCode: play.code,
   };
+}
+
+/**
+ * Every URI a playlist references, as m3u8-parser reads it: variant playlists, segments,
+ * keys, init sections and media-group renditions.
+ */
+export function playlistUris(text: string): string[] {
+  const parser = new Parser();
+  parser.push(text);
+  parser.end();
+  const m = parser.manifest;
+  const found: string[] = (m.playlists ?? []).map((p: { uri: string }) => p.uri);
+  for (const s of m.segments ?? []) {
+    found.push(s.uri);
+    if (s.key?.uri) found.push(s.key.uri);
+    if (s.map?.uri) found.push(s.map.uri);
+  }
+  for (
+    const groups of Object.values(m.mediaGroups ?? {}) as Record<
+      string,
+      Record<string, { uri?: string }>
+    >[]
+  ) {
+    for (const group of Object.values(groups)) {
+      for (const r of Object.values(group)) if (r.uri) found.push(r.uri);
+    }
+  }
+  return found;
 }
