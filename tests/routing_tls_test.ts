@@ -70,6 +70,7 @@ Deno.test("HTTPS listener: h2 by ALPN, certificate hot-reload with a download in
   await Deno.writeTextFile(certPath, first.cert);
   await Deno.writeTextFile(keyPath, first.key);
   const release = Promise.withResolvers<void>();
+  const halfSent = Promise.withResolvers<void>();
   const total = 40;
   const origin = await startOrigin((request) => {
     const path = new URL(request.url).pathname;
@@ -90,7 +91,10 @@ Deno.test("HTTPS listener: h2 by ALPN, certificate hot-reload with a download in
     return new Response(
       new ReadableStream({
         async pull(c) {
-          if (sent === total / 2) await release.promise;
+          if (sent === total / 2) {
+            halfSent.resolve();
+            await release.promise;
+          }
           if (sent++ >= total) return c.close();
           c.enqueue(CHUNK);
         },
@@ -152,9 +156,19 @@ routes:
       "replacing the files changes the served certificate; the download completes",
       async () => {
         assert.match(await servedSubject(port), /first\.test/);
-        const inFlight = await fetch(`https://127.0.0.1:${port}/slow`, { client });
-        assert.equal(inFlight.status, 200);
-        const reading = inFlight.arrayBuffer();
+        // curl --http2, as an operator would check it: the download must span the rotation.
+        const reading = curl([
+          "--http2",
+          "--cacert",
+          first.caPath,
+          "-o",
+          `${dir}/inflight.bin`,
+          "-w",
+          "%{http_version} %{http_code} %{size_download}",
+          `https://127.0.0.1:${port}/slow`,
+        ]);
+        // The origin pauses half way, until the certificate has been replaced.
+        await halfSent.promise;
         const second = await makeTestPki(dir, "second", "second.test");
         // Renewal tools replace by rename: write aside, then move into place.
         await Deno.writeTextFile(`${keyPath}.new`, second.key);
@@ -164,8 +178,10 @@ routes:
         await sprox.waitForLog((l) => l.msg === "certificate reloaded", 5000);
         assert.match(await servedSubject(port), /second\.test/);
         release.resolve();
-        const body = new Uint8Array(await reading);
-        assert.equal(body.length, total * CHUNK.length);
+        const done = await reading;
+        assert.equal(done.code, 0, done.stderr);
+        assert.equal(done.stdout, `2 200 ${total * CHUNK.length}`);
+        const body = await Deno.readFile(`${dir}/inflight.bin`);
         assert.ok(body.every((b) => b === 97));
       },
     );
