@@ -4,7 +4,7 @@
  * address while TLS still verifies the name.
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { freePort, scratchDir, selfSignedCertificate, startSprox } from "./_support/mod.ts";
 import { directConfig, startOrigin, startTinyproxy, streamUrl } from "./_support/direct.ts";
 
 const ALLOW_MEDIA = `  allow_private_networks: true
@@ -59,32 +59,11 @@ Deno.test("proxy_url and SPROX_DIRECT_PROXY_URL send requests through tinyproxy"
 
 Deno.test("https is pinned to the checked address and still verifies the name", async () => {
   const dir = await scratchDir();
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const made = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=media.test",
-      "-addext",
-      "subjectAltName=DNS:media.test",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  assert(made.success);
+  const { cert, key } = await selfSignedCertificate(dir, {
+    commonName: "media.test",
+    subjectAltName: "DNS:media.test",
+    leaf: true,
+  });
   const seen: string[] = [];
   const tls = Deno.serve({
     hostname: "127.0.0.1",

@@ -10,7 +10,9 @@ export interface CertificateFiles {
 }
 
 /**
- * Writes `cert.pem` and `key.pem` (P-256) for `127.0.0.1` into `dir`.
+ * Writes `cert.pem` and `key.pem` (P-256) into `dir`, for `127.0.0.1` unless another common
+ * name and subject alternative name are given; `leaf` marks it as no CA (webpki insists on that
+ * when a self-signed certificate is trusted directly as an end entity).
  *
  * @example
  * ```ts
@@ -19,7 +21,7 @@ export interface CertificateFiles {
  */
 export async function selfSignedCertificate(
   dir: string,
-  options: { days?: number; commonName?: string } = {},
+  options: { days?: number; commonName?: string; subjectAltName?: string; leaf?: boolean } = {},
 ): Promise<CertificateFiles> {
   const cert = `${dir}/cert.pem`;
   const key = `${dir}/key.pem`;
@@ -41,7 +43,8 @@ export async function selfSignedCertificate(
       "-subj",
       `/CN=${options.commonName ?? "127.0.0.1"}`,
       "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      `subjectAltName=${options.subjectAltName ?? "IP:127.0.0.1"}`,
+      ...(options.leaf ? ["-addext", "basicConstraints=critical,CA:FALSE"] : []),
     ],
     stdout: "null",
     stderr: "piped",
