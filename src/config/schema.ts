@@ -222,10 +222,38 @@ export const AuthSchema = z.strictObject({
   bearer_token: nullableString(),
 });
 
+/** HTTP methods sProx serves; anything else is refused before routing. */
+const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
+/** Limits every listener enforces (connections, header and idle timeouts, request shape). */
+export const ListenerLimitsSchema = z.strictObject({
+  /** Open connections per listener; past it the oldest connection still waiting for headers gives way, or the new one is shed. */
+  max_connections: z.number().int().positive().default(10000),
+  /** Open connections per client IP (the peer address) and listener. */
+  max_connections_per_ip: z.number().int().positive().default(512),
+  /** Time a connection may take to deliver a complete request head (from connect, or from the end of the previous response). */
+  header_timeout_ms: millis(10000),
+  /** Time an idle keep-alive connection stays open with no request in flight. */
+  idle_timeout_ms: millis(60000),
+  /** Largest request head (request line and header fields), in bytes: past it 431. */
+  max_header_bytes: z.number().int().min(1024).max(262144).default(65536),
+  /** Longest request target, in bytes: past it 414. */
+  max_url_bytes: z.number().int().min(256).max(65536).default(8192),
+  /** Methods served; others get 405 (a known method) or 501 (an unknown one). */
+  allowed_methods: z.array(
+    z.string().regex(/^[A-Z]{1,16}$/, {
+      message: "must be an upper-case method name of at most 16 letters",
+    }),
+  ).min(1).default(DEFAULT_METHODS),
+  /** File descriptors kept free: new connections are shed when fewer than this remain. */
+  fd_reserve: z.number().int().min(16).default(128),
+});
+
 /** Server-wide behaviour. */
 export const ServerSchema = z.strictObject({
   /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
   shutdown_grace_ms: z.number().int().min(0).default(10000),
+  limits: ListenerLimitsSchema.prefault({}),
 });
 
 /** The whole configuration file. */
