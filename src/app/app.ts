@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
+import type { ConnectionState } from "../edge/connection.ts";
 import { applyPolicy, finishPolicy } from "../policy/mod.ts";
 import { requireRoute } from "../routing/mod.ts";
 import { handleDirectStream } from "../stream/direct/mod.ts";
@@ -35,6 +36,8 @@ import type { ListenerPlan, Plan } from "./plan.ts";
 export interface EdgeBindings {
   readonly info: Deno.ServeHandlerInfo<Deno.NetAddr>;
   readonly protocol: "http" | "https";
+  /** The connection the request arrived on (why the server closed it, if it did). */
+  readonly connection: ConnectionState;
 }
 
 type AppEnv = { Bindings: EdgeBindings; Variables: { ctx: RequestContext } };

@@ -33,7 +33,7 @@ function tlsSignature(listener: ListenerPlan): string {
 function makeHandler(plan: Plan, listener: ListenerPlan): Handler {
   const app = buildApp(plan, listener);
   const protocol = listener.tls.enabled ? "https" : "http";
-  return (request, info) => app.fetch(request, { info, protocol });
+  return (request, info) => app.fetch(request, { info, protocol, connection: { closedBy: null } });
 }
 
 /** Builds the `Deno.serve` options of a listener, reading TLS material when enabled. */
