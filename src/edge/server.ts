@@ -1,27 +1,55 @@
 /**
- * The edge: one `Deno.serve` per distinct listen address, all answering from the current
- * plan. A reload swaps the plan reference; in-flight requests finish on the plan they
- * started with, and listeners are added or removed as the new configuration says.
+ * The edge: one listening socket per distinct listen address, with sProx's own accept loop
+ * (connection limits, timeouts, descriptor shedding: see `connections.ts`, `listener.ts`),
+ * all answering from the current plan. A reload swaps the plan reference; in-flight
+ * requests finish on the plan they started with, and listeners are added or removed as
+ * the new configuration says.
  * @module
  */
 import { buildApp, compilePlan, type ListenerPlan, type Plan } from "../app/mod.ts";
 import type { LoadedConfig } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
-import { configInfo, log } from "../telemetry/mod.ts";
+import {
+  configInfo,
+  connectionsAccepted,
+  connectionsClosedByServer,
+  connectionsOpen,
+  connectionsShed,
+  log,
+} from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
+import type { ConnectionState } from "./connection.ts";
+import { type ConnectionLimits, ConnectionTable, type TrackedConnection } from "./connections.ts";
+import { FdBudget, isDescriptorExhaustion } from "./fd_budget.ts";
+import { ensureRequestMigration } from "./request_migration.ts";
+import {
+  acceptLoop,
+  assertAddressFree,
+  type BindOptions,
+  bindSocket,
+  type HttpConnection,
+  serveHttp,
+} from "./listener.ts";
 
 type Handler = (
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  connection: ConnectionState,
 ) => Response | Promise<Response>;
 
 interface ListenerRecord {
   listener: ListenerPlan;
-  server: Deno.HttpServer<Deno.NetAddr>;
+  /** The socket accepting now (a certificate rotation replaces it). */
+  socket: Deno.Listener<Deno.Conn, Deno.NetAddr>;
   /** The handler of the newest plan for this address. */
   handler: Handler;
+  /** Requests in flight (for `max_concurrent_requests`). */
   inFlight: number;
+  /** Open connections, across the sockets of certificate rotations. */
+  table: ConnectionTable;
+  /** HTTP of each open connection, by connection id. */
+  http: Map<number, HttpConnection>;
   /** Certificate watch of a TLS listener with `watch_for_changes`. */
   watch?: CertWatch;
 }
@@ -33,22 +61,44 @@ function tlsSignature(listener: ListenerPlan): string {
 function makeHandler(plan: Plan, listener: ListenerPlan): Handler {
   const app = buildApp(plan, listener);
   const protocol = listener.tls.enabled ? "https" : "http";
-  return (request, info) => app.fetch(request, { info, protocol, connection: { closedBy: null } });
+  return (request, info, connection) => app.fetch(request, { info, protocol, connection });
 }
 
-/** Builds the `Deno.serve` options of a listener, reading TLS material when enabled. */
-async function serveOptions(listener: ListenerPlan): Promise<
-  Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>
-> {
-  const base = { hostname: listener.host, port: listener.port };
+function connectionLimits(plan: Plan): ConnectionLimits {
+  const limits = plan.config.server.limits;
+  return {
+    maxConnections: limits.max_connections,
+    maxConnectionsPerIp: limits.max_connections_per_ip,
+    headerTimeoutMs: limits.header_timeout_ms,
+    idleTimeoutMs: limits.idle_timeout_ms,
+  };
+}
+
+/** Reads the TLS material of a listener (or none) into bind options. */
+async function bindOptions(listener: ListenerPlan, port = listener.port): Promise<BindOptions> {
+  const base = { hostname: listener.host, port };
   if (!listener.tls.enabled) return base;
   const [cert, key] = await Promise.all([
     Deno.readTextFile(listener.tls.certificatePath!),
     Deno.readTextFile(listener.tls.privateKeyPath!),
   ]);
-  // A watched listener is rebound on certificate change next to the old server, which
-  // needs SO_REUSEPORT on both (see cert_watch.ts).
-  return { ...base, cert, key, reusePort: listener.tls.watchForChanges };
+  return { ...base, tls: { cert, key } };
+}
+
+/** At most one log line per listener and event kind per interval, with the count. */
+class ThrottledWarning {
+  #last = new Map<string, { at: number; suppressed: number }>();
+  constructor(readonly intervalMs: number) {}
+  warn(key: string, message: string, fields: Record<string, unknown>): void {
+    const now = performance.now();
+    const entry = this.#last.get(key);
+    if (entry && now - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return;
+    }
+    this.#last.set(key, { at: now, suppressed: 0 });
+    log("warn", message, { ...fields, suppressed_since_last: entry?.suppressed ?? 0 });
+  }
 }
 
 /** Creates the ACME cache directory (mode 0700) of listeners that enable ACME. */
@@ -74,17 +124,23 @@ export class ProxyServer {
   #plan: Plan;
   #records = new Map<string, ListenerRecord>();
   #reloading: Promise<unknown> = Promise.resolve();
+  #fds: FdBudget;
+  #warnings = new ThrottledWarning(5000);
+  #migrationChecked = false;
 
   private constructor(plan: Plan) {
     this.#plan = plan;
+    this.#fds = new FdBudget(plan.config.server.limits.fd_reserve);
   }
 
   /** Compiles `loaded`, binds every listener, and returns the running server. */
   static async start(loaded: LoadedConfig): Promise<ProxyServer> {
     const server = new ProxyServer(compilePlan(loaded));
     await prepareAcmeCache(server.#plan);
+    server.#checkRequestMigration();
     try {
       for (const listener of server.#plan.listeners.values()) {
+        assertAddressFree(listener.host, listener.port);
         await server.#bind(listener, makeHandler(server.#plan, listener));
       }
     } catch (error) {
@@ -100,9 +156,20 @@ export class ProxyServer {
     return this.#plan;
   }
 
-  /** The bound addresses, `host:port` → actual port (useful when port 0 was asked). */
+  /** The bound addresses, `host:port` → actual address (useful when port 0 was asked). */
   get addresses(): ReadonlyMap<string, Deno.NetAddr> {
-    return new Map([...this.#records].map(([k, r]) => [k, r.server.addr]));
+    return new Map([...this.#records].map(([k, r]) => [k, r.socket.addr]));
+  }
+
+  /** Once any listener may swap sockets (a watched certificate), make the swap lossless. */
+  #checkRequestMigration(): void {
+    if (this.#migrationChecked) return;
+    const rotates = [...this.#plan.listeners.values()].some((l) =>
+      l.tls.enabled && l.tls.watchForChanges
+    );
+    if (!rotates) return;
+    this.#migrationChecked = true;
+    ensureRequestMigration();
   }
 
   #publishInfo(): void {
@@ -110,46 +177,121 @@ export class ProxyServer {
     configInfo.labels(this.#plan.hash, VERSION).set(1);
   }
 
-  /** Starts one `Deno.serve` for a record; resolves once it listens. */
-  async #serve(
-    record: ListenerRecord,
-    options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
-  ): Promise<Deno.HttpServer<Deno.NetAddr>> {
-    const listener = record.listener;
-    let resolveListen!: () => void;
-    const listening = new Promise<void>((r) => (resolveListen = r));
-    const server = Deno.serve({
-      ...options,
-      onListen: () => resolveListen(),
-      onError: (error) => {
-        log("error", "handler failed", { listener: listener.key, error: String(error) });
+  /** Admits, serves and tracks one accepted connection of `record`. */
+  #onConnection(record: ListenerRecord, connection: Deno.Conn): void {
+    const key = record.listener.key;
+    const peer = (connection.remoteAddr as Deno.NetAddr).hostname;
+    const served: { http?: HttpConnection } = {};
+    const admission = record.table.admit(
+      peer,
+      () => served.http ? served.http.abort() : connection.close(),
+      { fdPressure: this.#fds.underPressure() },
+    );
+    if (!admission.admitted) {
+      connection.close();
+      connectionsShed.labels(key, admission.reason).inc();
+      this.#warnings.warn(`${key}:${admission.reason}`, "connection limit reached; shedding", {
+        listener: key,
+        reason: admission.reason,
+        peer,
+        open_connections: this.#fds.open,
+        learned_fd_ceiling: this.#fds.ceiling,
+      });
+      return;
+    }
+    const tracked = admission.connection;
+    this.#fds.opened();
+    connectionsAccepted.labels(key).inc();
+    connectionsOpen.labels(key).inc();
+    const http = served.http = serveHttp(
+      connection,
+      (request, info) => this.#onRequest(record, tracked, request, info),
+      (error) => {
+        log("error", "handler failed", { listener: key, error: String(error) });
         return errorResponse(new ProxyError(500, "internal", "internal error"));
       },
-    }, (request, info) => {
-      const limit = record.listener.maxConcurrentRequests;
-      if (limit !== null && record.inFlight >= limit) {
-        return errorResponse(
-          new ProxyError(503, "too_many_requests_in_flight", "listener is at capacity", {
-            headers: { "retry-after": "1" },
-          }),
-        );
-      }
-      record.inFlight++;
-      info.completed.finally(() => record.inFlight--).catch(() => {});
-      return record.handler(request, info);
+    );
+    record.http.set(tracked.id, http);
+    http.finished.then(() => {
+      record.table.remove(tracked);
+      record.http.delete(tracked.id);
+      this.#fds.closed();
+      connectionsOpen.labels(key).dec();
     });
-    await listening;
-    return server;
+  }
+
+  #onRequest(
+    record: ListenerRecord,
+    tracked: TrackedConnection,
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response | Promise<Response> {
+    record.table.requestStarted(tracked);
+    info.completed.then(
+      () => record.table.requestEnded(tracked),
+      () => record.table.requestEnded(tracked),
+    );
+    const limit = record.listener.maxConcurrentRequests;
+    if (limit !== null && record.inFlight >= limit) {
+      return errorResponse(
+        new ProxyError(503, "too_many_requests_in_flight", "listener is at capacity", {
+          headers: { "retry-after": "1" },
+        }),
+      );
+    }
+    record.inFlight++;
+    info.completed.finally(() => record.inFlight--).catch(() => {});
+    return record.handler(request, info, tracked.state);
+  }
+
+  /** Closes up to `count` quiet connections across listeners, largest tables first. */
+  #reclaim(count: number): void {
+    const tables = [...this.#records.values()].map((r) => r.table).sort((a, b) => b.size - a.size);
+    let left = count;
+    for (const table of tables) {
+      if (left <= 0) break;
+      left -= table.reclaim(left);
+    }
+  }
+
+  /** Starts accepting on `socket` for `record`. */
+  #accept(record: ListenerRecord, socket: Deno.Listener<Deno.Conn, Deno.NetAddr>): void {
+    const key = record.listener.key;
+    void acceptLoop(socket, {
+      accepted: (connection) => this.#onConnection(record, connection),
+      acceptFailed: (error) => {
+        if (isDescriptorExhaustion(error)) {
+          this.#fds.exhausted();
+          // Free descriptors now: the oldest quiet connections give way.
+          this.#reclaim(Math.max(8, Math.floor(this.#plan.config.server.limits.fd_reserve / 4)));
+        }
+        connectionsShed.labels(key, "accept_error").inc();
+        this.#warnings.warn(`${key}:accept`, "accept failed; pausing briefly", {
+          listener: key,
+          error: (error as Error).message ?? String(error),
+        });
+      },
+    });
   }
 
   async #bind(listener: ListenerPlan, handler: Handler): Promise<void> {
-    const options = await serveOptions(listener);
-    const record = { listener, handler, inFlight: 0 } as ListenerRecord;
-    record.server = await this.#serve(record, options);
-    this.#records.set(listener.key, record);
+    const socket = bindSocket(await bindOptions(listener));
+    const key = listener.key;
+    const record: ListenerRecord = {
+      listener,
+      socket,
+      handler,
+      inFlight: 0,
+      http: new Map(),
+      table: new ConnectionTable(connectionLimits(this.#plan), {
+        closedByServer: (reason) => connectionsClosedByServer.labels(key, reason).inc(),
+      }),
+    };
+    this.#records.set(key, record);
+    this.#accept(record, socket);
     log("info", "listening", {
-      listener: listener.key,
-      port: record.server.addr.port,
+      listener: key,
+      port: socket.addr.port,
       tls: listener.tls.enabled,
       routes: listener.routeIds,
     });
@@ -159,14 +301,17 @@ export class ProxyServer {
     }
   }
 
-  /** Applies changed certificate files: a new server beside the old, then the old drains. */
-  async #rotate(record: ListenerRecord): Promise<void> {
+  /**
+   * Applies new TLS material to a listener: a new socket (same port, `SO_REUSEPORT`) with
+   * the new certificate starts accepting, then the old socket stops. Established
+   * connections are not touched and finish on the certificate they negotiated.
+   */
+  async #rotate(record: ListenerRecord, reason = "certificate reloaded"): Promise<void> {
     if (this.#records.get(record.listener.key) !== record) return;
     const key = record.listener.key;
-    let server: Deno.HttpServer<Deno.NetAddr>;
+    let socket: Deno.Listener<Deno.Conn, Deno.NetAddr>;
     try {
-      const options = await serveOptions(record.listener);
-      server = await this.#serve(record, { ...options, port: record.server.addr.port });
+      socket = bindSocket(await bindOptions(record.listener, record.socket.addr.port));
     } catch (error) {
       log("error", "certificate reload failed; keeping the previous certificate", {
         listener: key,
@@ -174,13 +319,11 @@ export class ProxyServer {
       });
       return;
     }
-    const previous = record.server;
-    record.server = server;
-    log("info", "certificate reloaded", { listener: key });
-    previous.shutdown().then(
-      () => log("info", "previous certificate's connections drained", { listener: key }),
-      () => {},
-    );
+    const previous = record.socket;
+    record.socket = socket;
+    this.#accept(record, socket);
+    closeSocket(previous);
+    log("info", reason, { listener: key });
   }
 
   /**
@@ -197,12 +340,14 @@ export class ProxyServer {
     const next = compilePlan(loaded, this.#plan);
     await prepareAcmeCache(next);
     const started: string[] = [];
+    const heldPorts = new Set([...this.#records.values()].map((r) => r.socket.addr.port));
     try {
-      // Bind new (and TLS-changed) listeners first; on failure nothing else has changed.
+      // Bind new listeners first; on failure nothing else has changed.
       for (const listener of next.listeners.values()) {
-        const existing = this.#records.get(listener.key);
-        if (existing && tlsSignature(existing.listener) === tlsSignature(listener)) continue;
-        if (existing) continue; // TLS changed: rebound below, after the swap.
+        if (this.#records.has(listener.key)) continue;
+        // A port sProx already holds (a listener moving between host addresses) is shared
+        // through SO_REUSEPORT; any other must be free of other processes.
+        if (!heldPorts.has(listener.port)) assertAddressFree(listener.host, listener.port);
         await this.#bind(listener, makeHandler(next, listener));
         started.push(listener.key);
       }
@@ -210,34 +355,41 @@ export class ProxyServer {
       for (const key of started) {
         const record = this.#records.get(key)!;
         this.#records.delete(key);
-        record.watch?.stop();
-        await record.server.shutdown();
+        await this.#close(record, 0);
       }
       next.dispose();
       throw error;
     }
     const previous = this.#plan;
     this.#plan = next;
+    this.#checkRequestMigration();
+    this.#fds.setReserve(next.config.server.limits.fd_reserve);
     const stopping: Promise<void>[] = [];
     for (const [key, record] of [...this.#records]) {
       const listener = next.listeners.get(key);
       if (!listener) {
         this.#records.delete(key);
-        record.watch?.stop();
         stopping.push(
-          record.server.shutdown().then(() => log("info", "listener closed", { listener: key })),
+          this.#close(record, next.config.server.shutdown_grace_ms).then(() =>
+            log("info", "listener closed", { listener: key })
+          ),
         );
         continue;
       }
-      if (tlsSignature(record.listener) !== tlsSignature(listener)) {
-        this.#records.delete(key);
-        record.watch?.stop();
-        await record.server.shutdown();
-        await this.#bind(listener, makeHandler(next, listener));
-        continue;
-      }
+      record.table.setLimits(connectionLimits(next));
+      if (started.includes(key)) continue;
+      const tlsChanged = tlsSignature(record.listener) !== tlsSignature(listener);
       record.listener = listener;
       record.handler = makeHandler(next, listener);
+      if (tlsChanged) {
+        record.watch?.stop();
+        record.watch = undefined;
+        if (listener.tls.enabled && listener.tls.watchForChanges) {
+          const paths = [listener.tls.certificatePath!, listener.tls.privateKeyPath!];
+          record.watch = await watchCertificateFiles(paths, () => this.#rotate(record));
+        }
+        await this.#rotate(record, "listener TLS settings applied");
+      }
     }
     this.#publishInfo();
     // The previous plan stays usable until its in-flight requests end; dispose it then.
@@ -246,23 +398,58 @@ export class ProxyServer {
     );
   }
 
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes. */
-  async shutdown(graceMs: number): Promise<void> {
-    const records = [...this.#records.values()];
-    this.#records.clear();
-    for (const record of records) record.watch?.stop();
-    const drained = Promise.all(records.map((r) => r.server.shutdown()));
+  /**
+   * Stops a listener: no new connections; open ones finish their requests for up to
+   * `graceMs`, then are closed (requests cut then are logged with outcome `shutdown`).
+   */
+  async #close(record: ListenerRecord, graceMs: number): Promise<number> {
+    record.watch?.stop();
+    closeSocket(record.socket);
+    const open = [...record.http.values()];
+    for (const http of open) void http.shutdown();
+    const drained = Promise.all(open.map((http) => http.finished));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), graceMs);
     });
     const result = await Promise.race([drained.then(() => "drained" as const), timeout]);
     clearTimeout(timer);
+    let cut = 0;
     if (result === "timeout") {
-      log("warn", "shutdown grace period elapsed; closing remaining connections", {
+      for (const connection of record.table.connections()) {
+        connection.state.closedBy = "shutdown";
+        connectionsClosedByServer.labels(record.listener.key, "shutdown").inc();
+        cut++;
+        connection.close();
+      }
+      // Let the cut requests settle so that their log lines are written.
+      const settle = new Promise((resolve) => setTimeout(resolve, 500));
+      await Promise.race([drained, settle]);
+    }
+    record.table.dispose();
+    return cut;
+  }
+
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes. */
+  async shutdown(graceMs: number): Promise<void> {
+    const records = [...this.#records.values()];
+    this.#records.clear();
+    const cut = await Promise.all(records.map((r) => this.#close(r, graceMs)));
+    const total = cut.reduce((a, b) => a + b, 0);
+    if (total > 0) {
+      log("warn", "shutdown grace period elapsed; closed remaining connections", {
         grace_ms: graceMs,
+        connections: total,
       });
     }
     this.#plan.dispose();
+  }
+}
+
+function closeSocket(socket: Deno.Listener): void {
+  try {
+    socket.close();
+  } catch {
+    // Already closed.
   }
 }

@@ -4,6 +4,7 @@
  */
 export { configureLogging, flushLogs, log, type LogLevel, protectSecrets } from "./log.ts";
 export * from "./metrics.ts";
+export * from "./connection_metrics.ts";
 export * from "./process_metrics.ts";
 export {
   isDrmPath,
