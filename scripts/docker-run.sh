@@ -31,6 +31,8 @@ fi
 run_args=(
   --rm
   -p "$PORT:8080"
+  # Certificate rotation hands queued connections to the new socket (docs/routing.md).
+  --sysctl net.ipv4.tcp_migrate_req=1
   --mount "type=bind,src=$(cd "$CONFIG_DIR" && pwd),dst=/config,readonly"
 )
 if [ -f "$ENV_FILE" ]; then
