@@ -112,6 +112,7 @@ async function assertBinarySandboxed(binary: string): Promise<void> {
       env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(180_000),
     }).output();
     const text = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 1, text);
@@ -129,6 +130,7 @@ async function runCompileTask(env: Record<string, string>, output: string) {
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(180_000),
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, text: decode(out.stdout) + decode(out.stderr) };
@@ -155,7 +157,10 @@ Deno.test("deno task compile builds the binary, or explains how to get denort", 
     if (denort) env.DENORT_BIN = denort;
     const result = await runCompileTask(env, `${dir}/sprox`);
     if (result.code === 0) {
-      const version = await new Deno.Command(`${dir}/sprox`, { args: ["--version"] }).output();
+      const version = await new Deno.Command(`${dir}/sprox`, {
+        args: ["--version"],
+        signal: AbortSignal.timeout(180_000),
+      }).output();
       assert.match(new TextDecoder().decode(version.stdout), /^sprox \d+\.\d+\.\d+/);
       await assertBinarySandboxed(`${dir}/sprox`);
     } else {

@@ -13,7 +13,12 @@ async function run(
   cmd: string,
   args: string[],
 ): Promise<{ code: number; out: string; err: string }> {
-  const output = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const output = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: output.code, out: decode(output.stdout), err: decode(output.stderr) };
 }

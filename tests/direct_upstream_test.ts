@@ -4,7 +4,14 @@
  * address while TLS still verifies the name.
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { freePort, scratchDir, selfSignedCertificate, startSprox } from "./_support/mod.ts";
+import {
+  deadline,
+  freePort,
+  scratchDir,
+  selfSignedCertificate,
+  startSprox,
+  withTimeout,
+} from "./_support/mod.ts";
 import { directConfig, startOrigin, startTinyproxy, streamUrl } from "./_support/direct.ts";
 
 const ALLOW_MEDIA = `  allow_private_networks: true
@@ -35,14 +42,18 @@ Deno.test("proxy_url and SPROX_DIRECT_PROXY_URL send requests through tinyproxy"
   });
   try {
     for (const p of [port, envPort]) {
-      const response = await fetch(streamUrl(p, `http://127.0.0.1:${origin.port}/allowed/${p}`));
+      const response = await fetch(streamUrl(p, `http://127.0.0.1:${origin.port}/allowed/${p}`), {
+        signal: deadline(),
+      });
       assertEquals(response.status, 200);
       assertEquals(await response.text(), "via proxy");
       const seen = origin.requests.at(-1)!;
       assert(seen.url.endsWith(`/allowed/${p}`));
       assert(/tinyproxy/.test(seen.headers.get("via") ?? ""), "request did not pass the proxy");
       // The allowlist still applies in front of the proxy.
-      const denied = await fetch(streamUrl(p, `http://127.0.0.1:${origin.port}/other`));
+      const denied = await fetch(streamUrl(p, `http://127.0.0.1:${origin.port}/other`), {
+        signal: deadline(),
+      });
       assertEquals(denied.status, 403);
       await denied.body?.cancel();
     }
@@ -80,17 +91,21 @@ Deno.test("https is pinned to the checked address and still verifies the name", 
     env: { DENO_CERT: cert },
   });
   try {
-    const ok = await fetch(streamUrl(port, `https://media.test:${tls.addr.port}/v.mp4`));
+    const ok = await fetch(streamUrl(port, `https://media.test:${tls.addr.port}/v.mp4`), {
+      signal: deadline(),
+    });
     assertEquals(ok.status, 200);
     assertEquals(await ok.text(), "secure bytes");
     assertEquals(seen, [`media.test:${tls.addr.port}`]);
     // Same address, a name the certificate does not cover: TLS verification fails.
-    const wrong = await fetch(streamUrl(port, `https://other.test:${tls.addr.port}/v.mp4`));
+    const wrong = await fetch(streamUrl(port, `https://other.test:${tls.addr.port}/v.mp4`), {
+      signal: deadline(),
+    });
     assertEquals(wrong.status, 502);
     await wrong.body?.cancel();
     assertEquals(seen.length, 1);
   } finally {
     await sprox.stop();
-    await tls.shutdown();
+    await withTimeout(tls.shutdown(), 10_000, "the TLS origin to shut down");
   }
 });

@@ -25,6 +25,7 @@ Deno.test("the runbook's alert rules pass promtool check rules", async () => {
       args: ["check", "rules", `${dir}/sprox.rules.yml`],
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
     }).output();
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, text);

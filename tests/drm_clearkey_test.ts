@@ -3,7 +3,7 @@
  * JWK Set, malformed requests, credentials, TTL expiry and refresh on reload, the drm switch.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox, withTimeout } from "./_support/mod.ts";
 
 const KID_A = "00112233445566778899aabbccddeeff";
 const KEY_A = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
@@ -12,10 +12,24 @@ const KEY_B = "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
 const KID_ENV = "0123456789abcdef0123456789abcdef";
 const KEY_ENV = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
 
+// The same values in unpadded base64url (RFC 4648 §5), written out rather than computed so a
+// hex, padded or plain-base64 encoding cannot agree with the test by sharing its helper.
+// KID_B and KEY_B hold "-" and "_", where base64 and base64url differ.
+const B64: Record<string, string> = {
+  [KID_A]: "ABEiM0RVZneImaq7zN3u_w",
+  [KEY_A]: "oKGio6SlpqeoqaqrrK2urw",
+  [KID_B]: "_-7dzLuqmYh3ZlVEMyIRAA",
+  [KEY_B]: "sLGys7S1tre4ubq7vL2-vw",
+  [KID_ENV]: "ASNFZ4mrze8BI0VniavN7w",
+  [KEY_ENV]: "wMHCw8TFxsfIycrLzM3Ozw",
+  ["11".repeat(16)]: "EREREREREREREREREREREQ",
+  ["00".repeat(8)]: "AAAAAAAAAAA",
+};
+
 function b64url(hex: string): string {
-  const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
+  const value = B64[hex];
+  if (value === undefined) throw new Error(`no base64url written out for ${hex}`);
+  return value;
 }
 
 function config(port: number, extra = ""): string {
@@ -34,7 +48,12 @@ ${extra}`;
 }
 
 function license(port: number, body: string, headers: Record<string, string> = {}) {
-  return fetch(`http://127.0.0.1:${port}/keys/clearkey`, { method: "POST", body, headers });
+  return fetch(`http://127.0.0.1:${port}/keys/clearkey`, {
+    method: "POST",
+    body,
+    headers,
+    signal: deadline(),
+  });
 }
 
 Deno.test("ClearKey: EME license exchange, JWKS, malformed bodies, TTL and reload", async () => {
@@ -60,10 +79,21 @@ Deno.test("ClearKey: EME license exchange, JWKS, malformed bodies, TTL and reloa
       type: "temporary",
     });
 
-    // GET: the JWK Set of every live key.
-    const jwks = await (await fetch(`http://127.0.0.1:${port}/keys/clearkey`)).json();
-    assertEquals(jwks.keys.length, 3);
-    for (const key of jwks.keys) assertEquals(key.kty, "oct");
+    // GET: the JWK Set of every live key, byte for byte.
+    const jwks = await fetch(`http://127.0.0.1:${port}/keys/clearkey`, { signal: deadline() });
+    assertEquals(jwks.status, 200);
+    assertEquals(jwks.headers.get("content-type"), "application/json");
+    assertEquals(jwks.headers.get("cache-control"), "no-store");
+    assertEquals(
+      await jwks.text(),
+      JSON.stringify({
+        keys: [
+          { kty: "oct", kid: "ABEiM0RVZneImaq7zN3u_w", k: "oKGio6SlpqeoqaqrrK2urw" },
+          { kty: "oct", kid: "_-7dzLuqmYh3ZlVEMyIRAA", k: "sLGys7S1tre4ubq7vL2-vw" },
+          { kty: "oct", kid: "ASNFZ4mrze8BI0VniavN7w", k: "wMHCw8TFxsfIycrLzM3Ozw" },
+        ],
+      }),
+    );
 
     // Malformed requests: 400 with a JSON reason.
     for (
@@ -85,22 +115,32 @@ Deno.test("ClearKey: EME license exchange, JWKS, malformed bodies, TTL and reloa
     assertEquals(huge.status, 400);
     await huge.body?.cancel();
 
-    // /keys lists identifiers, never key material.
-    const listing = await (await fetch(`http://127.0.0.1:${port}/keys`)).text();
-    for (const kid of [KID_A, KID_B, KID_ENV]) assert(listing.includes(kid), kid);
+    // /keys lists identifiers (hex and base64url) and lifetimes, never key material.
+    const listed = await fetch(`http://127.0.0.1:${port}/keys`, { signal: deadline() });
+    assertEquals(listed.status, 200);
+    assertEquals(listed.headers.get("cache-control"), "no-store");
+    const listing = await listed.text();
+    assertEquals(JSON.parse(listing), {
+      keys: [
+        { kind: "clearkey", id: KID_A, kid: b64url(KID_A), expires_in_secs: 300 },
+        { kind: "clearkey", id: KID_B, kid: b64url(KID_B), expires_in_secs: 1 },
+        { kind: "clearkey", id: KID_ENV, kid: b64url(KID_ENV), expires_in_secs: 300 },
+      ],
+    });
     for (const key of [KEY_A, KEY_B, KEY_ENV]) {
       assert(!listing.includes(key) && !listing.includes(b64url(key)), "no key material");
     }
 
     // KID_B has a 1 s TTL: gone after it, from the listing and from licenses.
     await new Promise((r) => setTimeout(r, 1200));
-    assert(!(await (await fetch(`http://127.0.0.1:${port}/keys`)).text()).includes(KID_B));
+    const later = await fetch(`http://127.0.0.1:${port}/keys`, { signal: deadline() });
+    assertEquals((await later.json()).keys.map((k: { id: string }) => k.id), [KID_A, KID_ENV]);
     const expired = await license(port, JSON.stringify({ kids: [b64url(KID_B)] }));
     assertEquals((await expired.json()).keys, []);
 
     // A reload refreshes the store from configuration.
     sprox.kill("SIGHUP");
-    await sprox.waitForLog((l) => l.msg === "config reloaded");
+    await sprox.waitForLog((l) => l.msg === "config reloaded", 10_000);
     const refreshed = await license(port, JSON.stringify({ kids: [b64url(KID_B)] }));
     assertEquals((await refreshed.json()).keys, [{
       kty: "oct",
@@ -125,8 +165,12 @@ Deno.test("ClearKey: /keys and /keys/clearkey require the API credential when co
     assertEquals(wrong.status, 403);
     await wrong.body?.cancel();
     const ok = await license(port, body, { authorization: `Bearer ${token}` });
-    assertEquals((await ok.json()).keys.length, 1);
-    const list = await fetch(`http://127.0.0.1:${port}/keys`);
+    assertEquals(ok.status, 200);
+    assertEquals(await ok.json(), {
+      keys: [{ kty: "oct", kid: "ABEiM0RVZneImaq7zN3u_w", k: "oKGio6SlpqeoqaqrrK2urw" }],
+      type: "temporary",
+    });
+    const list = await fetch(`http://127.0.0.1:${port}/keys`, { signal: deadline() });
     assertEquals(list.status, 401);
     await list.body?.cancel();
   } finally {
@@ -153,18 +197,18 @@ drm:
   enabled: false
 `);
   try {
-    const get = await fetch(`http://127.0.0.1:${port}/keys/clearkey`);
+    const get = await fetch(`http://127.0.0.1:${port}/keys/clearkey`, { signal: deadline() });
     assertEquals(get.status, 404);
     assertEquals((await get.json()).error, "not_found");
     const post = await license(port, JSON.stringify({ kids: [b64url(KID_A)] }));
     assertEquals(post.status, 404);
     assert(!(await post.text()).includes(b64url(KEY_A)));
     assertEquals(originHits, 0, "the ClearKey path is not handed to the route");
-    const list = await fetch(`http://127.0.0.1:${port}/keys`);
+    const list = await fetch(`http://127.0.0.1:${port}/keys`, { signal: deadline() });
     assertEquals(list.status, 200, "/keys lists the store whatever the drm switch says");
     await list.body?.cancel();
   } finally {
     await sprox.stop();
-    await origin.shutdown();
+    await withTimeout(origin.shutdown(), 10_000, "the origin to shut down");
   }
 });

@@ -8,13 +8,18 @@ import {
   notDeepStrictEqual,
   ok as assert,
 } from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox, withTimeout } from "./_support/mod.ts";
 
 const KID = "7f2b1c3d4e5f60718293a4b5c6d7e8f9";
 const KEY = "3c1a9e7b5d2f40618c9ab7e6d5f4c3b2";
 
 async function run(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("ffmpeg", { args, stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command("ffmpeg", {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { ok: out.success, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
@@ -109,6 +114,7 @@ secrets:
     const response = await fetch(`http://127.0.0.1:${port}/keys/clearkey`, {
       method: "POST",
       body: JSON.stringify({ kids: [b64url(kid)], type: "temporary" }),
+      signal: deadline(),
     });
     const answer = await response.json();
     assertEquals(answer.type, "temporary");
@@ -149,7 +155,7 @@ secrets:
     notDeepStrictEqual(frames(wrong.stdout), frames(reference.stdout));
   } finally {
     await sprox.stop();
-    await origin.shutdown();
+    await withTimeout(origin.shutdown(), 10_000, "the origin to shut down");
     await Deno.remove(dir, { recursive: true });
   }
 });

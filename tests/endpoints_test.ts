@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox } from "./_support/mod.ts";
 
 function config(port: number, extra = ""): string {
   return `
@@ -28,16 +28,19 @@ client_ip:
   const base = `http://127.0.0.1:${port}`;
   try {
     await t.step("/health answers 200 and counts the probe", async () => {
-      const response = await fetch(`${base}/health`);
+      const response = await fetch(`${base}/health`, { signal: deadline() });
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), { status: "ok" });
-      assert.ok(response.headers.get("x-request-id"));
-      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(
+        response.headers.get("x-request-id") ?? "",
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
+      const metrics = await (await fetch(`${base}/metrics`, { signal: deadline() })).text();
       assert.match(metrics, /^sprox_health_checks_total 1$/m);
     });
 
     await t.step("/metrics is Prometheus text with request counters", async () => {
-      const response = await fetch(`${base}/metrics`);
+      const response = await fetch(`${base}/metrics`, { signal: deadline() });
       assert.equal(response.status, 200);
       assert.match(response.headers.get("content-type") ?? "", /text\/plain/);
       const text = await response.text();
@@ -51,16 +54,20 @@ client_ip:
     await t.step("/ip ignores forwarding headers from an untrusted peer", async () => {
       const response = await fetch(`${base}/ip`, {
         headers: { "x-forwarded-for": "198.51.100.7" },
+        signal: deadline(),
       });
+      assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), { ip: "127.0.0.1" });
     });
 
     await t.step("/speedtest streams 8 MiB of the same bytes every time, uncached", async () => {
-      const first = await fetch(`${base}/speedtest`);
+      const first = await fetch(`${base}/speedtest`, { signal: deadline() });
       assert.equal(first.status, 200);
       assert.equal(first.headers.get("cache-control"), "no-store");
       const a = new Uint8Array(await first.arrayBuffer());
-      const b = new Uint8Array(await (await fetch(`${base}/speedtest`)).arrayBuffer());
+      const b = new Uint8Array(
+        await (await fetch(`${base}/speedtest`, { signal: deadline() })).arrayBuffer(),
+      );
       assert.equal(a.byteLength, 8 * 1024 * 1024);
       assert.equal(await sha256(a), await sha256(b));
       assert.ok(new Set(a.subarray(0, 4096)).size > 200, "payload is not a constant fill");
@@ -77,7 +84,7 @@ Deno.test("/ip believes forwarding headers from a trusted proxy, in the spec's o
   const port = freePort();
   const sprox = await startSprox(config(port));
   const ip = async (headers: Record<string, string>) =>
-    (await (await fetch(`http://127.0.0.1:${port}/ip`, { headers })).json()).ip;
+    (await (await fetch(`http://127.0.0.1:${port}/ip`, { headers, signal: deadline() })).json()).ip;
   try {
     assert.equal(await ip({ forwarded: 'for="[2001:db8::1]:4711";proto=https' }), "2001:db8::1");
     assert.equal(
@@ -107,14 +114,15 @@ telemetry:
   enabled: false
 `);
   try {
-    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: deadline() });
     assert.equal(metrics.status, 501);
     assert.equal((await metrics.json()).error, "telemetry_disabled");
-    const health = await fetch(`http://127.0.0.1:${port}/health`);
+    const health = await fetch(`http://127.0.0.1:${port}/health`, { signal: deadline() });
     assert.equal(health.status, 200);
     await health.body?.cancel();
     const noRoute = await fetch(`http://127.0.0.1:${port}/x`, {
       headers: { host: "other.example.com" },
+      signal: deadline(),
     });
     assert.equal(noRoute.status, 404);
     assert.equal(noRoute.headers.get("content-type"), "application/json");

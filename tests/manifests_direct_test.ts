@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { packageContent, type PackageKind } from "../scripts/packagers/mod.ts";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, scratchDir, startSprox } from "./_support/mod.ts";
 import { playlistUris, playWithFfmpeg, startMediaOrigin } from "./_support/media_origin.ts";
 
 const SECONDS = 3;
@@ -69,31 +69,53 @@ rate_limit: { enabled: false }
     }
 
     await t.step(
-      "every reference goes back through sProx with overrides and credential",
+      "every reference goes back through sProx to its exact upstream URL, with overrides and credential",
       async () => {
-        const paths = [
-          `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-aes/master.m3u8`)}`,
-          `/proxy/hls/manifest.m3u8?${q(`${mediaBase}/hls-aes/index.m3u8`)}`,
-          `/proxy/mpd/manifest.m3u8?${q(`${mediaBase}/dash-number/manifest.mpd`)}`,
-          `/proxy/mpd/playlist.m3u8?${
-            q(`${mediaBase}/dash-number/manifest.mpd`, "&rendition=video-0")
-          }`,
+        const mpd = `${mediaBase}/dash-number/manifest.mpd`;
+        const aes = `${mediaBase}/hls-aes`;
+        const dash = `${mediaBase}/dash-number`;
+        // [link path, d, rendition] of every URI, in m3u8-parser's order (a segment, then the
+        // key and map that apply to it).
+        const expected: [string, [string, string, string | null][]][] = [
+          [`/proxy/hls/manifest.m3u8?${q(`${aes}/master.m3u8`)}`, [
+            ["/proxy/hls/manifest.m3u8", `${aes}/index.m3u8`, null],
+          ]],
+          [
+            `/proxy/hls/manifest.m3u8?${q(`${aes}/index.m3u8`)}`,
+            ["000", "001", "002"].flatMap((n): [string, string, null][] => [
+              [`/proxy/stream/seg${n}.ts`, `${aes}/seg${n}.ts`, null],
+              // A key has no media extension: its link name gets `.ts` for ffmpeg's checks.
+              ["/proxy/stream/enc.key.ts", `${aes}/keys/enc.key`, null],
+            ]),
+          ],
+          [`/proxy/mpd/manifest.m3u8?${q(mpd)}`, [
+            ["/proxy/mpd/playlist.m3u8", mpd, "video-0"],
+            ["/proxy/mpd/playlist.m3u8", mpd, "audio-1"],
+          ]],
+          [
+            `/proxy/mpd/playlist.m3u8?${q(mpd, "&rendition=video-0")}`,
+            ["00001", "00002", "00003"].flatMap((n): [string, string, null][] => [
+              [`/proxy/stream/chunk-0-${n}.m4s`, `${dash}/chunk-0-${n}.m4s`, null],
+              ["/proxy/stream/init-0.m4s", `${dash}/init-0.m4s`, null],
+            ]),
+          ],
         ];
-        for (const path of paths) {
-          const response = await fetch(`${base}${path}`);
+        for (const [path, links] of expected) {
+          const response = await fetch(`${base}${path}`, { signal: deadline() });
           assert.equal(response.status, 200, path);
-          const found = playlistUris(await response.text());
-          assert.ok(found.length > 0);
-          for (const uri of found) {
-            assert.match(
-              uri,
-              /^\/proxy\/(stream\/[^/?]+|hls\/manifest\.m3u8|mpd\/playlist\.m3u8)\?d=http%3A%2F%2Fmedia\.test%3A/,
-              uri,
-            );
-            const params = new URL(uri, base).searchParams;
+          const found = playlistUris(await response.text()).map((uri) => {
+            assert.ok(uri.startsWith("/proxy/"), `a root-relative link: ${uri}`);
+            const url = new URL(uri, base);
+            const params = url.searchParams;
+            const names = [...params.keys()].sort();
+            const want = ["api_password", "d", "h_referer"];
+            if (params.has("rendition")) want.push("rendition");
+            assert.deepEqual(names, want.sort(), uri);
             assert.equal(params.get("h_referer"), REFERER, uri);
             assert.equal(params.get("api_password"), PASSWORD, uri);
-          }
+            return [url.pathname, params.get("d"), params.get("rendition")];
+          });
+          assert.deepEqual(found, links, path);
         }
       },
     );
@@ -126,7 +148,7 @@ rate_limit: { enabled: false }
         [`/proxy/hls/manifest.m3u8?${q(`${mediaBase}/missing.m3u8`)}`, 404, "not_found"],
       ];
       for (const [path, status, reason] of cases) {
-        const response = await fetch(`${base}${path}`);
+        const response = await fetch(`${base}${path}`, { signal: deadline() });
         const body = await response.json();
         assert.equal(response.status, status, `${path}: ${JSON.stringify(body)}`);
         assert.equal(body.error, reason, path);
@@ -136,7 +158,7 @@ rate_limit: { enabled: false }
     await t.step(
       "a route refuses cross-origin references /proxy/stream could only serve with a credential",
       async () => {
-        const response = await fetch(`${base}/cross/index.m3u8`);
+        const response = await fetch(`${base}/cross/index.m3u8`, { signal: deadline() });
         assert.equal(response.status, 502);
         assert.equal((await response.json()).error, "cross_origin_reference");
       },

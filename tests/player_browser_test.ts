@@ -5,16 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { packageContent } from "../scripts/packagers/mod.ts";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import {
+  deadline,
+  exitWithin,
+  freePort,
+  requirePeer,
+  scratchDir,
+  startSprox,
+  withTimeout,
+} from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 
 const SECONDS = 4;
 const HLS_JS = "hls.js@1.7.4";
-
-const chromium = await new Deno.Command("sh", {
-  args: ["-c", "command -v chromium"],
-  stdout: "null",
-}).output().then((o) => o.success, () => false);
 
 const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
 <script src="/hls.min.js"></script>
@@ -38,10 +41,14 @@ async function hlsJs(dir: string): Promise<Uint8Array> {
     args: ["pack", HLS_JS, "--pack-destination", dir, "--silent"],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(120_000),
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
   const tarball = `${dir}/${new TextDecoder().decode(out.stdout).trim().split("\n").pop()}`;
-  const untar = await new Deno.Command("tar", { args: ["xzf", tarball, "-C", dir] }).output();
+  const untar = await new Deno.Command("tar", {
+    args: ["xzf", tarball, "-C", dir],
+    signal: AbortSignal.timeout(30_000),
+  }).output();
   assert.ok(untar.success);
   return await Deno.readFile(`${dir}/package/dist/hls.min.js`);
 }
@@ -51,7 +58,9 @@ async function devtools(port: number) {
   let targets: { type: string; webSocketDebuggerUrl: string }[] = [];
   for (let i = 0; i < 100 && targets.length === 0; i++) {
     try {
-      targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json())
+      targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, {
+        signal: deadline(2_000),
+      })).json())
         .filter((t: { type: string }) => t.type === "page");
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -59,10 +68,14 @@ async function devtools(port: number) {
   }
   assert.ok(targets.length > 0, "chromium exposes a page target");
   const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    }),
+    10_000,
+    "the DevTools WebSocket to open",
+  );
   let id = 0;
   const pending = new Map<number, (value: unknown) => void>();
   ws.onmessage = (event) => {
@@ -71,10 +84,14 @@ async function devtools(port: number) {
     pending.delete(message.id);
   };
   const send = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      pending.set(++id, resolve as (value: unknown) => void);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+    withTimeout(
+      new Promise<Record<string, unknown>>((resolve) => {
+        pending.set(++id, resolve as (value: unknown) => void);
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+      10_000,
+      `DevTools ${method}`,
+    );
   return {
     /** Opens `url` and waits for the page title to say how playback ended. */
     async play(url: string, timeoutMs = 30000): Promise<string> {
@@ -95,8 +112,9 @@ async function devtools(port: number) {
 
 Deno.test({
   name: "hls.js in Chromium plays route HLS, route DASH→HLS and both direct modes to the end",
-  ignore: !chromium,
   async fn() {
+    // A missing browser fails the run (CI installs it); it is never a silent skip.
+    await requirePeer("chromium");
     const dir = await scratchDir();
     await packageContent("hls-ts", `${dir}/media/hls`, SECONDS);
     await packageContent("dash-number", `${dir}/media/dash`, SECONDS);
@@ -149,8 +167,9 @@ direct_stream:
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const session = await devtools(debugPort);
+    let session: Awaited<ReturnType<typeof devtools>> | undefined;
     try {
+      session = await devtools(debugPort);
       const proxy = `http://127.0.0.1:${port}`;
       const d = (path: string) => encodeURIComponent(`${origin.url}/content/${path}`);
       const forms = {
@@ -167,12 +186,12 @@ direct_stream:
         assert.ok(Math.abs(Number(match[1]) - SECONDS) < 0.15, `${form}: duration ${match[1]}`);
       }
     } finally {
-      session.close();
+      session?.close();
       browser.kill("SIGTERM");
-      await browser.status;
+      await exitWithin(browser, 10_000, "chromium");
       await sprox.stop();
-      await page.shutdown();
-      await origin.close();
+      await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
+      await withTimeout(origin.close(), 10_000, "the media origin to shut down");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox } from "./_support/mod.ts";
 import { startOrigin } from "./_support/origins.ts";
 
 /**
@@ -32,7 +32,7 @@ routes:
 rate_limit: { enabled: false }
 `);
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/file.bin`);
+    const response = await fetch(`http://127.0.0.1:${port}/file.bin`, { signal: deadline() });
     assert.equal(response.status, 200);
     const reader = response.body!.getReader();
     let total = (await reader.read()).value!.byteLength;
@@ -63,7 +63,7 @@ routes:
 rate_limit: { enabled: false }
 `);
   const readAll = async (path: string) => {
-    const response = await fetch(`http://127.0.0.1:${port}${path}`);
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: deadline() });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-length"), String(declared));
     let total = 0;
@@ -107,13 +107,16 @@ routes:
 rate_limit: { enabled: false }
 `);
   try {
-    const stalled = await fetch(`http://127.0.0.1:${port}/stalls`);
+    const stalled = await fetch(`http://127.0.0.1:${port}/stalls`, { signal: deadline() });
     assert.equal(stalled.status, 504);
     assert.equal((await stalled.json()).error, "upstream_read_timeout");
-    const died = await fetch(`http://127.0.0.1:${port}/dies`);
+    const died = await fetch(`http://127.0.0.1:${port}/dies`, { signal: deadline() });
     assert.equal(died.status, 502);
     await died.body?.cancel();
-    const complete = await fetch(`http://127.0.0.1:${port}/dies`, { method: "HEAD" });
+    const complete = await fetch(`http://127.0.0.1:${port}/dies`, {
+      method: "HEAD",
+      signal: deadline(),
+    });
     assert.equal(complete.headers.get("content-length"), String(declared));
   } finally {
     await sprox.stop();

@@ -3,7 +3,7 @@
  * the retry metrics.
  */
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox, withTimeout } from "./_support/mod.ts";
 import { hostClient, startOrigin } from "./_support/origins.ts";
 
 Deno.test("retries idempotent requests on 5xx and connection failures, within max_attempts", async (t) => {
@@ -31,7 +31,7 @@ routes:
     await t.step("fails twice, succeeds on the third attempt", async () => {
       calls = 0;
       failFirst = 2;
-      const r = await fetch(`http://127.0.0.1:${port}/a`, { client });
+      const r = await fetch(`http://127.0.0.1:${port}/a`, { client, signal: deadline() });
       assert.equal(r.status, 200);
       assert.equal(await r.text(), "ok after 3");
       assert.equal(calls, 3);
@@ -40,7 +40,7 @@ routes:
     await t.step("fails more often than max_attempts: the last 503 is passed through", async () => {
       calls = 0;
       failFirst = 10;
-      const r = await fetch(`http://127.0.0.1:${port}/b`, { client });
+      const r = await fetch(`http://127.0.0.1:${port}/b`, { client, signal: deadline() });
       assert.equal(r.status, 503);
       assert.equal(await r.text(), "busy");
       assert.equal(calls, 3);
@@ -49,7 +49,12 @@ routes:
     await t.step("a POST is never retried", async () => {
       calls = 0;
       failFirst = 1;
-      const r = await fetch(`http://127.0.0.1:${port}/c`, { client, method: "POST", body: "x" });
+      const r = await fetch(`http://127.0.0.1:${port}/c`, {
+        client,
+        method: "POST",
+        body: "x",
+        signal: deadline(),
+      });
       assert.equal(r.status, 503);
       await r.body?.cancel();
       assert.equal(calls, 1);
@@ -57,7 +62,8 @@ routes:
 
     await t.step("retries are logged and counted", async () => {
       await sprox.waitForLog((l) => l.msg === "retrying upstream request" && l.status === 503);
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: deadline() }))
+        .text();
       assert.match(text, /sprox_upstream_retries_total\{scope="flaky"\} 4/);
     });
   } finally {
@@ -92,13 +98,13 @@ routes:
       );
     });
   try {
-    const r = await fetch(`http://127.0.0.1:${port}/`);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { signal: deadline() });
     assert.equal(r.status, 200);
     assert.equal(await r.text(), "up");
-    await waiting;
+    await withTimeout(waiting, 10_000, "the refused attempt's retry log line");
   } finally {
     await sprox.stop();
-    await origin?.shutdown();
+    if (origin) await withTimeout(origin.shutdown(), 10_000, "the late origin to shut down");
   }
 });
 
@@ -119,11 +125,12 @@ routes:
     upstream: { origin: "${origin.url}" }
 `);
   try {
-    const r = await fetch(`http://127.0.0.1:${port}/`);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { signal: deadline() });
     assert.equal(r.status, 503);
     await r.body?.cancel();
     assert.equal(calls, 1);
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: deadline() }))
+      .text();
     assert.match(text, /sprox_retry_budget_exhausted_total\{scope="spent"\} 1/);
     await sprox.waitForLog((l) =>
       l.msg.startsWith("retry budget exhausted") && l.scope === "spent"

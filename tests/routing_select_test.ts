@@ -3,7 +3,7 @@
  * protocols allowlist, safe path joining, and the header policy.
  */
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox } from "./_support/mod.ts";
 import { curl, hostClient, startOrigin } from "./_support/origins.ts";
 
 /** An origin that echoes what it received as JSON. */
@@ -60,6 +60,7 @@ routes:
     const response = await fetch(`http://127.0.0.1:${port}${path}`, {
       client,
       headers: { host, ...headers },
+      signal: deadline(),
     });
     const text = await response.text();
     return {
@@ -105,7 +106,7 @@ routes:
         ]);
         const [body, status] = r.stdout.split("\n");
         const json = JSON.parse(body);
-        if (status === "400") assert.equal(json.error, "bad_request");
+        if (status === "403") assert.equal(json.error, "ambiguous_path");
         else assert.ok(json.path.startsWith("/base/"), `${path} reached ${json.path}`);
       }
     });

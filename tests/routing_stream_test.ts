@@ -2,7 +2,7 @@
  * A large body streamed through a route arrives byte-exact, in both directions.
  */
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox } from "./_support/mod.ts";
 import { checkPattern, patternStream, startOrigin } from "./_support/origins.ts";
 
 const SIZE = 96 * 1024 * 1024;
@@ -26,7 +26,7 @@ routes:
     upstream: { origin: "${origin.url}" }
 `);
   try {
-    const down = await fetch(`http://127.0.0.1:${port}/big.bin`);
+    const down = await fetch(`http://127.0.0.1:${port}/big.bin`, { signal: deadline(60_000) });
     assert.equal(down.status, 200);
     assert.equal(down.headers.get("content-length"), String(SIZE));
     assert.deepEqual(await checkPattern(down.body!), { bytes: SIZE, mismatches: 0 });
@@ -34,6 +34,7 @@ routes:
     const up = await fetch(`http://127.0.0.1:${port}/upload.bin`, {
       method: "PUT",
       body: patternStream(SIZE / 4),
+      signal: deadline(60_000),
     });
     assert.equal(await up.text(), "stored");
     assert.deepEqual(uploaded, { bytes: SIZE / 4, mismatches: 0 });

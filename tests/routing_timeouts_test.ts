@@ -5,7 +5,7 @@
  * origin observes the cancellation).
  */
 import assert from "node:assert/strict";
-import { freePort, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, startSprox, withTimeout } from "./_support/mod.ts";
 import { hostClient, startOrigin } from "./_support/origins.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(120);
@@ -90,7 +90,7 @@ routes:${route("noheaders", port, noHeaders.url)}${route("stallbody", port, stal
 `);
   const client = hostClient();
   const get = (host: string) =>
-    fetch(`http://127.0.0.1:${port}/file`, { client, headers: { host } });
+    fetch(`http://127.0.0.1:${port}/file`, { client, headers: { host }, signal: deadline() });
   const failure = (reason: string, route: string) =>
     sprox.waitForLog((l) =>
       (l.msg === "upstream request failed" || l.msg.startsWith("upstream body failed")) &&
@@ -115,7 +115,7 @@ routes:${route("noheaders", port, noHeaders.url)}${route("stallbody", port, stal
       });
       await assert.rejects(request);
       // The origin sees its request aborted long before request_timeout_ms would fire it.
-      await upstreamAborted.promise;
+      await withTimeout(upstreamAborted.promise, 10_000, "the upstream request to be aborted");
       await sprox.waitForLog((l) =>
         l.msg.startsWith("client went away before the upstream answered") &&
         l.route === "noheaders"
@@ -163,12 +163,17 @@ routes:${route("noheaders", port, noHeaders.url)}${route("stallbody", port, stal
       let got = 0;
       while (got < 4 * CHUNK.length) got += (await reader.read()).value!.length;
       await reader.cancel();
-      const sent = await cancelled.promise;
+      const sent = await withTimeout(
+        cancelled.promise,
+        10_000,
+        "the upstream body to be cancelled",
+      );
       assert.ok(sent > 0);
     });
 
     await t.step("each reason is counted", async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: deadline() }))
+        .text();
       for (
         const [scope, reason] of [
           ["noheaders", "timeout"],

@@ -4,7 +4,7 @@
  * download in flight, a broken new certificate, and the ACME cache directory.
  */
 import assert from "node:assert/strict";
-import { freePort, scratchDir, startSprox } from "./_support/mod.ts";
+import { deadline, freePort, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
 import { curl, makeTestPki, startOrigin } from "./_support/origins.ts";
 
 const CHUNK = new Uint8Array(32 * 1024).fill(97);
@@ -42,6 +42,7 @@ routes:
     const bad = await fetch(`http://127.0.0.1:${port}/`, {
       client,
       headers: { host: "untrusted.test" },
+      signal: deadline(),
     });
     assert.equal(bad.status, 502);
     assert.equal((await bad.json()).error, "upstream_error");
@@ -52,6 +53,7 @@ routes:
     const good = await fetch(`http://127.0.0.1:${port}/`, {
       client,
       headers: { host: "trusted.test" },
+      signal: deadline(),
     });
     assert.equal(good.status, 200);
     assert.equal(await good.text(), "secure origin");
@@ -168,7 +170,7 @@ routes:
           `https://127.0.0.1:${port}/slow`,
         ]);
         // The origin pauses half way, until the certificate has been replaced.
-        await halfSent.promise;
+        await withTimeout(halfSent.promise, 10_000, "half the body to be sent");
         const second = await makeTestPki(dir, "second", "second.test");
         // Renewal tools replace by rename: write aside, then move into place.
         await Deno.writeTextFile(`${keyPath}.new`, second.key);
@@ -240,7 +242,8 @@ routes:${route("noname", namedOrigin.url, `ca_bundle_path: "${named.caPath}"`)}$
     { dir },
   );
   const client = Deno.createHttpClient({ allowHost: true });
-  const get = (host: string) => fetch(`http://127.0.0.1:${port}/`, { client, headers: { host } });
+  const get = (host: string) =>
+    fetch(`http://127.0.0.1:${port}/`, { client, headers: { host }, signal: deadline() });
   try {
     const noname = await get("noname.test");
     assert.equal(noname.status, 502, "the certificate does not name 127.0.0.1");

@@ -69,6 +69,7 @@ Deno.test("in a terminal, deno task sprox fails on a missing permission instead 
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
     }).output();
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     assert.doesNotMatch(text, /Allow\?|requests read access/);
@@ -96,6 +97,7 @@ Deno.test("the sprox set hides unlisted variables, confines writes to var/ and r
       env: { HOME: "/root-secret-home", SPROX_LOG_LEVEL: "debug" },
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
     }).output();
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     const probe = JSON.parse(new TextDecoder().decode(out.stdout));

@@ -91,6 +91,7 @@ async function runDockerRun(args: string[], env: Record<string, string>) {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
   }).output();
   const calls = (await Deno.readTextFile(log).catch(() => "")).trim().split("\n");
   await Deno.remove(dir, { recursive: true });
@@ -162,6 +163,7 @@ Deno.test("systemd unit: systemd-analyze verify passes without a warning", async
       args: ["verify", `${dir}/sprox.service`],
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
     }).output();
     const stderr = new TextDecoder().decode(verify.stderr);
     assert.equal(verify.code, 0, stderr);
@@ -172,6 +174,7 @@ Deno.test("systemd unit: systemd-analyze verify passes without a warning", async
       env: { SYSTEMD_COLORS: "0" },
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
     }).output();
     const text = new TextDecoder().decode(security.stdout);
     const exposure = Number(/Overall exposure level for sprox\.service: ([\d.]+)/.exec(text)?.[1]);

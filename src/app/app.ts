@@ -2,9 +2,13 @@
  * The application builder: one Hono app per listener of a plan. A request's life is the
  * named sequence below, visible in one place:
  *
- *   identify client → policy (rate limit, CORS preflight) → built-in endpoint | keys
- *   | direct stream | route → finish (CORS and rate-limit fields, byte counting)
- *   → log and count (when the response has been delivered)
+ *   identify client → request gate (method, target and head size, upgrades, `OPTIONS *`)
+ *   → policy (rate limit, CORS preflight) → built-in endpoint | keys | direct stream | route
+ *   → finish (CORS and rate-limit fields, byte counting)
+ *   → log and count (when the response has been delivered, or has failed to be)
+ *
+ * Every step is total: whatever a client sends, a step answers or throws a `ProxyError`, and
+ * nothing that runs after the response (the log line) can throw.
  * @module
  */
 import { Hono } from "hono";
@@ -16,20 +20,12 @@ import { applyPolicy, finishPolicy } from "../policy/mod.ts";
 import { requireRoute } from "../routing/mod.ts";
 import { handleDirectStream } from "../stream/direct/mod.ts";
 import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
-import {
-  bytesStreamed,
-  httpRequestDuration,
-  httpRequests,
-  log,
-  rateLimitedRequests,
-  redactHeaders,
-  redactPathAndQuery,
-  redactText,
-  requestErrors,
-} from "../telemetry/mod.ts";
+import { log, rateLimitedRequests, redactHeaders, redactText } from "../telemetry/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
 import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
+import { checkRequest, loggedMethod } from "./gate.ts";
 import { proxyRoute, serveDirectManifest } from "./manifests.ts";
+import { CLIENT_CLOSED_STATUS, recordRequest } from "./record.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
 /** What the edge passes with every request. */
@@ -44,11 +40,17 @@ type AppEnv = { Bindings: EdgeBindings; Variables: { ctx: RequestContext } };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Step 1: identify the request and the client. */
+/**
+ * Step 1: identify the request and the client. What the log line needs is captured here: the
+ * request object can be closed by the time the line is written (after an upgrade request,
+ * reading its headers then throws).
+ */
 function identify(plan: Plan, listener: ListenerPlan, c: Context<AppEnv>): RequestContext {
   const request = c.req.raw;
-  const incomingId = request.headers.get("x-request-id");
+  const headers = request.headers;
+  const incomingId = headers.get("x-request-id");
   const peer = c.env.info.remoteAddr.hostname;
+  const config = plan.config;
   return {
     request,
     url: new URL(request.url),
@@ -56,15 +58,33 @@ function identify(plan: Plan, listener: ListenerPlan, c: Context<AppEnv>): Reque
     listener,
     requestId: incomingId && REQUEST_ID.test(incomingId) ? incomingId : crypto.randomUUID(),
     peerIp: peer,
-    clientIp: resolveClientIp(request.headers, peer, plan.trustedProxies),
+    clientIp: resolveClientIp(headers, peer, plan.trustedProxies),
     protocol: c.env.protocol,
     startedAt: performance.now(),
+    signal: request.signal,
+    logMethod: loggedMethod(request.method),
+    logHeaders: config.telemetry.log_level === "debug"
+      ? redactHeaders(headers, { logSensitive: config.sensitive_logging.log_sensitive_headers })
+      : undefined,
     route: "-",
   };
 }
 
 /**
- * Step 2: policy. Returns a response that ends the request here (429, CORS preflight), or
+ * Step 2: the request gate (`server.limits`). Returns the response that ends the request
+ * here (405, 414, 431, 501, `OPTIONS *`), or `undefined` to go on.
+ */
+function gate(ctx: RequestContext): Response | undefined {
+  const decision = checkRequest(ctx.plan.gate, ctx.request, ctx.url);
+  if (decision === undefined) return undefined;
+  ctx.route = "request_gate";
+  if (!(decision instanceof ProxyError)) return decision;
+  ctx.outcome = decision.reason;
+  return errorResponse(decision, ctx.requestId);
+}
+
+/**
+ * Step 3: policy. Returns a response that ends the request here (429, CORS preflight), or
  * `undefined` to go on.
  */
 function policy(ctx: RequestContext): Response | undefined {
@@ -100,6 +120,7 @@ function countBytes(
           controller.enqueue(value);
         }
       } catch (error) {
+        tally.failed = true;
         controller.error(error);
       }
     },
@@ -146,55 +167,32 @@ function decorate(ctx: RequestContext, headers: Headers): void {
   finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
 }
 
-const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
-
-/** Last step: count and log once the response has been delivered (or failed to be). */
-function record(
-  ctx: RequestContext,
-  response: Response,
-  tally: BodyTally,
-  completed: Promise<void>,
-): void {
-  const config = ctx.plan.config;
-  // Metric labels stay bounded: an arbitrary method string is not a label value.
-  const method = KNOWN_METHODS.has(ctx.request.method) ? ctx.request.method : "OTHER";
-  const statusClass = `${Math.floor(response.status / 100)}xx`;
-  const telemetry = config.telemetry.enabled;
-  if (telemetry) {
-    httpRequests.labels(ctx.route, method, statusClass).inc();
-    httpRequestDuration.labels(ctx.route, method).observe(
-      (performance.now() - ctx.startedAt) / 1000,
-    );
-    if (ctx.outcome) requestErrors.labels(ctx.outcome).inc();
-  }
-  const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {
-    redactDrmEverywhere: config.sensitive_logging.redact_sensitive_queries,
-  });
-  const write = (completedOk: boolean) => {
-    const delivered = completedOk && !tally.cancelled;
-    const bytes = tally.bytes;
-    if (telemetry && bytes) bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(bytes);
-    log(response.status >= 500 || !delivered ? "warn" : "info", "request", {
-      request_id: ctx.requestId,
-      route: ctx.route,
-      method: ctx.request.method.slice(0, 16),
-      path,
-      status: response.status,
-      bytes,
-      duration_ms: Math.round(performance.now() - ctx.startedAt),
-      upstream_ms: ctx.upstreamMs,
-      client_ip: ctx.clientIp,
-      outcome: delivered ? (ctx.outcome ?? "ok") : (ctx.outcome ?? "client_aborted"),
-      ...(config.telemetry.log_level === "debug"
-        ? {
-          request_headers: redactHeaders(ctx.request.headers, {
-            logSensitive: config.sensitive_logging.log_sensitive_headers,
-          }),
-        }
-        : {}),
+/**
+ * The response for a request that failed: the `ProxyError`'s own, 499 `client_closed` when the
+ * client had already gone (whatever failed then failed because of it), or 500 `internal` for
+ * anything else (logged). Never throws.
+ */
+function failureResponse(ctx: RequestContext | undefined, error: unknown): Response {
+  let proxyError: ProxyError;
+  if (ctx?.signal.aborted) {
+    proxyError = new ProxyError(CLIENT_CLOSED_STATUS, "client_closed", "client closed request", {
+      cause: error,
     });
-  };
-  completed.then(() => write(true), () => write(false));
+  } else if (error instanceof ProxyError) proxyError = error;
+  else {
+    proxyError = new ProxyError(500, "internal", "internal error");
+    let detail: string;
+    try {
+      detail = redactText(String(error));
+    } catch {
+      detail = "unprintable error";
+    }
+    log("error", "unhandled error", { request_id: ctx?.requestId, error: detail });
+  }
+  if (ctx) ctx.outcome = proxyError.reason;
+  // Nobody is left to read a body: the status is for the log line and the metrics.
+  if (proxyError.reason === "client_closed") return new Response(null, { status: 499 });
+  return errorResponse(proxyError, ctx?.requestId);
 }
 
 /**
@@ -211,30 +209,34 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   app.use(async (c, next) => {
     const ctx = identify(plan, listener, c);
     c.set("ctx", ctx);
-    const early = policy(ctx);
+    // Hono hands errors of the handlers below to onError; the steps run here catch their own,
+    // so that every request still gets its finish and its log line.
+    let early: Response | undefined;
+    try {
+      early = gate(ctx) ?? policy(ctx);
+    } catch (error) {
+      early = failureResponse(ctx, error);
+    }
     if (early) c.res = early;
     else await next();
-    const [response, tally] = finish(ctx, c.res);
+    let response: Response;
+    let tally: BodyTally;
+    try {
+      [response, tally] = finish(ctx, c.res);
+    } catch (error) {
+      response = failureResponse(ctx, error);
+      tally = { bytes: 0, cancelled: false };
+    }
     // Clearing first stops Hono from merging the old response's headers into the new one.
     c.res = undefined;
     c.res = response;
-    record(ctx, response, tally, c.env.info.completed);
+    recordRequest(ctx, response, tally, {
+      completed: c.env.info.completed,
+      connection: c.env.connection,
+    });
   });
 
-  app.onError((error, c) => {
-    const ctx = c.get("ctx");
-    const proxyError = error instanceof ProxyError
-      ? error
-      : new ProxyError(500, "internal", "internal error");
-    if (!(error instanceof ProxyError)) {
-      log("error", "unhandled error", {
-        request_id: ctx?.requestId,
-        error: redactText(String(error)),
-      });
-    }
-    if (ctx) ctx.outcome = proxyError.reason;
-    return errorResponse(proxyError, ctx?.requestId);
-  });
+  app.onError((error, c) => failureResponse(c.get("ctx") as RequestContext | undefined, error));
 
   const endpoint = (
     name: string,

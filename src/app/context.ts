@@ -11,6 +11,8 @@ export interface BodyTally {
   bytes: number;
   /** The body was cancelled before its end (the client went away). */
   cancelled: boolean;
+  /** The body's source failed before its end (the client got a cut-off body). */
+  failed?: boolean;
 }
 
 /** Per-request state: the inputs are read-only, the outcome fields are written once. */
@@ -27,11 +29,27 @@ export interface RequestContext {
   /** `http` or `https`: how the client reached this listener. */
   readonly protocol: "http" | "https";
   readonly startedAt: number;
+  /**
+   * The client's signal: it aborts only when the client goes away before the response is
+   * delivered (`no-legacy-abort`). Upstream exchanges join it so they stop with the client.
+   */
+  readonly signal: AbortSignal;
+  /** The method as logged: bounded (see `loggedMethod`). */
+  readonly logMethod: string;
+  /**
+   * The request headers, redacted, captured when the request arrived (debug level only): the
+   * request object may be closed by the time its log line is written (after an upgrade).
+   */
+  readonly logHeaders?: Record<string, string>;
   /** The route id or endpoint name that served the request (log and metric label). */
   route: string;
   /** Milliseconds until the upstream answered, when an upstream was involved. */
   upstreamMs?: number;
-  /** Failure reason, when the request failed. */
+  /**
+   * How the request failed, when it did: an error reason (`no_route`, `client_closed`, …) or
+   * a body failure (`truncated`, `upstream_read_timeout`). The log line adds `ok`, and
+   * `client_closed`, `truncated` or `shutdown` when the response was not delivered whole.
+   */
   outcome?: string;
   /** Body bytes mode for metrics: `route`, `direct`, `speedtest`, ... */
   bytesMode?: string;

@@ -5,7 +5,9 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
+import { rawPathOf } from "../net/mod.ts";
 import {
+  assertUnambiguousPath,
   buildClientResponse,
   type Forwarded,
   forwardToRoute,
@@ -66,10 +68,17 @@ async function forward(
     clientIp: ctx.clientIp,
     protocol: ctx.protocol,
     requestId: ctx.requestId,
+    // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
+    signal: ctx.signal,
     onBodyEnd: (end) => {
       tally.bytes = end.bytes;
       tally.cancelled = end.kind === "client_cancelled";
-      if (end.kind === "failed") ctx.outcome = `upstream_${end.failure.kind}`;
+      // An origin that dies mid-body leaves the client with a cut-off body: `truncated`.
+      if (end.kind === "failed") {
+        ctx.outcome = end.failure.kind === "body_error"
+          ? "truncated"
+          : `upstream_${end.failure.kind}`;
+      }
     },
   });
   ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
@@ -152,6 +161,10 @@ async function convertOnRoute(
  * ```
  */
 export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise<Response> {
+  // The path as the client sent it, before the URL parser resolved `..` or `%2e%2e`: an
+  // ambiguous request is refused (403 ambiguous_path), never normalised and forwarded.
+  // The joined upstream path is checked again by `joinUpstreamUrl`.
+  assertUnambiguousPath(rawPathOf(ctx.request.url));
   const method = ctx.request.method;
   if (route.config.dash.to_hls && (method === "GET" || method === "HEAD")) {
     const match = matchConvertedPath(ctx.url.pathname);
@@ -215,7 +228,10 @@ export async function serveDirectManifest(
   const headers = upstreamHeaders(ctx.request.headers, overrides);
   for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
   const fetch = async (url: URL, requestHeaders: Headers) => {
-    const result = await fetchDirect(direct, url, { headers: requestHeaders });
+    const result = await fetchDirect(direct, url, {
+      headers: requestHeaders,
+      signal: ctx.signal,
+    });
     ctx.upstreamMs = (ctx.upstreamMs ?? 0) + Math.round(result.upstreamMs);
     return { response: result.response, finalUrl: result.finalUrl };
   };

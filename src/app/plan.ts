@@ -16,6 +16,7 @@ import {
 import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
 import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
+import { compileRequestGate, type RequestGatePlan } from "./gate.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -49,6 +50,8 @@ export interface Plan {
   readonly secrets: SecretStore;
   /** `/proxy/stream`, when the `direct_stream` block is present and enabled. */
   readonly direct: DirectPlan | undefined;
+  /** The request gate's compiled `server.limits` (methods, target and head size). */
+  readonly gate: RequestGatePlan;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -112,6 +115,7 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
     policy: compilePolicy(config, previous?.policy),
     secrets,
     direct,
+    gate: compileRequestGate(config.server.limits),
     dispose() {
       for (const d of disposers) d();
     },

@@ -24,6 +24,24 @@ export interface ConfigIssue extends ConfigSource {
 }
 
 /**
+ * Control, line-separator and bidirectional-formatting characters: shown escaped, so a
+ * key or value from a hostile file cannot drive the terminal or reorder what is read.
+ */
+const UNPRINTABLE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+/** Longest key shown in a path; longer ones are cut. */
+const MAX_KEY_CHARS = 64;
+
+function printable(text: string): string {
+  return text.replace(
+    UNPRINTABLE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
  * Formats a key path the way operators read it: `routes[0].listen.port`.
  *
  * @example
@@ -35,7 +53,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const part of path) {
     if (typeof part === "number") out += `[${part}]`;
-    else out += out === "" ? String(part) : `.${String(part)}`;
+    else {
+      const key = String(part);
+      const shown = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}...` : key;
+      out += out === "" ? shown : `.${shown}`;
+    }
   }
   return out === "" ? "(root)" : out;
 }
@@ -50,7 +72,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
  */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.line > 0 ? `${issue.file}:${issue.line}:${issue.column}` : issue.file;
-  return `${where}: ${issue.severity}: '${issue.path}' ${issue.message}`;
+  return printable(`${where}: ${issue.severity}: '${issue.path}' ${issue.message}`);
 }
 
 /** Thrown when a configuration cannot be loaded; carries every issue, not just the first. */

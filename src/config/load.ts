@@ -1,9 +1,11 @@
 /**
- * The one loader used by `serve`, `validate` and SIGHUP reload: YAML text → raw value →
- * environment overrides → schema → semantic rules. Every issue is collected before failing.
+ * The one loader used by `serve`, `validate` and SIGHUP reload: file bytes → YAML document
+ * (within the limits of `_source.ts`) → raw value → environment overrides → schema →
+ * semantic rules. Every issue is collected before failing, and whatever the input, the
+ * only error thrown is {@linkcode ConfigError}.
  * @module
  */
-import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import { isMap, isSeq, type LineCounter } from "yaml";
 import type { Document, Node } from "yaml";
 import type { z } from "zod";
 import { type Config, ConfigSchema } from "./schema.ts";
@@ -12,6 +14,7 @@ import { type AppliedOverride, applyEnvOverrides, type EnvLookup, readEnv } from
 import { checkSemantics, partialConfig } from "./_semantics.ts";
 import { knownKeysAt } from "./_zod_walk.ts";
 import { suggestKey } from "./_suggest.ts";
+import { decodeConfig, fileIssue, MAX_CONFIG_BYTES, parseSource, tooLarge } from "./_source.ts";
 
 /** A loaded configuration and the warnings found on the way. */
 export interface LoadedConfig {
@@ -75,12 +78,30 @@ function positionOf(
   return { line, column: col };
 }
 
+/** Longest rendering of a current value in a message. */
+const MAX_VALUE_CHARS = 80;
+
+function cut(text: string): string {
+  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}...` : text;
+}
+
+function describeValue(value: unknown): string {
+  try {
+    return cut(JSON.stringify(value) ?? String(value));
+  } catch {
+    return Array.isArray(value) ? "[...]" : "{...}";
+  }
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const value = issue.path.reduce<unknown>(
-    (v, k) => (v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined),
+    (v, k) =>
+      v && typeof v === "object" && Object.hasOwn(v, k)
+        ? (v as Record<PropertyKey, unknown>)[k]
+        : undefined,
     raw,
   );
-  const current = value === undefined ? "" : `: current value is ${JSON.stringify(value)}`;
+  const current = value === undefined ? "" : `: current value is ${describeValue(value)}`;
   switch (issue.code) {
     case "invalid_type":
       return value === undefined
@@ -107,31 +128,35 @@ function overrideFor(applied: readonly AppliedOverride[], path: readonly Propert
 }
 
 /**
- * Parses and validates configuration text; throws {@linkcode ConfigError} with every issue.
+ * Parses and validates configuration text, or the file's bytes (UTF-8); throws
+ * {@linkcode ConfigError} with every issue, and nothing else whatever the input.
  *
  * @example
  * ```ts
  * const { config } = parseConfig("routes.yaml", "routes: []");
  * ```
  */
-export function parseConfig(file: string, text: string, options: LoadOptions = {}): LoadedConfig {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
-  const issues: ConfigIssue[] = [];
-  for (const e of doc.errors) {
-    const { line, col } = counter.linePos(e.pos[0]);
-    issues.push({
-      file,
-      line,
-      column: col,
-      path: "(yaml)",
-      message: `is not valid YAML: ${e.message.split("\n")[0]}`,
-      severity: "error",
-    });
+export function parseConfig(
+  file: string,
+  source: string | Uint8Array,
+  options: LoadOptions = {},
+): LoadedConfig {
+  try {
+    const text = typeof source === "string" ? source : decodeConfig(file, source);
+    return parseText(file, text, options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // The last line of defence: an input that breaks a rule below is still a config error.
+    throw new ConfigError(file, [
+      fileIssue(file, `cannot be processed: ${cut(String(error))}`),
+    ]);
   }
-  if (issues.length > 0) throw new ConfigError(file, issues);
+}
 
-  const raw = doc.toJS() ?? {};
+function parseText(file: string, input: string, options: LoadOptions): LoadedConfig {
+  const { text, doc, counter, raw: parsed } = parseSource(file, input);
+  const issues: ConfigIssue[] = [];
+  const raw = parsed ?? {};
   const { applied, problems } = applyEnvOverrides(raw, options.env ?? readEnv);
   for (const p of problems) {
     issues.push({
@@ -218,23 +243,74 @@ export async function loadConfig(
   options: LoadOptions = {},
 ): Promise<LoadedConfig> {
   const file = resolveConfigPath(path, options.env);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : error instanceof Deno.errors.NotCapable
-      ? "outside the read permission of the sProx sandbox (--allow-read: config/, var/, /config, /etc/sprox)"
-      : (error as Error).message;
-    throw new ConfigError(file, [{
-      file,
-      line: 0,
-      column: 0,
-      path: "(file)",
-      message: `cannot be read: ${reason}`,
-      severity: "error",
-    }]);
+  return parseConfig(file, await readConfigFile(file), options);
+}
+
+/**
+ * Why a file cannot be read, in words (the error classes `Deno.stat` and `Deno.open` throw).
+ *
+ * @example
+ * ```ts
+ * describeReadError(new Deno.errors.NotFound("x")); // "file not found"
+ * ```
+ */
+export function describeReadError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "file not found";
+  if (error instanceof Deno.errors.NotCapable) {
+    return "outside the read permission of the sProx sandbox (--allow-read: config/, var/, /config, /etc/sprox)";
   }
-  return parseConfig(file, text, options);
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.FilesystemLoop) return "too many levels of symbolic links";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory, not a YAML file";
+  if (error instanceof Deno.errors.NotADirectory) {
+    return "a component of the path is not a directory";
+  }
+  return cut(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Reads a configuration file of at most {@linkcode MAX_CONFIG_BYTES}: a directory, a
+ * device, a pipe or a bigger file is refused before anything is read or parsed.
+ */
+async function readConfigFile(file: string): Promise<Uint8Array> {
+  const refuse = (message: string): never => {
+    throw new ConfigError(file, [fileIssue(file, message)]);
+  };
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch (error) {
+    return refuse(`cannot be read: ${describeReadError(error)}`);
+  }
+  if (info.isDirectory) refuse("cannot be read: is a directory, not a YAML file");
+  if (!info.isFile) refuse("cannot be read: not a regular file");
+  if (info.size > MAX_CONFIG_BYTES) refuse(tooLarge(info.size));
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(file, { read: true });
+    // Read in chunks until the end or past the limit: a file that grew since stat() is
+    // still bounded.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(64 * 1024);
+      const n = await handle.read(chunk);
+      if (n === null) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > MAX_CONFIG_BYTES) refuse(tooLarge(total));
+    }
+    const bytes = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return bytes;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    return refuse(`cannot be read: ${describeReadError(error)}`);
+  } finally {
+    handle?.close();
+  }
 }

@@ -1,5 +1,19 @@
 import assert from "node:assert/strict";
-import { ConfigError, type ConfigIssue, loadConfig, parseConfig } from "./mod.ts";
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssue,
+  formatPath,
+  loadConfig,
+  parseConfig,
+} from "./mod.ts";
+import { describeReadError } from "./load.ts";
+import {
+  MAX_ALIAS_EXPANSION,
+  MAX_CONFIG_BYTES,
+  MAX_YAML_ALIASES,
+  MAX_YAML_DEPTH,
+} from "./_source.ts";
 
 const FIXTURES = new URL("../../tests/fixtures/config/", import.meta.url).pathname;
 const noEnv = () => undefined;
@@ -179,4 +193,307 @@ Deno.test("the shipped config/routes.yaml is valid", async () => {
     env: noEnv,
   });
   assert.equal(loaded.config.routes.length, 2);
+});
+
+const SHIPPED = Deno.readTextFileSync(new URL("../../config/routes.yaml", import.meta.url));
+const encoder = new TextEncoder();
+
+/** The issues `parseConfig()` reports for `source`; fails when it loads or throws anything else. */
+function refusal(source: string | Uint8Array): readonly ConfigIssue[] {
+  try {
+    parseConfig("routes.yaml", source, { env: noEnv });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `threw ${String(error)}`);
+    return error.issues;
+  }
+  assert.fail("loaded without errors");
+}
+
+function only(issues: readonly ConfigIssue[]): string {
+  const errors = issues.filter((i) => i.severity === "error");
+  assert.equal(errors.length, 1, errors.map(formatIssue).join("\n"));
+  return formatIssue(errors[0]);
+}
+
+/** A YAML "billion laughs": each line refers nine times to the one before. */
+function aliasBomb(): string {
+  const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (let i = 1; i < 9; i++) {
+    const previous = String.fromCharCode(96 + i);
+    const name = String.fromCharCode(97 + i);
+    lines.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(",")}]`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+Deno.test("parseConfig() refuses an alias bomb at the alias where the expansion passes the limit", () => {
+  assert.equal(
+    only(refusal(aliasBomb())),
+    `routes.yaml:6:8: error: '(yaml)' has aliases that expand to more than ${MAX_ALIAS_EXPANSION} values`,
+  );
+});
+
+Deno.test("parseConfig() allows 100 aliases and refuses the 101st", () => {
+  const doc = (n: number) => `x: &d 1\nl: [${Array(n).fill("*d").join(", ")}]\n` + SHIPPED;
+  const issues = refusal(doc(MAX_YAML_ALIASES));
+  assert.ok(!issues.some((i) => i.path === "(yaml)"), issues.map(formatIssue).join("\n"));
+  assert.equal(
+    only(refusal(doc(MAX_YAML_ALIASES + 1))),
+    `routes.yaml:2:${5 + 4 * MAX_YAML_ALIASES}: error: '(yaml)' holds more than 100 aliases`,
+  );
+});
+
+Deno.test("parseConfig() refuses aliases to a missing, later or enclosing anchor", () => {
+  assert.equal(
+    only(refusal("routes: *nope\n")),
+    "routes.yaml:1:9: error: '(yaml)' refers to the anchor &nope, which is not defined before it",
+  );
+  assert.equal(
+    only(refusal("a: *b\nb: &b 1\n")),
+    "routes.yaml:1:4: error: '(yaml)' refers to the anchor &b, which is not defined before it",
+  );
+  assert.equal(
+    only(refusal("routes: &a [1, [*a]]\n")),
+    "routes.yaml:1:17: error: '(yaml)' refers to the anchor &a around it (a cycle)",
+  );
+  // A redefined anchor: the alias inside the second &a refers to that one, a cycle too.
+  assert.equal(
+    only(refusal("x: &a 1\ny: &a [*a]\n")),
+    "routes.yaml:2:8: error: '(yaml)' refers to the anchor &a around it (a cycle)",
+  );
+});
+
+Deno.test("parseConfig() accepts an anchor used by later aliases (the expanded values validate)", () => {
+  const text = SHIPPED.replace("connect_timeout_ms: 2000", "connect_timeout_ms: &timeout 2000")
+    .replace("connect_timeout_ms: 1000", "connect_timeout_ms: *timeout");
+  const { config } = parseConfig("routes.yaml", text, { env: noEnv });
+  assert.equal(config.routes[1].upstream.connect_timeout_ms, 2000);
+});
+
+Deno.test("parseConfig() bounds nesting: 64 levels parse, 65 are refused with a position", () => {
+  const nested = (depth: number) => `x: ${"[".repeat(depth - 1)}${"]".repeat(depth - 1)}\n`;
+  const deep = refusal(nested(MAX_YAML_DEPTH) + SHIPPED);
+  assert.ok(!deep.some((i) => i.path === "(yaml)"), deep.map(formatIssue).join("\n"));
+  assert.equal(
+    only(refusal(nested(MAX_YAML_DEPTH + 1))),
+    `routes.yaml:1:${
+      3 + MAX_YAML_DEPTH
+    }: error: '(yaml)' nests too deeply: at most 64 levels are allowed`,
+  );
+  const flood = refusal(`routes: ${"[".repeat(100_000)}`);
+  assert.match(formatIssue(flood[0]), /^routes\.yaml:1:\d+: error: '\(yaml\)' nests too deeply/);
+  assert.equal(new Set(flood.map(formatIssue)).size, flood.length, "each problem once");
+});
+
+Deno.test("parseConfig() refuses YAML tags other than the core schema's", () => {
+  assert.equal(
+    only(refusal("routes: !!js/function 'function () {}'\n")),
+    "routes.yaml:1:9: error: '(yaml)' is not valid YAML: Unresolved tag: tag:yaml.org,2002:js/function",
+  );
+  assert.equal(
+    only(refusal("routes: !custom x\n")),
+    "routes.yaml:1:9: error: '(yaml)' is not valid YAML: Unresolved tag: !custom",
+  );
+  assert.equal(
+    only(refusal("routes: !!binary aGVsbG8=\n")),
+    "routes.yaml:1:18: error: '(yaml)' uses the YAML tag tag:yaml.org,2002:binary: only the core schema's tags are allowed",
+  );
+  assert.equal(
+    only(refusal("%YAML 1.1\n---\nroutes: !!set {a, b}\n")),
+    "routes.yaml:3:15: error: '(yaml)' uses the YAML tag tag:yaml.org,2002:set: only the core schema's tags are allowed",
+  );
+  const core = SHIPPED.replace("port: 8080", "port: !!int 8080");
+  assert.equal(parseConfig("routes.yaml", core, { env: noEnv }).config.routes[0].listen.port, 8080);
+});
+
+Deno.test("parseConfig() refuses collection keys, duplicate keys and several documents", () => {
+  assert.equal(
+    only(refusal("? [a]\n: 1\n")),
+    "routes.yaml:1:3: error: '(yaml)' is not valid here: mapping keys must be plain scalars",
+  );
+  assert.equal(
+    only(refusal("routes: 1\nroutes: 2\n")),
+    "routes.yaml:2:1: error: '(yaml)' is not valid YAML: Map keys must be unique",
+  );
+  assert.match(
+    only(refusal(`${SHIPPED}---\nroutes: []\n`)),
+    /^routes\.yaml:97:1: error: '\(yaml\)' is not valid YAML: Source contains multiple documents/,
+  );
+});
+
+Deno.test("parseConfig() reports at most 20 YAML syntax errors, in order", () => {
+  const issues = refusal("]\n".repeat(50));
+  assert.equal(issues.length, 20);
+  assert.deepEqual(issues.map((i) => i.line), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.equal(
+    formatIssue(issues[0]),
+    `routes.yaml:1:1: error: '(yaml)' is not valid YAML: Unexpected flow-seq-end token in YAML document: "]"`,
+  );
+});
+
+Deno.test("parseConfig() decodes UTF-8 strictly, drops a leading BOM and refuses control characters", () => {
+  const bad = new Uint8Array([...encoder.encode("routes:\n  - id: caf"), 0xe9, 0x0a]);
+  assert.equal(
+    only(refusal(bad)),
+    "routes.yaml:2:12: error: '(file)' is not valid UTF-8: invalid byte 0xe9 (save the file as UTF-8)",
+  );
+  const afterMultibyte = new Uint8Array([...encoder.encode("a: \u00e9"), 0xff]);
+  assert.match(only(refusal(afterMultibyte)), /^routes\.yaml:1:5: error: .* invalid byte 0xff/);
+  const cut = new Uint8Array([...encoder.encode("a: "), 0xe2, 0x82]);
+  assert.match(only(refusal(cut)), /^routes\.yaml:1:4: error: .* invalid byte 0xe2/);
+
+  const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...encoder.encode(SHIPPED)]);
+  assert.equal(parseConfig("routes.yaml", withBom, { env: noEnv }).config.routes.length, 2);
+  assert.equal(
+    parseConfig("routes.yaml", `\ufeff${SHIPPED}`, { env: noEnv }).config.routes.length,
+    2,
+  );
+
+  assert.equal(
+    only(refusal("routes:\n  - id: \u001b[31mx\n")),
+    "routes.yaml:2:9: error: '(yaml)' is not valid YAML: control character U+001B (YAML 1.2.2 §5.1)",
+  );
+  assert.match(only(refusal("a: \u0000\n")), /^routes\.yaml:1:4: .*U\+0000/);
+  assert.match(only(refusal("a: \u0085\u009f\n")), /^routes\.yaml:1:5: .*U\+009F/);
+  assert.equal(
+    only(refusal("routes:\n\t- id: x\n")),
+    "routes.yaml:2:1: error: '(yaml)' is not valid YAML: Tabs are not allowed as indentation",
+  );
+});
+
+Deno.test("parseConfig() refuses a document past 4 MiB before parsing it", () => {
+  const big = `# ${"x".repeat(MAX_CONFIG_BYTES)}\n`;
+  const expected =
+    `routes.yaml:1:1: error: '(file)' is too large: ${big.length} bytes, the limit is 4194304 (4 MiB)`;
+  assert.equal(only(refusal(big)), expected);
+  assert.equal(only(refusal(encoder.encode(big))), expected);
+  const justUnder = `#${"x".repeat(MAX_CONFIG_BYTES - SHIPPED.length - 3)}\n${SHIPPED}`;
+  assert.equal(parseConfig("routes.yaml", justUnder, { env: noEnv }).config.routes.length, 2);
+});
+
+Deno.test("formatIssue() escapes control and bidirectional characters and cuts long keys", () => {
+  const line = formatIssue({
+    file: "routes.yaml",
+    line: 3,
+    column: 5,
+    path: formatPath(["routes", 0, "li\u202esten\u2028"]),
+    message: "is not a known key\u001b[2J",
+    severity: "error",
+  });
+  assert.equal(
+    line,
+    "routes.yaml:3:5: error: 'routes[0].li\\u202esten\\u2028' is not a known key\\u001b[2J",
+  );
+  assert.equal(formatPath(["k".repeat(100)]), `${"k".repeat(64)}...`);
+  const long = refusal(`${SHIPPED}\nauth_abuse: { window_secs: "${"9".repeat(500)}" }\n`);
+  const age = long.find((i) => i.path === "auth_abuse.window_secs")!;
+  assert.equal(age.message, `must be number: current value is "${"9".repeat(79)}...`);
+});
+
+Deno.test("describeReadError() names each reason a file cannot be read", () => {
+  const cases: [Error, string][] = [
+    [new Deno.errors.NotFound("x"), "file not found"],
+    [new Deno.errors.PermissionDenied("x"), "permission denied"],
+    [new Deno.errors.FilesystemLoop("x"), "too many levels of symbolic links"],
+    [new Deno.errors.IsADirectory("x"), "is a directory, not a YAML file"],
+    [new Deno.errors.NotADirectory("x"), "a component of the path is not a directory"],
+    [new Error("disk on fire"), "disk on fire"],
+  ];
+  for (const [error, expected] of cases) assert.equal(describeReadError(error), expected);
+  assert.match(describeReadError(new Deno.errors.NotCapable("x")), /sandbox/);
+});
+
+/** A small deterministic PRNG (mulberry32), so a fuzz failure replays. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const YAML_BYTES = encoder.encode("[]{}*&!|>:-?#'\"%@`,\t\n \u00ff\u0000");
+
+function mutate(source: Uint8Array, random: () => number): Uint8Array {
+  const pick = (n: number) => Math.floor(random() * n);
+  const bytes = new Uint8Array(source);
+  switch (pick(5)) {
+    case 0: { // random byte flips
+      for (let i = 0, n = 1 + pick(8); i < n; i++) bytes[pick(bytes.length)] ^= 1 << pick(8);
+      return bytes;
+    }
+    case 1: // truncation, often inside a line or a multi-byte character
+      return bytes.subarray(0, pick(bytes.length));
+    case 2: { // two lines swapped
+      const lines = new TextDecoder().decode(bytes).split("\n");
+      const a = pick(lines.length);
+      const b = pick(lines.length);
+      [lines[a], lines[b]] = [lines[b], lines[a]];
+      return encoder.encode(lines.join("\n"));
+    }
+    case 3: { // YAML indicators (and bytes that are not UTF-8) dropped in
+      for (let i = 0, n = 1 + pick(6); i < n; i++) {
+        bytes[pick(bytes.length)] = YAML_BYTES[pick(YAML_BYTES.length)];
+      }
+      return bytes;
+    }
+    default: { // a line duplicated somewhere else, indentation and all
+      const lines = new TextDecoder().decode(bytes).split("\n");
+      lines.splice(pick(lines.length), 0, lines[pick(lines.length)]);
+      return encoder.encode(lines.join("\n"));
+    }
+  }
+}
+
+Deno.test("fuzz: 400 mutations of config/routes.yaml load or fail with positioned ConfigErrors only", () => {
+  const random = prng(0x5eed);
+  const source = encoder.encode(SHIPPED);
+  let refused = 0;
+  let loaded = 0;
+  for (let round = 0; round < 400; round++) {
+    const input = mutate(source, random);
+    try {
+      parseConfig("routes.yaml", input, { env: noEnv });
+      loaded++;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) {
+        assert.fail(
+          `round ${round} threw ${String(error)} for:\n${new TextDecoder().decode(input)}`,
+        );
+      }
+      refused++;
+      for (const issue of error.issues) {
+        assert.match(
+          formatIssue(issue),
+          /^routes\.yaml:[1-9]\d*:[1-9]\d*: (error|warning): '.*' \S/,
+          `round ${round}: ${formatIssue(issue)}`,
+        );
+      }
+      assert.ok(error.issues.some((i) => i.severity === "error"), `round ${round}`);
+    }
+  }
+  assert.ok(refused >= 200, `${refused} of 400 mutations refused`);
+  assert.ok(loaded >= 10, `${loaded} of 400 mutations still load`);
+});
+
+Deno.test("loadConfig() refuses a named pipe or a device without opening it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/routes.yaml`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(made.code, 0, "mkfifo");
+    for (const path of [fifo, "/dev/zero"]) {
+      await assert.rejects(loadConfig(path, { env: noEnv }), (error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(
+          formatIssue(error.issues[0]),
+          `${path}:1:1: error: '(file)' cannot be read: not a regular file`,
+        );
+        return true;
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -152,6 +152,27 @@ export const DirectStreamSchema = z.strictObject({
   hosts: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
   /** Labs and tests only: exact `address:port` sockets the SSRF guard lets through. */
   private_network_exceptions: z.array(z.string().min(1)).default([]),
+  /** Upstream media types `/proxy/stream` serves (`type/subtype`, `type/*`, `*\/*`). */
+  allowed_content_types: z.array(
+    z.string().regex(/^(\*\/\*|[A-Za-z0-9!#$%&'+.^_`|~-]+\/(\*|[A-Za-z0-9!#$%&'+.^_`|~-]+))$/, {
+      message: "must be a media type (video/mp2t), a type wildcard (video/*) or */*",
+    }),
+  ).default([
+    "video/*",
+    "audio/*",
+    "application/vnd.apple.mpegurl",
+    "application/x-mpegurl",
+    "application/dash+xml",
+    "application/mp4",
+    "text/vtt",
+    "application/ttml+xml",
+    "text/plain",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+  ]),
 });
 
 /** One ClearKey key loaded into the secret store. */
@@ -222,6 +243,19 @@ export const AuthSchema = z.strictObject({
   bearer_token: nullableString(),
 });
 
+/**
+ * Blocking of clients that present wrong credentials repeatedly: `max_failures` within
+ * `window_secs` refuse the client IP on `/proxy/*` and `/keys*` for `block_secs`.
+ */
+export const AuthAbuseSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Bounded so one tracked client holds at most this many timestamps. */
+  max_failures: z.number().int().min(1).max(1000).default(10),
+  window_secs: z.number().int().positive().default(60),
+  block_secs: z.number().int().positive().default(300),
+  max_tracked_clients: z.number().int().positive().default(100000),
+});
+
 /** HTTP methods sProx serves; anything else is refused before routing. */
 const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 
@@ -235,8 +269,12 @@ export const ListenerLimitsSchema = z.strictObject({
   header_timeout_ms: millis(10000),
   /** Time an idle keep-alive connection stays open with no request in flight. */
   idle_timeout_ms: millis(60000),
-  /** Largest request head (request line and header fields), in bytes: past it 431. */
-  max_header_bytes: z.number().int().min(1024).max(262144).default(65536),
+  /**
+   * Largest request head (request line and header fields), in bytes: past it 431. The
+   * runtime's HTTP/1.1 parser refuses heads over 64 KiB itself (400, empty body), so the
+   * limit stays below that.
+   */
+  max_header_bytes: z.number().int().min(1024).max(61440).default(32768),
   /** Longest request target, in bytes: past it 414. */
   max_url_bytes: z.number().int().min(256).max(65536).default(8192),
   /** Methods served; others get 405 (a known method) or 501 (an unknown one). */
@@ -269,6 +307,7 @@ export const ConfigSchema = z.strictObject({
   telemetry: TelemetrySchema.prefault({}),
   drm: DrmSchema.prefault({}),
   auth: AuthSchema.prefault({}),
+  auth_abuse: AuthAbuseSchema.prefault({}),
   server: ServerSchema.prefault({}),
 });
 

@@ -46,6 +46,8 @@ interface ListenerRecord {
   handler: Handler;
   /** Requests in flight (for `max_concurrent_requests`). */
   inFlight: number;
+  /** Set when the listener stops: connections close as soon as nothing is in flight. */
+  draining: boolean;
   /** Open connections, across the sockets of certificate rotations. */
   table: ConnectionTable;
   /** HTTP of each open connection, by connection id. */
@@ -207,7 +209,9 @@ export class ProxyServer {
       connection,
       (request, info) => this.#onRequest(record, tracked, request, info),
       (error) => {
-        log("error", "handler failed", { listener: key, error: String(error) });
+        // A handler that throws, or a response body that fails mid-way (the request's own
+        // log line tells that story): not an error of the edge.
+        log("debug", "response failed", { listener: key, error: String(error) });
         return errorResponse(new ProxyError(500, "internal", "internal error"));
       },
     );
@@ -227,10 +231,12 @@ export class ProxyServer {
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> {
     record.table.requestStarted(tracked);
-    info.completed.then(
-      () => record.table.requestEnded(tracked),
-      () => record.table.requestEnded(tracked),
-    );
+    const ended = () => {
+      record.table.requestEnded(tracked);
+      // Draining: a connection closes once its last response is delivered.
+      if (record.draining && tracked.inFlight === 0) tracked.close();
+    };
+    info.completed.then(ended, ended);
     const limit = record.listener.maxConcurrentRequests;
     if (limit !== null && record.inFlight >= limit) {
       return errorResponse(
@@ -282,6 +288,7 @@ export class ProxyServer {
       socket,
       handler,
       inFlight: 0,
+      draining: false,
       http: new Map(),
       table: new ConnectionTable(connectionLimits(this.#plan), {
         closedByServer: (reason) => connectionsClosedByServer.labels(key, reason).inc(),
@@ -405,8 +412,15 @@ export class ProxyServer {
   async #close(record: ListenerRecord, graceMs: number): Promise<number> {
     record.watch?.stop();
     closeSocket(record.socket);
+    // The runtime's graceful per-connection shutdown cannot be followed by a forced close
+    // (the close then fails inside the runtime and ends the process), so draining is done
+    // here: idle connections close now, busy ones after their last response, and whatever
+    // is left when the grace period ends is cut.
+    record.draining = true;
     const open = [...record.http.values()];
-    for (const http of open) void http.shutdown();
+    for (const connection of record.table.connections()) {
+      if (connection.inFlight === 0) connection.close();
+    }
     const drained = Promise.all(open.map((http) => http.finished));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {

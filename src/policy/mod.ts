@@ -1,8 +1,22 @@
 /**
- * Policy: authentication, rate limiting and CORS.
+ * Policy: authentication, credential-abuse blocking, rate limiting and CORS.
  * @module
  */
-export { checkCredentials, type CredentialPolicy, secretsEqual } from "./auth.ts";
+export {
+  authAbuseKey,
+  type AuthAbuseSettings,
+  AuthFailureTracker,
+  type FailureOutcome,
+} from "./abuse.ts";
+export {
+  type AuthAbuseBinding,
+  bindAuthAbuse,
+  checkCredentials,
+  type CredentialPolicy,
+  refuseIfBlocked,
+  refuseWrongCredential,
+  secretsEqual,
+} from "./auth.ts";
 export {
   applyCorsHeaders,
   compileCors,

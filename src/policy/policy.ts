@@ -1,14 +1,17 @@
 /**
- * The policy step of a request's life: rate limiting and CORS, compiled once per plan.
+ * The policy step of a request's life: rate limiting, CORS and credential-abuse blocking,
+ * compiled once per plan.
  *
  * `applyPolicy()` runs right after the client is identified and may answer on its own
- * (a CORS preflight, a 429); `finishPolicy()` decorates whatever response goes out with
+ * (a CORS preflight, a 429); it also binds the client to the request for the credential
+ * checks of protected endpoints. `finishPolicy()` decorates whatever response goes out with
  * the CORS and rate-limit fields.
  * @module
  */
 import type { Config } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
-import type { CredentialPolicy } from "./auth.ts";
+import { type AuthAbuseSettings, AuthFailureTracker } from "./abuse.ts";
+import { bindAuthAbuse, type CredentialPolicy } from "./auth.ts";
 import {
   applyCorsHeaders,
   compileCors,
@@ -39,6 +42,10 @@ export interface PolicyPlan {
   readonly cors: CorsPolicy;
   /** The API credential of protected endpoints (`/keys*`, `/proxy/*`). */
   readonly credentials: CredentialPolicy;
+  /** `null` when `auth_abuse.enabled` is false. */
+  readonly authAbuse: AuthFailureTracker | null;
+  /** Whether the abuse counters are kept (`telemetry.enabled`). */
+  readonly countMetrics: boolean;
 }
 
 /** What the policy step decided for one request. */
@@ -57,10 +64,16 @@ function sameSettings(a: RateLimitSettings, b: RateLimitSettings): boolean {
     a.maxTrackedClients === b.maxTrackedClients && a.idleEvictSecs === b.idleEvictSecs;
 }
 
+function sameAbuseSettings(a: AuthAbuseSettings, b: AuthAbuseSettings): boolean {
+  return a.maxFailures === b.maxFailures && a.windowSecs === b.windowSecs &&
+    a.blockSecs === b.blockSecs && a.maxTrackedClients === b.maxTrackedClients;
+}
+
 /**
  * Compiles the policy of a configuration. When `previous` (the plan being replaced by a
  * reload) has a limiter with the same knobs, its buckets are kept, so a SIGHUP does not
- * hand every client a fresh burst; changed knobs start from empty buckets.
+ * hand every client a fresh burst; changed knobs start from empty buckets. The
+ * credential-abuse tracker is kept the same way, so a reload does not lift blocks.
  *
  * @example
  * ```ts
@@ -81,6 +94,19 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
       ? previous.limiter
       : new RateLimiter(settings);
   }
+  const abuse = config.auth_abuse;
+  const abuseSettings: AuthAbuseSettings = {
+    maxFailures: abuse.max_failures,
+    windowSecs: abuse.window_secs,
+    blockSecs: abuse.block_secs,
+    maxTrackedClients: abuse.max_tracked_clients,
+  };
+  let authAbuse: AuthFailureTracker | null = null;
+  if (abuse.enabled) {
+    authAbuse = previous?.authAbuse && sameAbuseSettings(previous.authAbuse.settings, abuseSettings)
+      ? previous.authAbuse
+      : new AuthFailureTracker(abuseSettings);
+  }
   const exact = new Set<string>();
   const prefixes: string[] = [];
   for (const path of rl.exempt_paths) {
@@ -98,6 +124,8 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
       apiPassword: config.direct_stream?.api_password ?? null,
       bearerToken: config.auth.bearer_token,
     },
+    authAbuse,
+    countMetrics: config.telemetry.enabled,
   };
 }
 
@@ -125,7 +153,8 @@ function isExempt(policy: PolicyPlan, pathname: string): boolean {
 }
 
 /**
- * Step 2 of a request: the rate limiter, then CORS preflights.
+ * Step 2 of a request: binds the client to the request for the credential checks, then the
+ * rate limiter, then CORS preflights.
  *
  * @example
  * ```ts
@@ -134,6 +163,13 @@ function isExempt(policy: PolicyPlan, pathname: string): boolean {
  * ```
  */
 export function applyPolicy(policy: PolicyPlan, input: PolicyInput): PolicyOutcome {
+  if (policy.authAbuse) {
+    bindAuthAbuse(input.request, {
+      tracker: policy.authAbuse,
+      clientIp: input.clientIp,
+      countMetrics: policy.countMetrics,
+    });
+  }
   let decision: RateLimitDecision | undefined;
   if (policy.limiter && !isExempt(policy, input.url.pathname)) {
     decision = policy.limiter.take(rateLimitKey(policy.keySource, input));

@@ -96,9 +96,15 @@ interface Attempt {
   readonly abort: (failure: UpstreamFailure) => void;
 }
 
+/** What a request the client abandoned ends with (logged as 499, never a 5xx). */
+function clientClosed(cause: unknown): ProxyError {
+  return new ProxyError(499, "client_closed", "client closed request", { cause });
+}
+
 /**
  * Reads a small upstream body within the read timeout. A stall or failure happens before any
- * byte reached the client, so it is answered as an error (504 timeout, 502 otherwise).
+ * byte reached the client, so it is answered as an error (504 timeout, 502 otherwise). A
+ * client that goes away meanwhile stops the read (and the upstream exchange) at once.
  */
 async function readSmallBody(
   upstream: Response,
@@ -106,15 +112,21 @@ async function readSmallBody(
   options: {
     route: RoutePlan;
     fields: Record<string, unknown>;
+    signal: AbortSignal;
     onBodyEnd?: (outcome: BodyOutcome) => void;
   },
 ): Promise<Response> {
   const timeoutMs = options.route.config.upstream.read_timeout_ms;
+  const signal = options.signal;
   let timedOut: UpstreamFailure | undefined;
   const timer = setTimeout(() => {
     timedOut = new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`);
     attempt.abort(timedOut);
   }, timeoutMs);
+  const onClientAbort = () =>
+    attempt.abort(new UpstreamFailure("body_error", "the client went away"));
+  if (signal.aborted) onClientAbort();
+  else signal.addEventListener("abort", onClientAbort, { once: true });
   try {
     const bytes = await upstream.bytes();
     options.onBodyEnd?.({ kind: "complete", bytes: bytes.byteLength });
@@ -124,6 +136,10 @@ async function readSmallBody(
       headers: upstream.headers,
     });
   } catch (error) {
+    if (signal.aborted && !timedOut) {
+      options.onBodyEnd?.({ kind: "client_cancelled", bytes: 0 });
+      throw clientClosed(error);
+    }
     const failure = timedOut ??
       new UpstreamFailure("body_error", classifyUpstreamError(error).message, { cause: error });
     upstreamErrors.labels(options.route.id, failure.kind).inc();
@@ -136,6 +152,7 @@ async function readSmallBody(
     throw toProxyError(failure);
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener("abort", onClientAbort);
   }
 }
 
@@ -243,7 +260,7 @@ export async function forwardToRoute(
         ...fields,
         attempts,
       });
-      throw new ProxyError(502, "upstream_error", "request cancelled", { cause: error });
+      throw clientClosed(error);
     }
     const failure = classifyUpstreamError(error);
     upstreamErrors.labels(route.id, failure.kind).inc();
@@ -273,6 +290,7 @@ export async function forwardToRoute(
       response: await readSmallBody(upstream, attempt, {
         route,
         fields,
+        signal,
         onBodyEnd: options.onBodyEnd,
       }),
       upstreamUrl,

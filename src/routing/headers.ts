@@ -1,7 +1,9 @@
 /**
  * Header policy: hop-by-hop stripping (RFC 9110 §7.6.1), per-route allow/deny lists of
- * request headers, and the forwarding headers (`Via`, `X-Forwarded-*`). Pure functions over
- * `Headers`; the policy is compiled once per configuration.
+ * request headers, the forwarding headers (`Via`, `X-Forwarded-*`), and the two response
+ * policies: route mode (a reverse proxy: the origin's headers minus hop-by-hop) and direct
+ * mode (an allowlist plus content-safety headers). Pure functions over `Headers`; the
+ * policy is compiled once per configuration.
  * @module
  */
 import type { RouteConfig } from "../config/mod.ts";
@@ -143,5 +145,59 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   const out = stripHopByHop(upstream);
   const previousVia = upstream.get("via");
   out.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
+  return out;
+}
+
+/**
+ * The upstream response headers direct mode (`/proxy/stream` and the direct-mode manifest
+ * endpoints) passes on; everything else (cookies, CORS, security policies, hop-by-hop
+ * fields, server identification, private `X-*` headers) stays behind. `content-type`/
+ * `-length`/`-range`/`accept-ranges` carry the bytes and their place; `etag`/
+ * `last-modified`/`cache-control`/`expires`/`date` keep caching and revalidation working;
+ * `content-disposition` keeps download names.
+ */
+export const COPIED_RESPONSE_HEADERS: readonly string[] = [
+  "content-type",
+  "content-length",
+  "content-range",
+  "accept-ranges",
+  "etag",
+  "last-modified",
+  "cache-control",
+  "expires",
+  "date",
+  "content-disposition",
+];
+
+/**
+ * Set on every direct-mode response that carries upstream content. A destination is
+ * arbitrary third-party content served under sProx's own origin: `nosniff` stops a
+ * browser from reading it as another type than declared, and the sandboxing CSP makes a
+ * document opened from it (HTML, SVG, any `+xml`) a scriptless, opaque-origin page that
+ * loads nothing. CSP applies to documents only, so players fetching media are unaffected.
+ */
+export const CONTENT_SAFETY_HEADERS: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "sandbox; default-src 'none'",
+};
+
+/**
+ * The single response-header policy of direct mode: the {@linkcode COPIED_RESPONSE_HEADERS}
+ * of the upstream response, plus {@linkcode CONTENT_SAFETY_HEADERS}.
+ *
+ * @example
+ * ```ts
+ * const headers = directResponseHeaders(upstream.headers);
+ * headers.get("set-cookie"); // null
+ * headers.get("x-content-type-options"); // "nosniff"
+ * ```
+ */
+export function directResponseHeaders(upstream: Headers): Headers {
+  const out = new Headers();
+  for (const name of COPIED_RESPONSE_HEADERS) {
+    const value = upstream.get(name);
+    if (value !== null) out.set(name, value);
+  }
+  for (const [name, value] of Object.entries(CONTENT_SAFETY_HEADERS)) out.set(name, value);
   return out;
 }

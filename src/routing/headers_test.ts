@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   clientResponseHeaders,
   compileHeaderPolicy,
+  directResponseHeaders,
   stripHopByHop,
   upstreamRequestHeaders,
 } from "./headers.ts";
@@ -67,4 +68,49 @@ Deno.test("clientResponseHeaders() strips hop-by-hop and extends Via", () => {
   assert.equal(out.get("connection"), null);
   assert.equal(out.get("content-type"), "video/mp2t");
   assert.equal(out.get("via"), "1.1 sprox");
+});
+
+Deno.test("directResponseHeaders() keeps the allowlist, drops the rest, adds content safety", () => {
+  const out = directResponseHeaders(
+    new Headers({
+      "content-type": "video/mp2t",
+      "content-length": "10",
+      "content-range": "bytes 0-9/20",
+      "accept-ranges": "bytes",
+      etag: '"v1"',
+      "last-modified": "Tue, 01 Jul 2025 00:00:00 GMT",
+      "cache-control": "max-age=60",
+      expires: "Tue, 01 Jul 2025 00:01:00 GMT",
+      date: "Tue, 01 Jul 2025 00:00:00 GMT",
+      "content-disposition": "inline",
+      "set-cookie": "session=1",
+      server: "origin/1.0",
+      "x-powered-by": "PHP",
+      "x-internal-token": "secret",
+      "access-control-allow-origin": "*",
+      "content-security-policy": "script-src *",
+      "content-encoding": "gzip",
+      location: "/elsewhere",
+      connection: "close",
+      via: "1.1 cdn",
+    }),
+  );
+  assert.deepEqual(Object.fromEntries(out), {
+    "accept-ranges": "bytes",
+    "cache-control": "max-age=60",
+    "content-disposition": "inline",
+    "content-length": "10",
+    "content-range": "bytes 0-9/20",
+    "content-security-policy": "sandbox; default-src 'none'",
+    "content-type": "video/mp2t",
+    date: "Tue, 01 Jul 2025 00:00:00 GMT",
+    etag: '"v1"',
+    expires: "Tue, 01 Jul 2025 00:01:00 GMT",
+    "last-modified": "Tue, 01 Jul 2025 00:00:00 GMT",
+    "x-content-type-options": "nosniff",
+  });
+  assert.deepEqual(Object.fromEntries(directResponseHeaders(new Headers())), {
+    "content-security-policy": "sandbox; default-src 'none'",
+    "x-content-type-options": "nosniff",
+  });
 });

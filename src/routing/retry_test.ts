@@ -63,3 +63,38 @@ Deno.test("fetchWithRetry() stops when the budget is spent", async () => {
   }, { retry: RETRY, budget, idempotent: true, scope: "t" }));
   assert.equal(calls, 1);
 });
+
+Deno.test("fetchWithRetry() never retries once the client went away", async () => {
+  const budget = new RetryBudget({ ratio: 1, window_secs: 10, min_retries_per_sec: 100 });
+  const fast = { ...RETRY, initial_backoff_ms: 1 };
+  const controller = new AbortController();
+  let calls = 0;
+  // The client leaves while the attempt runs: its failure is the last word.
+  await assert.rejects(
+    fetchWithRetry(() => {
+      calls++;
+      controller.abort(new Error("client gone"));
+      return Promise.reject(new Error("aborted"));
+    }, { retry: fast, budget, idempotent: true, scope: "t", signal: controller.signal }),
+    /aborted/,
+  );
+  assert.equal(calls, 1);
+  // A retryable answer that arrives after the client left is not retried either.
+  calls = 0;
+  const late = new AbortController();
+  const result = await fetchWithRetry(() => {
+    calls++;
+    late.abort();
+    return Promise.resolve(503);
+  }, {
+    retry: fast,
+    budget,
+    idempotent: true,
+    scope: "t",
+    signal: late.signal,
+    shouldRetry: (o) => o.result === 503,
+  });
+  assert.equal(result, 503);
+  assert.equal(calls, 1);
+  assert.equal(budget.available(), 1000, "no retry was withdrawn from the budget");
+});

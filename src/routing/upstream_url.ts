@@ -3,11 +3,35 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
+import { classifyPath, describePathAmbiguity } from "../net/mod.ts";
+
+/**
+ * Refuses a path an origin could read differently than sProx (see `classifyPath` in
+ * `src/net/path.ts`: dot segments in any encoding, `..;`, double encoding, `%2F`/`%5C`,
+ * backslashes, controls, invalid UTF-8, Unicode look-alikes) with `403 ambiguous_path`.
+ * Route forwarding and `/proxy/stream` (every hop) share it.
+ *
+ * @example
+ * ```ts
+ * assertUnambiguousPath("/vod/a.m3u8"); // passes
+ * assertUnambiguousPath("/vod/..;/secret"); // throws 403 ambiguous_path
+ * ```
+ */
+export function assertUnambiguousPath(path: string): void {
+  const ambiguity = classifyPath(path);
+  if (ambiguity !== null) {
+    throw new ProxyError(
+      403,
+      "ambiguous_path",
+      `ambiguous path: ${describePathAmbiguity(ambiguity)}`,
+    );
+  }
+}
 
 /**
  * Joins the origin base path with the request path and query: no double slashes, and no
- * way out of the base path with `..`, `.` or their percent-encoded forms (`%2e%2e`,
- * `%2f`), which are refused with `400 bad_request`.
+ * way out of the base path: an ambiguous path ({@linkcode assertUnambiguousPath}) is
+ * refused with `403 ambiguous_path`.
  *
  * @example
  * ```ts
@@ -17,21 +41,9 @@ import { ProxyError } from "../errors/mod.ts";
  */
 export function joinUpstreamUrl(origin: URL, request: { pathname: string; search: string }): URL {
   const path = request.pathname;
+  assertUnambiguousPath(path);
   const base = origin.pathname.replace(/\/+$/, "");
-  const segments: string[] = [];
-  for (const raw of path.split("/")) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(raw);
-    } catch {
-      throw new ProxyError(400, "bad_request", "malformed percent-encoding in path");
-    }
-    if (decoded === "" || decoded === ".") continue;
-    if (decoded === ".." || decoded.includes("/") || decoded.includes("\\")) {
-      throw new ProxyError(400, "bad_request", "path must not contain dot-segments");
-    }
-    segments.push(raw);
-  }
+  const segments = path.split("/").filter((segment) => segment !== "");
   const url = new URL(origin.href);
   const trailing = path.endsWith("/") && segments.length ? "/" : "";
   url.pathname = `${base}/${segments.join("/")}${trailing}`;

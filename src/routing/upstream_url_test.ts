@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ProxyError } from "../errors/mod.ts";
-import { joinUpstreamUrl } from "./upstream_url.ts";
+import { assertUnambiguousPath, joinUpstreamUrl } from "./upstream_url.ts";
 
 const ORIGIN = new URL("https://origin.example/vod/");
 
@@ -18,14 +18,47 @@ Deno.test("joinUpstreamUrl() joins without double slashes and keeps the query", 
     "http://o/",
   );
   assert.equal(joinUpstreamUrl(ORIGIN, { pathname: "/a%20b", search: "" }).pathname, "/vod/a%20b");
+  assert.equal(
+    joinUpstreamUrl(ORIGIN, { pathname: "/caf%C3%A9.m3u8", search: "" }).pathname,
+    "/vod/caf%C3%A9.m3u8",
+  );
+  assert.equal(
+    joinUpstreamUrl(ORIGIN, { pathname: "/a.ts;v=1", search: "" }).pathname,
+    "/vod/a.ts;v=1",
+  );
 });
 
-Deno.test("joinUpstreamUrl() refuses dot-segments, raw or percent-encoded", () => {
-  for (const path of ["/../x", "/a/%2e%2e/x", "/%2E%2e", "/a%2f..%2fb", "/a%5c..", "/%zz"]) {
+Deno.test("joinUpstreamUrl() refuses ambiguous paths with 403 ambiguous_path", () => {
+  const cases: [string, string][] = [
+    ["/../x", "dot segment"],
+    ["/a/%2e%2e/x", "dot segment"],
+    ["/%2E%2e", "dot segment"],
+    ["/./x", "dot segment"],
+    ["/..;/secret", "dot segment with parameters"],
+    ["/%2e%2e;x/secret", "dot segment with parameters"],
+    ["/a%2f..%2fb", "encoded path separator"],
+    ["/a%5c..", "encoded path separator"],
+    ["/%252e%252e/x", "double percent-encoding"],
+    ["/%zz", "malformed percent-encoding"],
+    ["/%C0%AE%C0%AE/x", "invalid UTF-8"],
+    ["/%EF%BC%8E%EF%BC%8E/x", "look-alike of a path separator or dot"],
+    ["/a%00", "control character"],
+  ];
+  for (const [path, description] of cases) {
     assert.throws(
       () => joinUpstreamUrl(ORIGIN, { pathname: path, search: "" }),
-      (e) => e instanceof ProxyError && e.status === 400,
+      (e) =>
+        e instanceof ProxyError && e.status === 403 && e.reason === "ambiguous_path" &&
+        e.message === `ambiguous path: ${description}`,
       path,
     );
   }
+});
+
+Deno.test("assertUnambiguousPath() passes plain paths and refuses a backslash", () => {
+  assert.equal(assertUnambiguousPath("/vod/a.m3u8"), undefined);
+  assert.throws(
+    () => assertUnambiguousPath("/vod\\..\\x"),
+    (e) => e instanceof ProxyError && e.message === "ambiguous path: backslash",
+  );
 });

@@ -48,7 +48,28 @@ export function configureLogging(options: { level: LogLevel }): void {
 }
 
 /**
+ * The line for `fields`; when they cannot be serialised (a BigInt, a cycle, a throwing
+ * getter), a line that says so, with the message alone.
+ */
+function serialise(level: LogLevel, msg: string, fields: Record<string, unknown>): string {
+  const ts = new Date().toISOString();
+  try {
+    return JSON.stringify({ ts, level, msg, ...fields });
+  } catch (error) {
+    let detail = "unserialisable fields";
+    try {
+      detail = `unserialisable fields: ${(error as Error).message}`;
+    } catch {
+      // Keep the generic detail.
+    }
+    return JSON.stringify({ ts, level, msg, log_error: detail });
+  }
+}
+
+/**
  * Writes one JSON log line. Fields must already be redacted: callers never pass secrets.
+ * Never throws: logging runs on paths (after a response, in timers) where a throw would
+ * take the process down.
  *
  * @example
  * ```ts
@@ -57,7 +78,7 @@ export function configureLogging(options: { level: LogLevel }): void {
  */
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < ORDER[threshold]) return;
-  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields });
+  const line = serialise(level, msg, fields);
   pending.push(protectedValues.length > 0 ? scrub(line) : line);
   pendingChars += line.length;
   // Lines are written in batches (one write per ~20 ms or 64 KiB instead of one per
@@ -76,8 +97,13 @@ let pending: string[] = [];
 let pendingChars = 0;
 let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
+/** Lines dropped because stdout could not be written (closed pipe, full disk). */
+let droppedLines = 0;
+
 /**
- * Writes every queued log line to stdout now. Called before the process exits.
+ * Writes every queued log line to stdout now. Called before the process exits. Never
+ * throws: when stdout cannot be written (its reader went away) the lines are dropped, and
+ * stderr says so once.
  *
  * @example
  * ```ts
@@ -90,9 +116,24 @@ export function flushLogs(): void {
     flushTimer = undefined;
   }
   if (pending.length === 0) return;
+  const count = pending.length;
   const bytes = encoder.encode(pending.join("\n") + "\n");
   pending = [];
   pendingChars = 0;
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+  try {
+    let offset = 0;
+    while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+  } catch (error) {
+    if (droppedLines === 0) reportDropped(error);
+    droppedLines += count;
+  }
+}
+
+function reportDropped(error: unknown): void {
+  try {
+    const text = `sprox: log lines dropped, stdout cannot be written: ${String(error)}\n`;
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch {
+    // Nowhere left to report to.
+  }
 }

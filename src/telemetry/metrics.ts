@@ -121,3 +121,17 @@ export function renderMetrics(): Promise<string> {
 
 /** The content type of {@linkcode renderMetrics}. */
 export const METRICS_CONTENT_TYPE: string = registry.contentType;
+
+/** Wrong credentials presented on protected endpoints (`/proxy/*`, `/keys*`). */
+export const authFailures = new client.Counter({
+  name: "sprox_auth_failures_total",
+  help: "Wrong credentials presented on /proxy/* and /keys* (missing ones are not counted).",
+  registers: [registry],
+});
+
+/** Client blocks started after repeated wrong credentials (`auth_abuse`). */
+export const authBlocks = new client.Counter({
+  name: "sprox_auth_blocked_total",
+  help: "Clients blocked after auth_abuse.max_failures wrong credentials within the window.",
+  registers: [registry],
+});

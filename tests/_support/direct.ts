@@ -3,7 +3,9 @@
  * a directory and a tinyproxy, all on free loopback ports.
  * @module
  */
+import { requirePeer } from "./peers.ts";
 import { freePort, scratchDir } from "./sprox.ts";
+import { exitWithin, withTimeout } from "./timeout.ts";
 
 /** What an origin saw of one request (copied: a served Request closes with its response). */
 export interface SeenRequest {
@@ -30,7 +32,11 @@ export function startOrigin(handler: (request: Request) => Response | Promise<Re
     });
     return handler(request);
   });
-  return { port: server.addr.port, requests, close: () => server.shutdown() };
+  return {
+    port: server.addr.port,
+    requests,
+    close: () => withTimeout(server.shutdown(), 10_000, "the origin to shut down"),
+  };
 }
 
 /** A TCP listener that counts every connection it accepts (and closes it at once). */
@@ -88,29 +94,18 @@ async function waitForPort(port: number, child: Deno.ChildProcess, name: string)
     }
   }
   child.kill("SIGKILL");
+  await child.status;
   throw new Error(`${name} did not start on port ${port}`);
 }
 
-function binary(name: string): string {
-  for (const dir of ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]) {
-    try {
-      Deno.statSync(`${dir}/${name}`);
-      return `${dir}/${name}`;
-    } catch {
-      // Try the next directory.
-    }
-  }
-  return name;
-}
-
-function stopper(child: Deno.ChildProcess): () => Promise<void> {
+function stopper(child: Deno.ChildProcess, name: string): () => Promise<void> {
   return async () => {
     try {
       child.kill("SIGTERM");
     } catch {
       // Already gone.
     }
-    await child.status;
+    await exitWithin(child, 10_000, name);
   };
 }
 
@@ -140,13 +135,13 @@ http {
 }
 `,
   );
-  const child = new Deno.Command(binary("nginx"), {
+  const child = new Deno.Command(await requirePeer("nginx"), {
     args: ["-p", dir, "-c", conf],
     stdout: "null",
     stderr: "piped",
   }).spawn();
   await waitForPort(port, child, "nginx");
-  return { port, dir, stop: stopper(child) };
+  return { port, dir, stop: stopper(child, "nginx") };
 }
 
 /** Runs tinyproxy (foreground) on a free loopback port, logging to `<dir>/tinyproxy.log`. */
@@ -167,13 +162,13 @@ ViaProxyName "tinyproxy"
 ConnectPort 443
 `,
   );
-  const child = new Deno.Command(binary("tinyproxy"), {
+  const child = new Deno.Command(await requirePeer("tinyproxy"), {
     args: ["-d", "-c", conf],
     stdout: "null",
     stderr: "null",
   }).spawn();
   await waitForPort(port, child, "tinyproxy");
-  return { port, dir, stop: stopper(child) };
+  return { port, dir, stop: stopper(child, "tinyproxy") };
 }
 
 /** A minimal config: one route on a free port plus the given `direct_stream` YAML block. */

@@ -5,6 +5,7 @@
  */
 import { Parser } from "m3u8-parser";
 import { gzipSync } from "node:zlib";
+import { withTimeout } from "./timeout.ts";
 
 const TYPES: Record<string, string> = {
   m3u8: "application/vnd.apple.mpegurl",
@@ -76,7 +77,7 @@ export function startMediaOrigin(root: string): MediaOrigin {
     url: `http://127.0.0.1:${server.addr.port}`,
     requests,
     referers,
-    close: () => server.shutdown(),
+    close: () => withTimeout(server.shutdown(), 10_000, "the media origin to shut down"),
   };
 }
 
@@ -92,24 +93,27 @@ export interface PlaybackReport {
 }
 
 /**
- * Probes `url` with ffprobe and reads it whole with ffmpeg (decoding to the null muxer).
+ * Probes `url` with ffprobe and reads it whole with ffmpeg (decoding to the null muxer). Each
+ * run is killed after `timeoutMs` (its exit code then says so), so a stalled stream fails.
  *
  * @example
  * ```ts
  * const report = await playWithFfmpeg("http://127.0.0.1:8080/hls/master.m3u8");
  * ```
  */
-export async function playWithFfmpeg(url: string): Promise<PlaybackReport> {
+export async function playWithFfmpeg(url: string, timeoutMs = 60_000): Promise<PlaybackReport> {
   const probe = await new Deno.Command("ffprobe", {
     args: ["-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json", url],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const info = JSON.parse(new TextDecoder().decode(probe.stdout) || "{}");
   const play = await new Deno.Command("ffmpeg", {
     args: ["-v", "error", "-i", url, "-map", "0", "-f", "null", "-progress", "pipe:1", "-"],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const progress = new TextDecoder().decode(play.stdout);
   const times = [...progress.matchAll(/out_time_us=(\d+)/g)].map((m) => Number(m[1]));

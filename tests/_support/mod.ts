@@ -4,3 +4,5 @@
  */
 export * from "./sprox.ts";
 export * from "./tls.ts";
+export * from "./timeout.ts";
+export * from "./peers.ts";

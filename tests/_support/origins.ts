@@ -4,6 +4,7 @@
  * @module
  */
 import { freePort } from "./sprox.ts";
+import { exitWithin, withTimeout } from "./timeout.ts";
 
 /** A running loopback origin. */
 export interface Origin {
@@ -12,9 +13,15 @@ export interface Origin {
   close(): Promise<void>;
 }
 
-/** Starts a `Deno.serve` origin on 127.0.0.1 (TLS when `cert`/`key` are given). */
+/**
+ * Starts a `Deno.serve` origin on 127.0.0.1 (TLS when `cert`/`key` are given); the handler
+ * also gets the connection's info (its `remoteAddr` tells who connected).
+ */
 export async function startOrigin(
-  handler: (request: Request) => Response | Promise<Response>,
+  handler: (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ) => Response | Promise<Response>,
   tls?: { cert: string; key: string },
 ): Promise<Origin> {
   const { promise, resolve } = Promise.withResolvers<void>();
@@ -25,12 +32,12 @@ export async function startOrigin(
     onError: () => new Response("origin error", { status: 500 }),
     ...tls,
   }, handler);
-  await promise;
+  await withTimeout(promise, 10_000, "the origin to listen");
   const port = server.addr.port;
   return {
     port,
     url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
-    close: () => server.shutdown().catch(() => {}),
+    close: () => withTimeout(server.shutdown(), 10_000, "the origin to shut down").catch(() => {}),
   };
 }
 
@@ -45,8 +52,13 @@ export interface TestPki {
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
+  const out = await new Deno.Command("openssl", {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
   if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
@@ -131,39 +143,47 @@ export interface Socks {
   stop(): Promise<void>;
 }
 
-/** Starts `microsocks` on a free loopback port, optionally with username/password auth. */
-export async function startMicrosocks(auth?: { user: string; pass: string }): Promise<Socks> {
+/**
+ * Starts `microsocks` on a free loopback port, optionally with username/password auth and
+ * with its outgoing connections bound to `bind` (another loopback address such as
+ * 127.0.0.2), so an origin can tell a tunnelled connection from a direct one.
+ */
+export async function startMicrosocks(
+  auth?: { user: string; pass: string },
+  bind?: string,
+): Promise<Socks> {
   const port = freePort();
   const args = ["-i", "127.0.0.1", "-p", String(port)];
   if (auth) args.push("-u", auth.user, "-P", auth.pass);
+  if (bind) args.push("-b", bind);
   const child = new Deno.Command("microsocks", { args, stdout: "null", stderr: "null" }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await exitWithin(child, 10_000, "microsocks");
+  };
   for (let i = 0; i < 100; i++) {
     try {
       (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
+      return { port, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return {
-    port,
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
-    },
-  };
+  await stop();
+  throw new Error(`microsocks did not start on port ${port}`);
 }
 
 /** Runs curl; returns its exit code, stdout and stderr. */
 export async function curl(
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // --max-time bounds every transfer; a test needing longer passes its own (the last wins).
   const out = await new Deno.Command("curl", {
-    args: ["-sS", ...args],
+    args: ["-sS", "--max-time", "20", ...args],
     stdout: "piped",
     stderr: "piped",
   })

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { withTimeout } from "./timeout.ts";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** The repository root (absolute, with a trailing slash). */
@@ -30,14 +32,16 @@ export async function scratchDir(): Promise<string> {
 /** Runs the CLI to completion (`deno run -P=sprox main.ts ...args`). */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // A CLI run that hangs is killed (exit 143) and so fails the test that expected it to end.
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-P=sprox", `${ROOT}main.ts`, ...args],
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
@@ -58,8 +62,11 @@ export interface SproxProcess {
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** Sends a signal. */
   kill(signal: Deno.Signal): void;
-  /** SIGTERM, then waits for exit; returns the exit code. */
-  stop(): Promise<number>;
+  /**
+   * SIGTERM, then waits for exit (by default the 10 s shutdown grace plus 10 s); returns the
+   * exit code, or SIGKILLs and throws when the process does not exit in time.
+   */
+  stop(timeoutMs?: number): Promise<number>;
   readonly status: Promise<Deno.CommandStatus>;
 }
 
@@ -69,13 +76,22 @@ export interface SproxProcess {
  */
 export async function startSprox(
   yaml: string,
-  options: { env?: Record<string, string>; dir?: string; expectListeners?: number } = {},
+  options: {
+    env?: Record<string, string>;
+    dir?: string;
+    expectListeners?: number;
+    maxOpenFiles?: number;
+  } = {},
 ): Promise<SproxProcess> {
   const dir = options.dir ?? await scratchDir();
   const configPath = `${dir}/routes.yaml`;
   await Deno.writeTextFile(configPath, yaml);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", dir],
+  const sproxArgs = ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", dir];
+  // `maxOpenFiles` runs the process under `ulimit -n` (descriptor exhaustion tests).
+  const child = new Deno.Command(options.maxOpenFiles ? "bash" : Deno.execPath(), {
+    args: options.maxOpenFiles
+      ? ["-c", `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`, Deno.execPath(), ...sproxArgs]
+      : sproxArgs,
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",
@@ -150,16 +166,30 @@ export async function startSprox(
         // Already exited.
       }
     },
-    stop: async () => {
+    stop: async (timeoutMs = 20_000) => {
       proc.kill("SIGTERM");
-      return (await status).code;
+      try {
+        return (await withTimeout(status, timeoutMs, "sprox to exit after SIGTERM")).code;
+      } catch (error) {
+        proc.kill("SIGKILL");
+        await status;
+        throw error;
+      }
     },
     status,
   };
-  const started = await Promise.race([
-    waitForLog((l) => l.msg === "sprox started", 30000).then(() => true),
-    status.then(() => false),
-  ]);
+  let started: boolean;
+  try {
+    started = await Promise.race([
+      waitForLog((l) => l.msg === "sprox started", 30000).then(() => true),
+      status.then(() => false),
+    ]);
+  } catch (error) {
+    // Never started: do not leave the process behind.
+    proc.kill("SIGKILL");
+    await status;
+    throw error;
+  }
   if (!started) {
     throw new Error(`sprox exited before starting:\n${stderrText}\n${JSON.stringify(logs)}`);
   }

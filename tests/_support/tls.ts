@@ -48,6 +48,7 @@ export async function selfSignedCertificate(
     ],
     stdout: "null",
     stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
   }).output();
   if (!out.success) throw new Error(`openssl failed: ${new TextDecoder().decode(out.stderr)}`);
   return { cert, key };

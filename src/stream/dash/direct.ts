@@ -5,6 +5,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { directResponseHeaders } from "../../routing/mod.ts";
 import {
   carriedParameters,
   directLinkTail,
@@ -62,7 +63,8 @@ async function fetchRange(
 }
 
 /**
- * Serves a direct-mode converted playlist for the MPD at `target`.
+ * Serves a direct-mode converted playlist for the MPD at `target`, with the direct-mode
+ * response-header policy (`directResponseHeaders`), as `/proxy/stream` does.
  *
  * @example
  * ```ts
@@ -95,7 +97,7 @@ export async function serveDirectMpd(
     if (which.kind === "multivariant") {
       const playlist = multivariantPlaylist(mpd, write);
       observeConversion(started);
-      return textResponse(playlist, response);
+      return textResponse(playlist, response, { headers: directResponseHeaders });
     }
     const indexes = new Map<string, Uint8Array>();
     for (const request of segmentIndexRequests(mpd, which.name, write.now)) {
@@ -112,7 +114,7 @@ export async function serveDirectMpd(
     }
     const playlist = mediaPlaylist(mpd, which.name, { ...write, indexes });
     observeConversion(started);
-    return textResponse(playlist, response);
+    return textResponse(playlist, response, { headers: directResponseHeaders });
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: "direct_manifest" });
     throw error;

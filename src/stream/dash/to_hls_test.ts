@@ -98,6 +98,41 @@ Deno.test("SegmentTimeline $Time$ and $Bandwidth$ with r and r=-1 up to the peri
   assert.equal(m.segments[0].map?.uri, "https://origin.example/vod/movie/init-5000000.mp4");
 });
 
+Deno.test("SegmentTimeline: an S@t after a gap restarts $Time$ there, numbers continue", () => {
+  // 0, 2 s; then a 1 s hole (t=450000 not 360000); then 1 s, 1 s; then 2 s to the end.
+  const mpd = parseMpd(
+    `<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT9S">
+  <Period duration="PT9S">
+    <AdaptationSet mimeType="video/mp4">
+      <SegmentTemplate timescale="90000" startNumber="3" media="g-$Time$-$Number$.m4s">
+        <SegmentTimeline>
+          <S t="0" d="180000" r="1"/>
+          <S t="450000" d="90000" r="1"/>
+          <S d="180000"/>
+          <S t="900000" d="90000"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="v" bandwidth="1000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>`,
+    MPD_URL,
+  );
+  const text = mediaPlaylist(mpd, "video-v", identity);
+  const m = parse(text);
+  const base = "https://origin.example/vod/movie/";
+  assert.deepEqual(m.segments.map((s) => [s.uri, s.duration]), [
+    [`${base}g-0-3.m4s`, 2],
+    [`${base}g-180000-4.m4s`, 2],
+    [`${base}g-450000-5.m4s`, 1],
+    [`${base}g-540000-6.m4s`, 1],
+    [`${base}g-630000-7.m4s`, 2],
+    [`${base}g-900000-8.m4s`, 1],
+  ]);
+  assert.equal(m.mediaSequence, 3);
+});
+
 Deno.test("SegmentList mediaRange and Initialization range become byte ranges", () => {
   const mpd = fixture("segment_list.mpd");
   const m = parse(mediaPlaylist(mpd, "video-sd", identity));

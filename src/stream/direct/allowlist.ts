@@ -4,6 +4,7 @@
  */
 import type { AllowRuleConfig } from "../../config/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
+import { assertUnambiguousPath } from "../../routing/mod.ts";
 
 /** A compiled allowlist rule. */
 export interface AllowRule {
@@ -24,7 +25,10 @@ export interface NormalisedUrl {
   readonly port: number;
   /** The path as sent (percent-encoding of unreserved characters decoded). */
   readonly path: string;
-  /** The path fully percent-decoded, `\` read as `/`, dot-segments resolved. */
+  /**
+   * The path percent-decoded once (an unambiguous path has nothing left to decode and no
+   * dot segment, `\` or encoded separator to resolve).
+   */
   readonly decodedPath: string;
 }
 
@@ -74,29 +78,15 @@ export function compileAllowlist(rules: readonly AllowRuleConfig[]): readonly Al
   });
 }
 
-/** Resolves `.` and `..` segments (RFC 3986 §5.2.4) of an absolute path. */
-export function removeDotSegments(path: string): string {
-  const out: string[] = [];
-  const segments = path.split("/").slice(1);
-  segments.forEach((segment, i) => {
-    const last = i === segments.length - 1;
-    if (segment === "..") {
-      if (out.length > 0) out.pop();
-      if (last) out.push("");
-    } else if (segment === ".") {
-      if (last) out.push("");
-    } else out.push(segment);
-  });
-  return `/${out.join("/")}`;
-}
-
 /**
- * Normalises a destination for matching. Refuses (400) userinfo, non-http(s) schemes and
- * paths that decode to control characters.
+ * Normalises a destination for matching. Refuses (400) userinfo and non-http(s) schemes,
+ * and (403 `ambiguous_path`) a path an origin could read differently than the allowlist
+ * does: `..;`, double encoding, `%2F`, `%5C`, controls, invalid UTF-8, look-alikes (the
+ * classifier shared with route forwarding, `classifyPath` in `src/net/path.ts`).
  *
  * @example
  * ```ts
- * normaliseUrl(new URL("https://CDN.example./a/%2e%2e/b")).decodedPath; // "/b"
+ * normaliseUrl(new URL("https://CDN.example./vod/%61.mp4")).path; // "/vod/a.mp4"
  * ```
  */
 export function normaliseUrl(url: URL): NormalisedUrl {
@@ -119,17 +109,9 @@ export function normaliseUrl(url: URL): NormalisedUrl {
       return /[A-Za-z0-9\-._~]/.test(ch) ? ch : m;
     },
   );
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(url.pathname);
-  } catch {
-    throw new ProxyError(400, "bad_request", "d has malformed percent-encoding in its path");
-  }
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(decoded)) {
-    throw new ProxyError(400, "bad_request", "d has control characters in its path");
-  }
-  const decodedPath = removeDotSegments(decoded.replaceAll("\\", "/").replace(/\/{2,}/g, "/"));
+  // After this, the path decodes once to valid UTF-8 without controls or hidden separators.
+  assertUnambiguousPath(url.pathname);
+  const decodedPath = decodeURIComponent(url.pathname);
   return { scheme, host, port, path, decodedPath };
 }
 
@@ -139,8 +121,8 @@ function domainMatches(rule: AllowRule, host: string): boolean {
 
 /**
  * Whether a normalised destination matches a rule. The path must match under both readings
- * (as sent, and fully decoded with dot-segments resolved), so an origin that decodes `%2F`
- * cannot be walked outside an allowed path.
+ * (as sent, and decoded), so a rule cannot be met by an encoding an origin reads otherwise
+ * (`/%76od/` is `/vod/` to every origin, `/vod%2Fx` never reaches here).
  *
  * @example
  * ```ts

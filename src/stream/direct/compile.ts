@@ -5,12 +5,15 @@
 import type { Config, RetryConfig } from "../../config/mod.ts";
 import { parseSocketAddress } from "../../net/mod.ts";
 import { type AllowRule, compileAllowlist } from "./allowlist.ts";
+import { compileContentTypes, type ContentTypePolicy } from "./content_type.ts";
 import { createResolver, type GuardOptions, type Resolver } from "./guard.ts";
 import { PinnedConnector } from "./pin.ts";
 
 /** The compiled, read-only state of `/proxy/stream`. */
 export interface DirectPlan {
   readonly allowlist: readonly AllowRule[];
+  /** Upstream media types `/proxy/stream` serves. */
+  readonly contentTypes: ContentTypePolicy;
   readonly guard: GuardOptions;
   readonly connector: PinnedConnector;
   readonly apiPassword: string | null;
@@ -54,6 +57,7 @@ export function compileDirectStream(
   const connector = new PinnedConnector(block.proxy_url);
   return {
     allowlist: compileAllowlist(block.allowlist),
+    contentTypes: compileContentTypes(block.allowed_content_types),
     guard: {
       resolver: options.resolver ?? createResolver(block.hosts),
       allowPrivateNetworks: block.allow_private_networks,

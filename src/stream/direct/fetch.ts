@@ -34,6 +34,8 @@ export interface DirectFetchOptions {
   readonly onBytes?: (n: number) => void;
   /** Called when the body is cancelled before its end (the client went away). */
   readonly onCancel?: () => void;
+  /** Called when the upstream body fails before its end (the client gets a cut-off body). */
+  readonly onBodyError?: (error: unknown) => void;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -66,8 +68,10 @@ async function exchange(
   if (pinned.host !== null) headers.set("host", pinned.host);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), direct.requestTimeoutMs);
+  // The caller's signal stays joined after the headers: it aborts the body too.
   const onAbort = () => controller.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
   const started = performance.now();
   try {
     const response = await fetch(pinned.url, {
@@ -90,7 +94,11 @@ async function exchange(
   }
 }
 
-/** Passes the body on, counting bytes and releasing the pinned client when it ends. */
+/**
+ * Passes the body on, counting bytes and releasing the pinned client when it ends. Up to
+ * `bufferBytes` are read ahead of the client. A cancellation (the client went away) and an
+ * upstream failure are told apart: only the first is the client's doing.
+ */
 function releasingBody(
   response: Response,
   pinned: PinnedRoute,
@@ -101,24 +109,41 @@ function releasingBody(
     pinned.release();
     return response;
   }
-  const transformer: Transformer<Uint8Array, Uint8Array> = {
-    transform(chunk, controller) {
-      options.onBytes?.(chunk.byteLength);
-      controller.enqueue(chunk);
-    },
-    flush: () => pinned.release(),
-    cancel: () => {
-      options.onCancel?.();
-      pinned.release();
-    },
+  const reader = response.body.getReader();
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    pinned.release();
   };
-  const body = response.body.pipeThrough(
-    new TransformStream(
-      transformer,
-      { highWaterMark: bufferBytes, size: (c) => c.byteLength },
-      { highWaterMark: bufferBytes, size: (c) => c.byteLength },
-    ),
-  );
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        release();
+        // The caller's signal aborts the exchange when the client goes away: a read that
+        // fails then is the client's doing, not the upstream's.
+        if (options.signal?.aborted) options.onCancel?.();
+        else options.onBodyError?.(error);
+        controller.error(error);
+        return;
+      }
+      if (result.done) {
+        release();
+        controller.close();
+        return;
+      }
+      options.onBytes?.(result.value.byteLength);
+      controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      options.onCancel?.();
+      release();
+      return reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: bufferBytes, size: (chunk) => chunk.byteLength });
   return new Response(body, { status: response.status, headers: response.headers });
 }
 
@@ -164,6 +189,10 @@ export async function fetchDirect(
         signal: options.signal,
       });
     } catch (error) {
+      if (options.signal?.aborted) {
+        // The client went away: the exchange was aborted with it, and nothing is retried.
+        throw new ProxyError(499, "client_closed", "client closed request", { cause: error });
+      }
       throw upstreamFailure(error);
     }
     const { response, pinned, ms } = result;

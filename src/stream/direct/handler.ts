@@ -1,44 +1,29 @@
 /**
  * The `/proxy/stream` handler: method → credentials → request contract → fetch under the
- * direct rules → response filter → stream.
+ * direct rules → content-type screen → response filter → stream.
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
 import { checkCredentials } from "../../policy/mod.ts";
+import { directResponseHeaders } from "../../routing/mod.ts";
 import type { DirectPlan } from "./compile.ts";
+import { screenContentType } from "./content_type.ts";
 import { fetchDirect } from "./fetch.ts";
 import { directBytes, directRequests, outcomeOf } from "./metrics.ts";
 import { parseDirectRequest, upstreamHeaders } from "./request.ts";
 
-/**
- * Response headers copied from the upstream; everything else (cookies, CORS, security
- * policies, hop-by-hop fields, server identification) stays behind. `content-type`/`-length`/
- * `-range`/`accept-ranges` carry the bytes and their place; `etag`/`last-modified`/
- * `cache-control`/`expires`/`date` keep caching and revalidation working;
- * `content-disposition` keeps download names.
- */
-export const COPIED_RESPONSE_HEADERS: readonly string[] = [
-  "content-type",
-  "content-length",
-  "content-range",
-  "accept-ranges",
-  "etag",
-  "last-modified",
-  "cache-control",
-  "expires",
-  "date",
-  "content-disposition",
-];
-
 /** What the handler reports back for the request log and the shared byte counter. */
 export interface DirectRequestFacts {
   upstreamMs?: number;
+  /** `truncated` when the upstream body failed after the response started. */
+  outcome?: string;
   /** Bytes passed on and whether the client went away (the app adds no second stage). */
   bodyTally?: { bytes: number; cancelled: boolean };
 }
 
 /**
- * Builds the client response from an upstream response: only allowlisted headers,
+ * Builds the client response from an upstream response: the direct-mode header policy
+ * (`directResponseHeaders`: allowlisted headers plus `nosniff` and a sandboxing CSP),
  * `Accept-Ranges: bytes` when the upstream did not say, and a 502 for a 206 without
  * `Content-Range` (the client could not place the bytes).
  *
@@ -52,11 +37,7 @@ export function filterResponse(upstream: Response, method: string): Response {
     upstream.body?.cancel().catch(() => {});
     throw new ProxyError(502, "upstream_bad_response", "upstream sent 206 without Content-Range");
   }
-  const headers = new Headers();
-  for (const name of COPIED_RESPONSE_HEADERS) {
-    const value = upstream.headers.get(name);
-    if (value !== null) headers.set(name, value);
-  }
+  const headers = directResponseHeaders(upstream.headers);
   if (!headers.has("accept-ranges")) headers.set("accept-ranges", "bytes");
   const bodyless = method === "HEAD" || upstream.status === 304 || upstream.status === 204;
   if (bodyless) upstream.body?.cancel().catch(() => {});
@@ -97,9 +78,13 @@ export async function handleDirectStream(
         directBytes.inc(n);
       },
       onCancel: () => tally.cancelled = true,
+      // The client's signal: the exchange (and its retries) stop when the client goes away.
+      signal: request.signal,
+      onBodyError: () => facts.outcome = "truncated",
     });
     facts.upstreamMs = Math.round(upstreamMs);
-    const filtered = filterResponse(response, request.method);
+    const screened = screenContentType(response, direct.contentTypes);
+    const filtered = filterResponse(screened, request.method);
     if (request.method !== "HEAD") facts.bodyTally = tally;
     directRequests.labels("ok").inc();
     return filtered;

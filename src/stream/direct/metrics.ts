@@ -9,6 +9,8 @@ import { DURATION_BUCKETS, registry } from "../../telemetry/mod.ts";
 export type DirectOutcome =
   | "ok"
   | "allowlist_denied"
+  | "ambiguous_path"
+  | "content_type_denied"
   | "private_network"
   | "bad_override"
   | "bad_request"
@@ -16,7 +18,8 @@ export type DirectOutcome =
   | "method_not_allowed"
   | "too_many_redirects"
   | "upstream_error"
-  | "timeout";
+  | "timeout"
+  | "client_closed";
 
 /** Requests to `/proxy/stream`, by outcome. */
 export const directRequests = new client.Counter({
@@ -45,14 +48,18 @@ export const directUpstreamLatency = new client.Histogram({
 export function outcomeOf(reason: string): DirectOutcome {
   switch (reason) {
     case "allowlist_denied":
+    case "ambiguous_path":
+    case "content_type_denied":
     case "private_network":
     case "bad_override":
     case "bad_request":
     case "method_not_allowed":
     case "too_many_redirects":
+    case "client_closed":
       return reason;
     case "unauthorized":
     case "forbidden":
+    case "auth_blocked":
       return "unauthorized";
     case "upstream_timeout":
       return "timeout";

@@ -25,11 +25,13 @@ export {
   type Resolver,
 } from "./guard.ts";
 export {
-  COPIED_RESPONSE_HEADERS,
-  type DirectRequestFacts,
-  filterResponse,
-  handleDirectStream,
-} from "./handler.ts";
+  compileContentTypes,
+  type ContentTypePolicy,
+  isContentTypeAllowed,
+  mediaTypeOf,
+  screenContentType,
+} from "./content_type.ts";
+export { type DirectRequestFacts, filterResponse, handleDirectStream } from "./handler.ts";
 export {
   type DirectRequest,
   OVERRIDABLE_HEADERS,

@@ -1,13 +1,18 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deadline, withTimeout } from "../../../tests/_support/timeout.ts";
 import { PinnedConnector } from "./pin.ts";
 
 async function connectStatus(port: number, head: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(new TextEncoder().encode(head));
-  const buffer = new Uint8Array(256);
-  const n = await conn.read(buffer);
-  conn.close();
-  return new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split("\r\n")[0];
+  try {
+    await conn.write(new TextEncoder().encode(head));
+    const buffer = new Uint8Array(256);
+    // A tunnel that never answers fails the test instead of hanging it.
+    const n = await withTimeout(conn.read(buffer), 5_000, "the tunnel's status line");
+    return new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split("\r\n")[0];
+  } finally {
+    conn.close();
+  }
 }
 
 Deno.test("the pin tunnel refuses CONNECTs without the credential issued for that target", async () => {
@@ -72,6 +77,7 @@ Deno.test("a retired connector lets an in-flight body finish, then refuses new e
     const response = await fetch(route.url, {
       client: route.client,
       headers: { host: route.host! },
+      signal: deadline(),
     });
     assertEquals(response.headers.get("x-host"), `media.test:${origin.addr.port}`);
     connector.close();
@@ -86,6 +92,6 @@ Deno.test("a retired connector lets an in-flight body finish, then refuses new e
     assertEquals(refused, true);
   } finally {
     connector.close();
-    await origin.shutdown();
+    await withTimeout(origin.shutdown(), 10_000, "the origin to shut down");
   }
 });

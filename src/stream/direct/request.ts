@@ -4,6 +4,8 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { rawPathOf } from "../../net/mod.ts";
+import { assertUnambiguousPath } from "../../routing/mod.ts";
 
 /**
  * Request headers a caller may set with `h_<name>` (lower-case). Each exists for playback:
@@ -53,7 +55,9 @@ export interface DirectRequest {
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 
 /**
- * Parses and validates `d` and the `h_*` overrides of a request URL.
+ * Parses and validates `d` and the `h_*` overrides of a request URL. A `d` whose path, as
+ * written, is ambiguous (`classifyPath` of `src/net/path.ts`: dot segments in any encoding,
+ * `..;`, `\`, double encoding, …) is refused with `403 ambiguous_path`.
  *
  * @example
  * ```ts
@@ -80,6 +84,9 @@ export function parseDirectRequest(url: URL): DirectRequest {
   if (target.protocol !== "http:" && target.protocol !== "https:") {
     throw new ProxyError(400, "bad_request", "d must be an absolute http(s) URL");
   }
+  // The path as the caller wrote it: the URL parser would silently resolve `..` and read
+  // `\` as `/`; such a destination is refused, not normalised (403 ambiguous_path).
+  assertUnambiguousPath(rawPathOf(destinations[0]));
   target.hash = "";
   const overrides = new Map<string, string>();
   for (const [key, value] of url.searchParams) {

@@ -53,3 +53,39 @@ Deno.test("upstreamHeaders() passes playback headers only, overrides win", () =>
     "user-agent": "Override",
   });
 });
+
+Deno.test("parseDirectRequest() refuses a d whose path is ambiguous as written", () => {
+  const refused = (d: string) => {
+    try {
+      parseDirectRequest(new URL(base + new URLSearchParams({ d })));
+      return "admitted";
+    } catch (error) {
+      assert(error instanceof ProxyError);
+      return `${error.status} ${error.reason} ${error.message}`;
+    }
+  };
+  assertEquals(
+    refused("https://cdn.example/vod/../secret"),
+    "403 ambiguous_path ambiguous path: dot segment",
+  );
+  assertEquals(
+    refused("https://cdn.example/vod/%2E%2E/secret"),
+    "403 ambiguous_path ambiguous path: dot segment",
+  );
+  assertEquals(
+    refused("https://cdn.example/vod\\..\\secret"),
+    "403 ambiguous_path ambiguous path: backslash",
+  );
+  assertEquals(
+    refused("https://cdn.example/vod/\u2215x"),
+    "403 ambiguous_path ambiguous path: look-alike of a path separator or dot",
+  );
+  assertEquals(refused("https://cdn.example/vod/a.ts?x=/../y"), "admitted");
+  assertEquals(refused("https://cdn.example/vod/café.m3u8"), "admitted");
+  assertEquals(
+    parseDirectRequest(
+      new URL(base + new URLSearchParams({ d: "https://cdn.example/vod/café.m3u8" })),
+    ).target.pathname,
+    "/vod/caf%C3%A9.m3u8",
+  );
+});

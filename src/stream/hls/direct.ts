@@ -4,6 +4,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { directResponseHeaders } from "../../routing/mod.ts";
 import { decodedBody, readManifest } from "./body.ts";
 import { type DirectLinkOptions, directModeResolver, guardInsecure } from "./links.ts";
 import { PLAYLIST_CONTENT_TYPE, textResponse } from "./respond.ts";
@@ -73,7 +74,8 @@ export async function fetchDirectManifest(
  * Serves `/proxy/hls/manifest.m3u8`: nested playlists come back through it, segments,
  * keys and init sections through `/proxy/stream`, all carrying the request's `h_`
  * overrides and query credential. A playlist fetched over HTTPS must not reference
- * `http://` resources.
+ * `http://` resources. The response headers follow the direct-mode policy
+ * (`directResponseHeaders`), as `/proxy/stream` does.
  *
  * @example
  * ```ts
@@ -93,7 +95,10 @@ export async function serveDirectPlaylist(
       allowInsecure: false,
     });
     const out = rewritePlaylist(text, { playlistUrl: finalUrl.href, resolve });
-    return textResponse(out, response, PLAYLIST_CONTENT_TYPE);
+    return textResponse(out, response, {
+      contentType: PLAYLIST_CONTENT_TYPE,
+      headers: directResponseHeaders,
+    });
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: "direct_manifest" });
     throw error;

@@ -32,19 +32,36 @@ const STALE_HEADERS = [
   "digest",
 ];
 
+/** Options of {@linkcode textResponse}. */
+export interface TextResponseOptions {
+  /** The media type of the new body (default: the HLS playlist type). */
+  readonly contentType?: string;
+  /**
+   * The response-header policy applied to the upstream headers. Default: keep them all
+   * (route mode, whose route step then strips hop-by-hop fields); direct mode passes
+   * `directResponseHeaders` of `src/routing/headers.ts`.
+   */
+  readonly headers?: (upstream: Headers) => Headers;
+}
+
 /**
  * A response carrying `text` as a playlist (or `contentType`), keeping the upstream's
- * status and headers except those describing the old bytes.
+ * status and the headers the policy keeps, except those describing the old bytes.
+ *
+ * @example
+ * ```ts
+ * return textResponse("#EXTM3U\n", upstream, { headers: directResponseHeaders });
+ * ```
  */
 export function textResponse(
   text: string,
   upstream: Response,
-  contentType = PLAYLIST_CONTENT_TYPE,
+  options: TextResponseOptions = {},
 ): Response {
-  const headers = new Headers(upstream.headers);
+  const headers = options.headers?.(upstream.headers) ?? new Headers(upstream.headers);
   for (const name of STALE_HEADERS) headers.delete(name);
   const bytes = new TextEncoder().encode(text);
-  headers.set("content-type", contentType);
+  headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
   headers.set("content-length", String(bytes.byteLength));
   return new Response(bytes, { status: upstream.status, headers });
 }
@@ -128,5 +145,5 @@ export async function rewritePlaylistResponse(
   const type = isPlaylistContentType(upstream.headers.get("content-type"))
     ? upstream.headers.get("content-type")!
     : PLAYLIST_CONTENT_TYPE;
-  return textResponse(out, upstream, type);
+  return textResponse(out, upstream, { contentType: type });
 }

@@ -1,0 +1,177 @@
+/**
+ * The last step of a request's life: once the response has been delivered (or has failed to
+ * be), settle its true outcome, count it and write its log line. Nothing here may throw: it
+ * runs after the response, where a throw would be an unhandled rejection (a crash).
+ * @module
+ */
+import type { ConnectionState } from "../edge/connection.ts";
+import {
+  bytesStreamed,
+  httpRequestDuration,
+  httpRequests,
+  log,
+  redactPathAndQuery,
+  redactText,
+  requestErrors,
+} from "../telemetry/mod.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
+
+/**
+ * The status logged for a client that went away before its response was delivered (nginx's
+ * convention); it counts as `4xx`, never as a server error.
+ */
+export const CLIENT_CLOSED_STATUS = 499;
+
+/** Logged for a request the server cut at shutdown before anything was sent. */
+const NOT_ANSWERED_STATUS = 503;
+
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
+
+/** What the edge says about the delivery of a response. */
+export interface Delivery {
+  /** `info.completed`: settles when the runtime is done with the response. */
+  readonly completed: Promise<void>;
+  /** The connection the request arrived on (`closedBy` when the server closed it). */
+  readonly connection: ConnectionState;
+}
+
+/** A request's settled outcome. */
+export interface Settled {
+  /** The status logged and counted: as sent, or 499 for a client that went away. */
+  readonly status: number;
+  readonly outcome: string;
+  /** The whole response reached the connection. */
+  readonly delivered: boolean;
+}
+
+/** The `Content-Length` a response announced for a body that was sent (not HEAD). */
+function declaredLength(ctx: RequestContext, response: Response): number | undefined {
+  if (response.body === null || ctx.logMethod === "HEAD") return undefined;
+  const value = response.headers.get("content-length");
+  return value !== null && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * Settles how a request ended. In order: a connection the server closed itself (`shutdown`)
+ * while the response was still going out; a failure the request already recorded (an error
+ * response, `client_closed` before the response, a body that broke); a client that went away
+ * (the body was cancelled, the request's signal aborted, or the runtime could not complete
+ * the response): 499 `client_closed`; a body that ended short (`truncated`); otherwise `ok`.
+ *
+ * @example
+ * ```ts
+ * settleOutcome(ctx, response, tally, { completedOk: true, connection, declared: 1000 });
+ * ```
+ */
+export function settleOutcome(
+  ctx: RequestContext,
+  response: Response,
+  tally: BodyTally,
+  options: { completedOk: boolean; connection: ConnectionState; declared?: number },
+): Settled {
+  const short = options.declared !== undefined && tally.bytes < options.declared;
+  const clientGone = !options.completedOk || tally.cancelled || ctx.signal.aborted;
+  const closedBy = options.connection.closedBy;
+  if (closedBy !== null && (clientGone || short || tally.failed === true)) {
+    // The abort the handler saw came from the server closing the connection, not the client.
+    const status = ctx.outcome === "client_closed" ? NOT_ANSWERED_STATUS : response.status;
+    return { status, outcome: closedBy, delivered: false };
+  }
+  if (ctx.outcome !== undefined) {
+    return {
+      status: response.status,
+      outcome: ctx.outcome,
+      delivered: !clientGone && !short && !tally.failed,
+    };
+  }
+  if (clientGone) {
+    return { status: CLIENT_CLOSED_STATUS, outcome: "client_closed", delivered: false };
+  }
+  if (short || tally.failed) {
+    return { status: response.status, outcome: "truncated", delivered: false };
+  }
+  return { status: response.status, outcome: "ok", delivered: true };
+}
+
+/** Reports a log line that could not be written; never throws. */
+function reportLogFailure(requestId: string, error: unknown): void {
+  try {
+    let detail: string;
+    try {
+      detail = redactText(String(error));
+    } catch {
+      detail = "unprintable error";
+    }
+    log("error", "request log line failed", { request_id: requestId, error: detail });
+  } catch {
+    // The logger itself failed; there is nowhere left to say so.
+  }
+}
+
+/**
+ * Counts the request (duration now; the request, its status class and bytes once delivery
+ * settles) and writes its log line then. Never throws, and the promise chain it starts
+ * never rejects.
+ *
+ * @example
+ * ```ts
+ * recordRequest(ctx, response, tally, { completed: info.completed, connection });
+ * ```
+ */
+export function recordRequest(
+  ctx: RequestContext,
+  response: Response,
+  tally: BodyTally,
+  delivery: Delivery,
+): void {
+  try {
+    const config = ctx.plan.config;
+    // Metric labels stay bounded: an arbitrary method string is not a label value.
+    const method = KNOWN_METHODS.has(ctx.logMethod) ? ctx.logMethod : "OTHER";
+    const telemetry = config.telemetry.enabled;
+    if (telemetry) {
+      httpRequestDuration.labels(ctx.route, method).observe(
+        (performance.now() - ctx.startedAt) / 1000,
+      );
+    }
+    const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {
+      redactDrmEverywhere: config.sensitive_logging.redact_sensitive_queries,
+    });
+    const declared = declaredLength(ctx, response);
+    const write = (completedOk: boolean) => {
+      try {
+        const end = settleOutcome(ctx, response, tally, {
+          completedOk,
+          connection: delivery.connection,
+          declared,
+        });
+        const bytes = tally.bytes;
+        if (telemetry) {
+          httpRequests.labels(ctx.route, method, `${Math.floor(end.status / 100)}xx`).inc();
+          if (end.outcome !== "ok") requestErrors.labels(end.outcome).inc();
+          if (bytes) bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(bytes);
+        }
+        log(end.status >= 500 || !end.delivered ? "warn" : "info", "request", {
+          request_id: ctx.requestId,
+          route: ctx.route,
+          method: ctx.logMethod,
+          path,
+          status: end.status,
+          bytes,
+          duration_ms: Math.round(performance.now() - ctx.startedAt),
+          upstream_ms: ctx.upstreamMs,
+          client_ip: ctx.clientIp,
+          outcome: end.outcome,
+          ...(ctx.logHeaders ? { request_headers: ctx.logHeaders } : {}),
+        });
+      } catch (error) {
+        reportLogFailure(ctx.requestId, error);
+      }
+    };
+    delivery.completed.then(() => write(true), () => write(false)).catch((error) =>
+      reportLogFailure(ctx.requestId, error)
+    );
+  } catch (error) {
+    reportLogFailure(ctx.requestId, error);
+  }
+}
