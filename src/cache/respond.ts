@@ -1,0 +1,135 @@
+/**
+ * Building a client's response from an object the cache holds or is filling: its
+ * conditional headers answered (`304`, `412`), its `Range` answered (`206`, `416`), `HEAD`
+ * without a body, `Age` and `Cache-Status` set. Each response gets its own reader.
+ * @module
+ */
+import { appendCacheStatus } from "./cache_status.ts";
+import { evaluatePreconditions, notModifiedHeaders } from "./conditional.ts";
+import type { Fill } from "./fill.ts";
+import { contentRange, evaluateRange } from "./range.ts";
+
+/** A response the cache holds or is filling. */
+export interface CachedObject {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  /** The body, `null` for a response without one. */
+  readonly body: Fill | null;
+  /** The body's length when known (a complete object, or the declared `Content-Length`). */
+  readonly length: number | null;
+}
+
+/** How {@linkcode respondFromObject} labels the response. */
+export interface RespondOptions {
+  /** This cache's `Cache-Status` member. */
+  readonly cacheStatus: string;
+  /** `Age` in seconds, or `null` to keep the object's own. */
+  readonly ageSecs: number | null;
+}
+
+/** Statuses whose responses carry no body (Fetch "null body status"). */
+const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
+
+/** Hop-by-hop fields, never stored (RFC 9111 §3.1). */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+]);
+
+/**
+ * The headers of a response as stored: hop-by-hop fields (and those `Connection` names)
+ * removed (RFC 9111 §3.1).
+ *
+ * @example
+ * ```ts
+ * storedHeaders(new Headers({ connection: "x-a", "x-a": "1", etag: '"v"' })).has("x-a"); // false
+ * ```
+ */
+export function storedHeaders(headers: Headers): Headers {
+  const named = (headers.get("connection") ?? "").split(",").map((n) => n.trim().toLowerCase());
+  const out = new Headers();
+  for (const [name, value] of headers) {
+    if (!HOP_BY_HOP.has(name) && !named.includes(name)) out.append(name, value);
+  }
+  return out;
+}
+
+/** A rough size of a header set, for the store's byte accounting. */
+export function headerBytes(headers: Headers): number {
+  let bytes = 0;
+  for (const [name, value] of headers) bytes += name.length + value.length + 4;
+  return bytes;
+}
+
+/** The declared `Content-Length`, or `null` when absent or malformed. */
+export function declaredLength(headers: Headers): number | null {
+  const value = headers.get("content-length");
+  return value !== null && /^\d{1,15}$/.test(value.trim()) ? Number(value) : null;
+}
+
+/**
+ * The response for `request` from `object`. Preconditions are evaluated against `2xx`
+ * objects (RFC 9110 §13.2.1); a `Range` is answered from a `200` of known length (a `GET`
+ * only, §14.2), otherwise the whole object is sent. The body reader detaches when the
+ * request's signal aborts.
+ *
+ * @example
+ * ```ts
+ * const response = respondFromObject(request, object, { cacheStatus: "sprox; hit", ageSecs: 3 });
+ * ```
+ */
+export function respondFromObject(
+  request: Request,
+  object: CachedObject,
+  options: RespondOptions,
+): Response {
+  const headers = new Headers(object.headers);
+  if (options.ageSecs !== null) headers.set("age", String(Math.floor(options.ageSecs)));
+  appendCacheStatus(headers, options.cacheStatus);
+  const method = request.method;
+  const status = object.status;
+  if (status >= 200 && status < 300) {
+    const precondition = evaluatePreconditions(method, request.headers, object.headers);
+    if (precondition === "not-modified") {
+      return new Response(null, { status: 304, headers: notModifiedHeaders(headers) });
+    }
+    if (precondition === "failed") {
+      const failed = new Headers({ "content-length": "0" });
+      appendCacheStatus(failed, options.cacheStatus);
+      return new Response(null, { status: 412, headers: failed });
+    }
+  }
+  const withBody = method !== "HEAD" && !NULL_BODY.has(status) && object.body !== null;
+  const signal = request.signal;
+  const length = object.length;
+  if (status === 200 && length !== null) {
+    headers.set("content-length", String(length));
+    if (!headers.has("accept-ranges")) headers.set("accept-ranges", "bytes");
+    const range = method === "GET"
+      ? evaluateRange(request.headers, length, object.headers)
+      : { kind: "full" as const };
+    if (range.kind === "unsatisfiable") {
+      const refused = new Headers({ "content-range": contentRange(length), "content-length": "0" });
+      appendCacheStatus(refused, options.cacheStatus);
+      return new Response(null, { status: 416, headers: refused });
+    }
+    if (range.kind === "partial") {
+      headers.set("content-range", contentRange(length, range.start, range.end));
+      headers.set("content-length", String(range.end - range.start + 1));
+      const body = withBody
+        ? object.body!.reader({ start: range.start, end: range.end + 1, signal })
+        : null;
+      return new Response(body, { status: 206, headers });
+    }
+  }
+  const body = withBody ? object.body!.reader({ signal }) : null;
+  return new Response(body, { status, statusText: object.statusText, headers });
+}
