@@ -18,6 +18,7 @@ import {
 } from "./_peers.ts";
 import { curlDownload, type Figures, h2load, median, sampleRss, wrk } from "./_tools.ts";
 import { runManifestBench } from "./manifests.ts";
+import { runH3Bench } from "./h3.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const { values } = parseArgs({
@@ -234,6 +235,7 @@ try {
     "Latency figures (p50, p99, mean_ms) are lower-is-better; their ratios read the other way.",
     "",
     ...(await runManifestBench(quick)),
+    ...(await runH3Bench(quick)),
   );
   const report = lines.join("\n") + "\n";
   const out = values.out ?? `${ROOT}var/bench/results.md`;

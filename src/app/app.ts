@@ -269,7 +269,8 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     ctx.route = "direct_stream";
     if (!plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
     ctx.bytesMode = "direct";
-    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx);
+    const cache = plan.cache.directCaches ? plan.cache.cache : null;
+    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx, cache);
   };
   app.all("/proxy/stream", directStream);
   // `/proxy/stream/<file name>`: the same endpoint; the name only gives players that check

@@ -58,6 +58,8 @@ export interface RequestContext {
    * route forwarder does, for its read timeout), so the finish step adds no second stage.
    */
   bodyTally?: BodyTally;
+  /** What the cache did (`hit`, `miss`, `coalesced`, …), when the request went through it. */
+  cache?: string;
   /** What the policy step decided (rate limit), for the response fields. */
   policy?: PolicyOutcome;
 }

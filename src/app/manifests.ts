@@ -9,10 +9,11 @@ import { rawPathOf } from "../net/mod.ts";
 import {
   assertUnambiguousPath,
   buildClientResponse,
-  type Forwarded,
   forwardToRoute,
+  joinUpstreamUrl,
   type RoutePlan,
 } from "../routing/mod.ts";
+import type { HttpCache } from "../cache/mod.ts";
 import {
   type ConvertedPath,
   matchConvertedPath,
@@ -20,23 +21,23 @@ import {
   serveRouteDash,
 } from "../stream/dash/mod.ts";
 import {
-  directModeResolver,
   handlesPlaylists,
   isPlaylistContentType,
   originPrefix,
-  type ReferenceKind,
   serveDirectPlaylist,
   transformRoutePlaylist,
 } from "../stream/hls/mod.ts";
 import { checkCredentials } from "../policy/mod.ts";
-import {
-  fetchDirect,
-  isAllowed,
-  normaliseUrl,
-  parseDirectRequest,
-  upstreamHeaders,
-} from "../stream/direct/mod.ts";
+import { fetchDirect, parseDirectRequest, upstreamHeaders } from "../stream/direct/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
+import { clearKeyUri, directLink, forward } from "./upstream.ts";
+import { prefetchSegments } from "./prefetch.ts";
+import {
+  answerFromOutput,
+  looksLikePlaylistPath,
+  serveCached,
+  wholeObjectRequest,
+} from "./cached.ts";
 
 // Conditional and range headers would turn the manifest fetch into a 304 or a fragment.
 const MANIFEST_FETCH_DROPPED = [
@@ -48,81 +49,47 @@ const MANIFEST_FETCH_DROPPED = [
   "if-unmodified-since",
 ];
 
-/** The key URI written for protected DASH content when DRM is on. */
-export function clearKeyUri(ctx: RequestContext): ((kid: string) => string) | null {
-  return ctx.plan.config.drm.enabled ? (kid) => `/keys/clearkey?kid=${kid}` : null;
-}
-
-/**
- * Forwards `request` to the route under the context's client facts; `tally` receives what
- * the upstream body did (the app counts it for bodies passed through unchanged).
- */
-async function forward(
-  ctx: RequestContext,
-  route: RoutePlan,
-  request: Request,
-  tally: BodyTally = { bytes: 0, cancelled: false },
-): Promise<Forwarded> {
-  const forwarded = await forwardToRoute(request, route, {
-    peerIp: ctx.peerIp,
-    clientIp: ctx.clientIp,
-    protocol: ctx.protocol,
-    requestId: ctx.requestId,
-    // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
-    signal: ctx.signal,
-    onBodyEnd: (end) => {
-      tally.bytes = end.bytes;
-      tally.cancelled = end.kind === "client_cancelled";
-      // An origin that dies mid-body leaves the client with a cut-off body: `truncated`.
-      if (end.kind === "failed") {
-        ctx.outcome = end.failure.kind === "body_error"
-          ? "truncated"
-          : `upstream_${end.failure.kind}`;
-      }
-    },
-  });
-  ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
-  return forwarded;
-}
-
-/**
- * `/proxy/stream` links for cross-origin references: only for URLs its allowlist admits,
- * and only when it needs no credential (a playlist must never carry one it was not given).
- */
-function directLink(
-  ctx: RequestContext,
-): ((url: string, kind: ReferenceKind) => string | null) | null {
-  const direct = ctx.plan.direct;
-  if (!direct || direct.apiPassword !== null || direct.bearerToken !== null) return null;
-  const link = directModeResolver();
-  return (url, kind) => {
-    try {
-      return isAllowed(direct.allowlist, normaliseUrl(new URL(url))) ? link(url, kind) : null;
-    } catch {
-      return null;
-    }
-  };
-}
-
 async function convertOnRoute(
   ctx: RequestContext,
   route: RoutePlan,
   match: ConvertedPath,
+  cache: HttpCache | null,
 ): Promise<Response> {
   const headers = new Headers(ctx.request.headers);
   for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
   headers.set("accept-encoding", "identity");
-  const mpdRequest = new Request(new URL(match.mpdPath + ctx.url.search, ctx.url), { headers });
-  const upstream = await forward(ctx, route, mpdRequest);
+  const mpdUrl = new URL(match.mpdPath + ctx.url.search, ctx.url);
+  const mpdRequest = new Request(mpdUrl, { headers, signal: ctx.signal });
+  const key = routeCacheKey(ctx, route, mpdUrl);
+  const source = await fetchRouteSource(ctx, route, cache, mpdRequest, key);
+  const convert = (mpd: Response) => convertMpd(ctx, route, match, mpd, mpdUrl);
+  // A live MPD is converted once per version of it, not once per viewer.
+  const output = cache && source.cached && source.response.status === 200
+    ? await cache.memoResponse(
+      `dash ${ctx.plan.hash} ${ctx.protocol} ${JSON.stringify(match.which)} ${key}`,
+      source.cached,
+      convert,
+    )
+    : await convert(source.response);
+  return buildClientResponse(await answerFromOutput(ctx.request, output));
+}
+
+function convertMpd(
+  ctx: RequestContext,
+  route: RoutePlan,
+  match: ConvertedPath,
+  mpd: Response,
+  mpdUrl: URL,
+): Promise<Response> {
   const prefix = originPrefix(route.origin.href);
-  const converted = await serveRouteDash(upstream.response, match.which, {
+  return serveRouteDash(mpd, match.which, {
     routeId: route.id,
     origin: route.origin,
     hls: route.config.hls,
     dash: route.config.dash,
     clientProtocol: ctx.protocol,
     directLink: directLink(ctx),
-    mpdUrl: upstream.upstreamUrl.href,
+    mpdUrl: joinUpstreamUrl(route.origin, mpdUrl).href,
     search: ctx.url.search,
     keyUri: clearKeyUri(ctx),
     requestId: ctx.requestId,
@@ -148,7 +115,6 @@ async function convertOnRoute(
         : bytes;
     },
   });
-  return buildClientResponse(converted);
 }
 
 /**
@@ -166,36 +132,170 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
   // The joined upstream path is checked again by `joinUpstreamUrl`.
   assertUnambiguousPath(rawPathOf(ctx.request.url));
   const method = ctx.request.method;
+  const cache = ctx.plan.cache.routeCaches(route.id) ? ctx.plan.cache.cache : null;
   if (route.config.dash.to_hls && (method === "GET" || method === "HEAD")) {
     const match = matchConvertedPath(ctx.url.pathname);
-    if (match) return await convertOnRoute(ctx, route, match);
+    if (match) return await convertOnRoute(ctx, route, match, cache);
+  }
+  const handles = handlesPlaylists(route.config.hls);
+  if ((method === "GET" || method === "HEAD") && (cache || handles)) {
+    return await getFromRoute(ctx, route, cache, handles);
   }
   const tally: BodyTally = { bytes: 0, cancelled: false };
-  let forwarded = await forward(ctx, route, ctx.request, tally);
-  const handles = handlesPlaylists(route.config.hls);
+  const forwarded = await forward(ctx, route, ctx.request, tally);
+  if (method !== "HEAD") ctx.bodyTally = tally;
+  return buildClientResponse(forwarded.response);
+}
+
+/** The cache key of a route object: the route, the client's host and the request target. */
+function routeCacheKey(
+  ctx: RequestContext,
+  route: RoutePlan,
+  target = ctx.url,
+  clientHost = ctx.request.headers.get("host") ?? ctx.url.host,
+): string {
+  const host = clientHost.toLowerCase();
+  return `route ${route.id} ${host} ${target.pathname}${target.search}`;
+}
+
+/** A source fetched for a route: through the cache when it has one. */
+interface RouteSource {
+  readonly response: Response;
+  /** The cache's answer (for memoising outputs by the source's version), if cached. */
+  readonly cached?: Awaited<ReturnType<HttpCache["serve"]>>;
+  /** The tally of an uncached body passed through. */
+  readonly tally?: BodyTally;
+}
+
+async function fetchRouteSource(
+  ctx: RequestContext,
+  route: RoutePlan,
+  cache: HttpCache | null,
+  request: Request,
+  key = routeCacheKey(ctx, route),
+): Promise<RouteSource> {
+  if (!cache) {
+    const tally: BodyTally = { bytes: 0, cancelled: false };
+    const forwarded = await forward(ctx, route, request, tally);
+    return { response: forwarded.response, tally };
+  }
+  const cached = await serveCached(ctx, cache, { key, request }, async (upstream) => {
+    // No client signal: a coalesced exchange outlives the client that started it.
+    const forwarded = await forwardToRoute(upstream, route, {
+      peerIp: ctx.peerIp,
+      clientIp: ctx.clientIp,
+      protocol: ctx.protocol,
+      requestId: ctx.requestId,
+    });
+    ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
+    return forwarded.response;
+  });
+  return { response: cached.response, cached };
+}
+
+/** Starts the background warm-up of a live playlist's newest segments (bounded). */
+function warmSegments(
+  ctx: RequestContext,
+  route: RoutePlan,
+  cache: HttpCache,
+  text: string,
+  upstreamPlaylistUrl: URL,
+): void {
+  const headers = new Headers({ host: ctx.request.headers.get("host") ?? ctx.url.host });
+  prefetchSegments(text, ctx.plan.cache.prefetchSegments, {
+    cache,
+    playlistUrl: ctx.url,
+    upstreamPlaylistUrl,
+    keyFor: (url) => routeCacheKey(ctx, route, url, headers.get("host")!),
+    headers,
+    fetch: async (upstream) =>
+      (await forwardToRoute(upstream, route, {
+        peerIp: ctx.peerIp,
+        clientIp: ctx.clientIp,
+        protocol: ctx.protocol,
+        requestId: ctx.requestId,
+      })).response,
+  });
+}
+
+/** A 200 or 206 whose type names a playlist. */
+function isPlaylistAnswer(response: Response): boolean {
+  return (response.status === 200 || response.status === 206) &&
+    isPlaylistContentType(response.headers.get("content-type"));
+}
+
+/**
+ * `GET`/`HEAD` on a route that caches or handles playlists. A playlist is fetched whole
+ * (never with the client's `Range` or conditionals), rewritten (memoised by the source's
+ * version when cached), and the client's `Range` and conditionals are answered against the
+ * output; other objects are answered as they are, from the cache when the route has one.
+ */
+async function getFromRoute(
+  ctx: RequestContext,
+  route: RoutePlan,
+  cache: HttpCache | null,
+  handles: boolean,
+): Promise<Response> {
+  const whole = handles && looksLikePlaylistPath(ctx.url.pathname);
+  let source = await fetchRouteSource(
+    ctx,
+    route,
+    cache,
+    whole ? wholeObjectRequest(ctx.request) : ctx.request,
+  );
   if (
-    method === "HEAD" && handles && forwarded.response.status === 200 &&
-    isPlaylistContentType(forwarded.response.headers.get("content-type"))
+    handles && !whole && isPlaylistAnswer(source.response) && ctx.request.method === "GET" &&
+    source.response.status === 206
+  ) {
+    // A playlist at a path without its extension, asked for in part: fetch it whole.
+    await source.response.body?.cancel().catch(() => {});
+    source = await fetchRouteSource(ctx, route, cache, wholeObjectRequest(ctx.request));
+  } else if (
+    handles && !whole && ctx.request.method === "HEAD" &&
+    isPlaylistAnswer(source.response)
   ) {
     // HEAD of a playlist answers the headers of the rewritten playlist (its length).
-    const get = new Request(ctx.request.url, { headers: ctx.request.headers });
-    forwarded = await forward(ctx, route, get, tally);
-  } else if (method !== "GET" || !handles) {
-    if (method !== "HEAD") ctx.bodyTally = tally;
-    return buildClientResponse(forwarded.response);
+    source = await fetchRouteSource(ctx, route, cache, wholeObjectRequest(ctx.request));
   }
-  const response = await transformRoutePlaylist(forwarded.response, forwarded.upstreamUrl.href, {
-    routeId: route.id,
-    origin: route.origin,
-    hls: route.config.hls,
-    clientProtocol: ctx.protocol,
-    directLink: directLink(ctx),
-    requestId: ctx.requestId,
-  });
-  // A body passed through unread keeps the forwarder's tally; a rewritten one is counted
-  // by the app as it leaves.
-  if (response === forwarded.response) ctx.bodyTally = tally;
-  return buildClientResponse(response);
+  const response = source.response;
+  const transformable = handles && response.status === 200 && response.body !== null &&
+    (whole || isPlaylistAnswer(response) || ctx.request.method === "GET");
+  if (!transformable) {
+    if (source.tally && ctx.request.method !== "HEAD") ctx.bodyTally = source.tally;
+    return buildClientResponse(response);
+  }
+  const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);
+  const transform = (r: Response) =>
+    transformRoutePlaylist(r, upstreamUrl.href, {
+      routeId: route.id,
+      origin: route.origin,
+      hls: route.config.hls,
+      clientProtocol: ctx.protocol,
+      directLink: directLink(ctx),
+      requestId: ctx.requestId,
+    });
+  let output: Response;
+  if (cache && source.cached && isPlaylistAnswer(response)) {
+    // Generated outputs depend on the plan (rewriting settings) and the listener's scheme.
+    const key = `hls ${ctx.plan.hash} ${ctx.protocol} ${routeCacheKey(ctx, route)}`;
+    const count = ctx.plan.cache.prefetchSegments;
+    output = await cache.memoResponse(key, source.cached, async (r) => {
+      // Computed once per version of the playlist: the moment to warm its newest segments.
+      if (count > 0) warmSegments(ctx, route, cache, await r.clone().text(), upstreamUrl);
+      return await transform(r);
+    });
+  } else {
+    output = await transform(response);
+  }
+  if (!isPlaylistContentType(output.headers.get("content-type"))) {
+    // Not a playlist after all: a body passed through unread keeps the forwarder's tally.
+    if (output === response && source.tally && ctx.request.method !== "HEAD") {
+      ctx.bodyTally = source.tally;
+    }
+    return buildClientResponse(output);
+  }
+  // A generated playlist: the client's Range and conditionals apply to it.
+  return buildClientResponse(await answerFromOutput(ctx.request, output));
 }
 
 /**
@@ -236,7 +336,16 @@ export async function serveDirectManifest(
     return { response: result.response, finalUrl: result.finalUrl };
   };
   const options = { fetch, headers, requestId: ctx.requestId };
-  return kind === "hls"
-    ? await serveDirectPlaylist(ctx.url, target, options)
-    : await serveDirectMpd(ctx.url, target, { ...options, keyUri: clearKeyUri(ctx) });
+  const generate = () =>
+    kind === "hls"
+      ? serveDirectPlaylist(ctx.url, target, options)
+      : serveDirectMpd(ctx.url, target, { ...options, keyUri: clearKeyUri(ctx) });
+  const cache = ctx.plan.cache.directCaches ? ctx.plan.cache.cache : null;
+  if (!cache) return await generate();
+  // The generated playlist is the cached object: one conversion per lifetime of the output
+  // (a live one lives half its target duration), shared by every viewer of the same URL.
+  // The whole query is the key: links carry the query credential when it came that way.
+  const key = `direct-manifest ${ctx.plan.hash} ${ctx.url.pathname}${ctx.url.search}`;
+  const result = await serveCached(ctx, cache, { key, request: ctx.request }, () => generate());
+  return result.response;
 }

@@ -17,6 +17,7 @@ import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
 import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 import { compileRequestGate, type RequestGatePlan } from "./gate.ts";
+import { type CachePlan, compileCache } from "./cache_plan.ts";
 
 /** One listening address and what it serves. */
 export interface ListenerPlan {
@@ -29,8 +30,16 @@ export interface ListenerPlan {
     readonly certificatePath: string | null;
     readonly privateKeyPath: string | null;
     readonly watchForChanges: boolean;
+    /** Per-hostname certificates chosen by SNI (`listen.tls.certificates`). */
+    readonly certificates: readonly {
+      readonly serverNames: readonly string[];
+      readonly certificatePath: string;
+      readonly privateKeyPath: string;
+    }[];
   };
   readonly maxConcurrentRequests: number | null;
+  /** HTTP/3 on the same port (`listen.http3`, TLS listeners only). */
+  readonly http3: boolean;
   /** Ids of the routes on this listener. */
   readonly routeIds: readonly string[];
 }
@@ -52,6 +61,8 @@ export interface Plan {
   readonly direct: DirectPlan | undefined;
   /** The request gate's compiled `server.limits` (methods, target and head size). */
   readonly gate: RequestGatePlan;
+  /** The HTTP cache shared by the routes and direct mode that use it. */
+  readonly cache: CachePlan;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }
@@ -75,8 +86,14 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
         certificatePath: tls.certificate_path,
         privateKeyPath: tls.private_key_path,
         watchForChanges: tls.watch_for_changes,
+        certificates: tls.certificates.map((c) => ({
+          serverNames: c.server_names.map((n) => n.toLowerCase().replace(/\.$/, "")),
+          certificatePath: c.certificate_path,
+          privateKeyPath: c.private_key_path,
+        })),
       },
       maxConcurrentRequests: route.listen.max_concurrent_requests,
+      http3: route.listen.http3 && tls.enabled,
       routeIds: [route.id],
     });
   }
@@ -104,6 +121,8 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   disposers.push(() => secrets.dispose());
   const direct = compileDirectStream(config);
   if (direct) disposers.push(() => direct.dispose());
+  const cache = compileCache(config, previous?.cache);
+  disposers.push(() => cache.dispose());
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -116,6 +135,7 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
     secrets,
     direct,
     gate: compileRequestGate(config.server.limits),
+    cache,
     dispose() {
       for (const d of disposers) d();
     },

@@ -161,7 +161,9 @@ export function recordRequest(
           duration_ms: Math.round(performance.now() - ctx.startedAt),
           upstream_ms: ctx.upstreamMs,
           client_ip: ctx.clientIp,
+          protocol: delivery.connection.protocol,
           outcome: end.outcome,
+          ...(ctx.cache ? { cache: ctx.cache } : {}),
           ...(ctx.logHeaders ? { request_headers: ctx.logHeaders } : {}),
         });
       } catch (error) {

@@ -247,17 +247,18 @@ export class Flights {
     this.#release(flight);
     cacheRevalidations.labels("not_modified").inc();
     const headers = mergeNotModified(entry.headers, notModified.headers);
+    const freshness = this.#entries.freshnessFor(
+      { status: entry.status, headers },
+      entry.contentKind,
+      times,
+      entry.body,
+    );
     const refreshed: StoredResponse = {
       ...entry,
       headers,
       times,
-      initialAgeSecs: initialAgeSecs(headers, times),
-      freshness: this.#entries.freshnessFor(
-        { status: entry.status, headers },
-        entry.contentKind,
-        times,
-        entry.body,
-      ),
+      initialAgeSecs: initialAgeSecs(headers, times, { heuristic: freshness.heuristic }),
+      freshness,
     };
     // The 304 may have changed what the origin allows (a new `Cache-Control: no-store`).
     const storable = notStorableReason(
@@ -296,7 +297,7 @@ export class Flights {
       headers,
     });
     const freshness = this.#entries.freshnessFor({ status, headers }, kind, times, null);
-    const age = initialAgeSecs(headers, times);
+    const age = initialAgeSecs(headers, times, { heuristic: freshness.heuristic });
     let reason: NotCachedReason | null = refusal;
     if (reason === null && declared !== null && declared > this.#maxObjectBytes) {
       reason = "too-large";

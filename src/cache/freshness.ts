@@ -247,11 +247,23 @@ export interface ExchangeTimes {
  * initialAgeSecs(headers, { requestTimeMs: 1_000_000, responseTimeMs: 1_002_000 }); // 12
  * ```
  */
-export function initialAgeSecs(headers: Headers, times: ExchangeTimes): number {
+export function initialAgeSecs(
+  headers: Headers,
+  times: ExchangeTimes,
+  options: { heuristic?: boolean } = {},
+): number {
   const ageText = headers.get("age")?.trim();
   const ageValue = ageText && /^\d+$/.test(ageText) ? Number(ageText) : 0;
-  const date = parseHttpDate(headers.get("date")) ?? times.responseTimeMs;
-  const apparentAge = Math.max(0, times.responseTimeMs - date) / 1000;
+  // A lifetime sProx chose itself (a configured default TTL, the live-playlist cap) runs
+  // from arrival: the origin's `Date`, lagging by up to a second through its own clock
+  // caching, would otherwise end a one-second playlist lifetime on arrival.
+  const date = options.heuristic
+    ? times.responseTimeMs
+    : parseHttpDate(headers.get("date")) ?? times.responseTimeMs;
+  // `Date` has one-second resolution: the part of a second after it is not age (else a
+  // response dated 12:00:00 arriving at 12:00:00.9 would be 0.9 s old, and a live
+  // playlist's one-second lifetime would end at once).
+  const apparentAge = Math.floor(Math.max(0, times.responseTimeMs - date) / 1000);
   const responseDelay = Math.max(0, times.responseTimeMs - times.requestTimeMs) / 1000;
   return Math.max(apparentAge, ageValue + responseDelay);
 }

@@ -225,3 +225,12 @@ Deno.test("varyNames() lower-cases, sorts and deduplicates, and reduces * to its
   assert.deepEqual(varyNames(new Headers({ vary: "Origin, *" })), ["*"]);
   assert.deepEqual(varyNames(new Headers()), []);
 });
+
+Deno.test("initialAgeSecs: a lifetime sProx chose runs from arrival, not from the origin's Date", () => {
+  const headers = new Headers({ date: new Date(1_000_000_000_000).toUTCString() });
+  const times = { requestTimeMs: 1_000_000_002_500, responseTimeMs: 1_000_000_003_000 };
+  assert.equal(initialAgeSecs(headers, times), 3);
+  assert.equal(initialAgeSecs(headers, times, { heuristic: true }), 0.5);
+  headers.set("age", "4");
+  assert.equal(initialAgeSecs(headers, times, { heuristic: true }), 4.5);
+});

@@ -133,7 +133,7 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
     issues.push({ path, message, severity: "warning" });
 
   const ids = new Map<string, number>();
-  const byPort = new Map<number, { host: string; index: number; tls: boolean }>();
+  const byPort = new Map<number, ListenerSummary>();
   const hostsByListener = new Map<string, Map<string, number>>();
 
   config.routes.forEach((route, i) => {
@@ -162,7 +162,7 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
         } else hosts.set(normal, i);
       });
     }
-    if (route.listen) checkListenTls(route.listen.tls, at, error, warn);
+    if (route.listen) checkListenTls(route.listen, at, error, warn);
     if (route.upstream) checkUpstream(route.upstream, at, error, warn);
     if (route.hls) checkHls(route.hls, at, error);
     if (route.headers) {
@@ -198,17 +198,49 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
 type Report = (path: PropertyKey[], message: string) => void;
 type At = (...rest: PropertyKey[]) => PropertyKey[];
 
-/** One port binds one address; routes sharing it must agree on TLS. */
+/** What routes sharing a port must agree on. */
+interface ListenerSummary {
+  host: string;
+  index: number;
+  tls: boolean;
+  http3: boolean;
+  certificates: string;
+}
+
+/**
+ * One port binds one address; routes sharing it must agree on TLS, on HTTP/3 and on the
+ * per-hostname certificates.
+ */
 function checkListener(
   listen: RouteConfig["listen"],
   i: number,
-  byPort: Map<number, { host: string; index: number; tls: boolean }>,
+  byPort: Map<number, ListenerSummary>,
   error: Report,
 ): void {
   const other = byPort.get(listen.port);
+  const certificates = JSON.stringify(listen.tls.certificates ?? []);
   if (!other) {
-    byPort.set(listen.port, { host: listen.host, index: i, tls: listen.tls.enabled });
+    byPort.set(listen.port, {
+      host: listen.host,
+      index: i,
+      tls: listen.tls.enabled,
+      http3: listen.http3 ?? false,
+      certificates,
+    });
     return;
+  }
+  const key = listenerKey(listen.host, listen.port);
+  if (other.host === listen.host && other.http3 !== (listen.http3 ?? false)) {
+    error(
+      ["routes", i, "listen", "http3"],
+      `conflicts with routes[${other.index}]: routes on listener ${key} must agree on http3`,
+    );
+  }
+  if (other.host === listen.host && other.certificates !== certificates) {
+    error(
+      ["routes", i, "listen", "tls", "certificates"],
+      `conflicts with routes[${other.index}]: routes on listener ${key} must list the same certificates`,
+    );
   }
   if (other.host !== listen.host) {
     error(
@@ -227,11 +259,27 @@ function checkListener(
 }
 
 function checkListenTls(
-  tls: RouteConfig["listen"]["tls"],
+  listen: RouteConfig["listen"],
   at: At,
   error: Report,
   warn: Report,
 ): void {
+  const tls = listen.tls;
+  if (listen.http3 && !tls.enabled) {
+    error(at("listen", "http3"), "needs tls.enabled: HTTP/3 runs over QUIC, which is always TLS");
+  }
+  const certificates = tls.certificates ?? [];
+  if (certificates.length > 0 && !tls.enabled) {
+    error(at("listen", "tls", "certificates"), "needs tls.enabled");
+  }
+  if (tls.enabled) {
+    certificates.forEach((certificate, j) => {
+      for (const field of ["certificate_path", "private_key_path"] as const) {
+        const problem = checkReadable(certificate[field]);
+        if (problem) error(at("listen", "tls", "certificates", j, field), problem);
+      }
+    });
+  }
   if (tls.enabled) {
     for (const field of ["certificate_path", "private_key_path"] as const) {
       const file = tls[field];

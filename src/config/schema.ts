@@ -38,6 +38,20 @@ export const AcmeSchema = z.strictObject({
   cache_path: z.string().min(1).default("var/acme"),
 });
 
+/** A DNS name, optionally behind a one-label wildcard (`*.example.com`). */
+const SERVER_NAME =
+  /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+
+/** A certificate served to clients that ask for one of `server_names` by SNI. */
+export const ListenCertificateSchema = z.strictObject({
+  /** Exact names (`tv.example.com`) or one-label wildcards (`*.example.com`). */
+  server_names: z.array(
+    z.string().regex(SERVER_NAME, { message: "must be a DNS name or '*.' followed by one" }),
+  ).min(1, { message: "must list at least one name" }),
+  certificate_path: z.string().min(1),
+  private_key_path: z.string().min(1),
+});
+
 /** Inbound TLS of a listener. */
 export const ListenTlsSchema = z.strictObject({
   enabled: z.boolean().default(false),
@@ -45,6 +59,8 @@ export const ListenTlsSchema = z.strictObject({
   private_key_path: nullableString(),
   watch_for_changes: z.boolean().default(true),
   acme: AcmeSchema.prefault({}),
+  /** Per-hostname certificates chosen by SNI; other names get the pair above. */
+  certificates: z.array(ListenCertificateSchema).default([]),
 });
 
 /** Where a route listens. */
@@ -56,6 +72,8 @@ export const ListenSchema = z.strictObject({
   tls: ListenTlsSchema.prefault({}),
   /** Listener concurrency limit; `null` means unlimited. */
   max_concurrent_requests: z.number().int().positive().nullable().default(null),
+  /** HTTP/3 over QUIC on the same port (UDP), advertised by Alt-Svc; needs `tls.enabled`. */
+  http3: z.boolean().default(false),
 });
 
 /** Outbound TLS towards the origin. */
@@ -112,6 +130,34 @@ export const DashSchema = z.strictObject({
   max_manifest_bytes: z.number().int().positive().default(16 * MIB),
 });
 
+/** Default lifetimes (seconds) of `200` responses that carry no freshness information. */
+export const CacheDefaultTtlSchema = z.strictObject({
+  playlist: z.number().min(0).default(2),
+  segment: z.number().min(0).default(300),
+  other: z.number().min(0).default(0),
+});
+
+/** The in-memory HTTP cache with request coalescing (docs/cache.md). */
+export const CacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  max_bytes: z.number().int().positive().default(256 * MIB),
+  max_object_bytes: z.number().int().positive().default(16 * MIB),
+  default_ttl_secs: CacheDefaultTtlSchema.prefault({}),
+  stale_while_revalidate_secs: z.number().min(0).default(2),
+  stale_if_error_secs: z.number().min(0).default(30),
+  stale_retention_secs: z.number().min(0).default(60),
+  /** Segments of a watched live playlist fetched ahead into the cache (0 = off). */
+  prefetch_segments: z.number().int().min(0).max(10).default(0),
+}).refine((cache) => cache.max_object_bytes <= cache.max_bytes, {
+  message: "must be <= cache.max_bytes",
+  path: ["max_object_bytes"],
+});
+
+/** A route's or direct mode's use of the cache; `null` follows `cache.enabled`. */
+export const CacheUseSchema = z.strictObject({
+  enabled: z.boolean().nullable().default(null),
+});
+
 /** One route: a listener, the hosts it serves and the origin it forwards to. */
 export const RouteSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
@@ -124,6 +170,7 @@ export const RouteSchema = z.strictObject({
   headers: HeaderPolicySchema.prefault({}),
   hls: HlsSchema.prefault({}),
   dash: DashSchema.prefault({}),
+  cache: CacheUseSchema.prefault({}),
 });
 
 /** One destination rule of the `/proxy/stream` allowlist. */
@@ -152,6 +199,7 @@ export const DirectStreamSchema = z.strictObject({
   hosts: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
   /** Labs and tests only: exact `address:port` sockets the SSRF guard lets through. */
   private_network_exceptions: z.array(z.string().min(1)).default([]),
+  cache: CacheUseSchema.prefault({}),
   /** Upstream media types `/proxy/stream` serves (`type/subtype`, `type/*`, `*\/*`). */
   allowed_content_types: z.array(
     z.string().regex(/^(\*\/\*|[A-Za-z0-9!#$%&'+.^_`|~-]+\/(\*|[A-Za-z0-9!#$%&'+.^_`|~-]+))$/, {
@@ -308,6 +356,7 @@ export const ConfigSchema = z.strictObject({
   drm: DrmSchema.prefault({}),
   auth: AuthSchema.prefault({}),
   auth_abuse: AuthAbuseSchema.prefault({}),
+  cache: CacheSchema.prefault({}),
   server: ServerSchema.prefault({}),
 });
 

@@ -19,7 +19,7 @@
  * One sweep per interval checks every connection: cheaper than a timer per connection.
  * @module
  */
-import type { ConnectionCloseReason, ConnectionState } from "./connection.ts";
+import type { ConnectionCloseReason, ConnectionState, HttpProtocol } from "./connection.ts";
 
 /** The limits one listener enforces (from `server.limits`). */
 export interface ConnectionLimits {
@@ -106,7 +106,11 @@ export class ConnectionTable {
    * Admits a new connection from `peer`, making room by closing the longest-quiet
    * connection when a limit is reached, or refuses it.
    */
-  admit(peer: string, close: () => void, options: { fdPressure?: boolean } = {}): Admission {
+  admit(
+    peer: string,
+    close: () => void,
+    options: { fdPressure?: boolean; protocol?: HttpProtocol } = {},
+  ): Admission {
     const limits = this.#limits;
     // Near the descriptor limit a new connection must take an old one's place.
     if (options.fdPressure && !this.#makeRoom(null)) {
@@ -121,7 +125,7 @@ export class ConnectionTable {
     const connection: TrackedConnection = {
       id: this.#nextId++,
       peer,
-      state: { closedBy: null },
+      state: { closedBy: null, protocol: options.protocol ?? "h1" },
       inFlight: 0,
       served: false,
       quietSince: this.#now(),

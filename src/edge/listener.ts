@@ -25,7 +25,10 @@ type ServeOnConnection = (
 
 // deno-lint-ignore no-explicit-any
 const runtime = Deno as any;
-const internals = runtime[runtime.internal] as { serveHttpOnConnection?: ServeOnConnection };
+const internals = runtime[runtime.internal] as {
+  serveHttpOnConnection?: ServeOnConnection;
+  resolverSymbol?: symbol;
+};
 
 /** Whether this runtime offers the per-connection HTTP server sProx needs. */
 export const PER_CONNECTION_HTTP_AVAILABLE: boolean =
@@ -41,6 +44,8 @@ export interface HttpConnection {
   readonly finished: Promise<void>;
   /** Closes the connection at once. */
   abort(): void;
+  /** Tells the peer no new requests will be served (HTTP/3 GOAWAY); optional. */
+  drain?(): void;
 }
 
 /** Serves HTTP on `connection` with `handler`. */
@@ -98,9 +103,22 @@ globalThis.addEventListener("error", (event) => {
 export interface BindOptions {
   readonly hostname: string;
   readonly port: number;
-  /** PEM certificate and key: a TLS listener offering h2 and http/1.1 by ALPN. */
-  readonly tls?: { readonly cert: string; readonly key: string };
+  /**
+   * PEM certificate and key: a TLS listener offering h2 and http/1.1 by ALPN. With `resolve`,
+   * the certificate is chosen per handshake by server name instead (see `sni.ts`).
+   */
+  readonly tls?: {
+    readonly cert: string;
+    readonly key: string;
+    readonly resolve?: (serverName: string) => { cert: string; key: string };
+  };
 }
+
+/** The runtime's per-handshake certificate resolver hook (internal API of the pinned Deno). */
+const resolverSymbol = internals?.resolverSymbol;
+
+/** Whether this runtime can choose a certificate per server name. */
+export const SNI_RESOLVER_AVAILABLE: boolean = typeof resolverSymbol === "symbol";
 
 /** A bind failure that names the address (and what the system said). */
 export class BindError extends Error {
@@ -143,6 +161,21 @@ export function assertAddressFree(hostname: string, port: number): void {
 export function bindSocket(options: BindOptions): Deno.Listener<Deno.Conn, Deno.NetAddr> {
   const address = formatAddress(options.hostname, options.port);
   try {
+    if (options.tls?.resolve) {
+      if (!resolverSymbol) throw new Error("this Deno runtime cannot choose certificates by SNI");
+      return Deno.listenTls(
+        {
+          hostname: options.hostname,
+          port: options.port,
+          alpnProtocols: ["h2", "http/1.1"],
+          reusePort: true,
+          [resolverSymbol]: options.tls.resolve,
+        } as unknown as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+      ) as unknown as Deno.Listener<
+        Deno.Conn,
+        Deno.NetAddr
+      >;
+    }
     if (options.tls) {
       return Deno.listenTls({
         hostname: options.hostname,

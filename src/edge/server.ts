@@ -12,22 +12,31 @@ import { errorResponse, ProxyError } from "../errors/mod.ts";
 import {
   configInfo,
   connectionsAccepted,
+  connectionsByProtocol,
   connectionsClosedByServer,
   connectionsOpen,
   connectionsShed,
+  h3Errors,
   log,
+  requestsByProtocol,
+  tlsHandshakes,
+  tlsServerNames,
 } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
-import type { ConnectionState } from "./connection.ts";
+import type { ConnectionState, HttpProtocol } from "./connection.ts";
 import { type ConnectionLimits, ConnectionTable, type TrackedConnection } from "./connections.ts";
 import { FdBudget, isDescriptorExhaustion } from "./fd_budget.ts";
 import { ensureRequestMigration } from "./request_migration.ts";
+import { errorCodeName, H3Session, QuicSocket } from "./h3/mod.ts";
+import { CertificateSelector, type KeyPair } from "./sni.ts";
 import {
   acceptLoop,
   assertAddressFree,
+  BindError,
   type BindOptions,
   bindSocket,
+  formatAddress,
   type HttpConnection,
   serveHttp,
 } from "./listener.ts";
@@ -54,11 +63,35 @@ interface ListenerRecord {
   http: Map<number, HttpConnection>;
   /** Certificate watch of a TLS listener with `watch_for_changes`. */
   watch?: CertWatch;
+  /** The UDP socket serving HTTP/3 (`listen.http3`). */
+  quic?: QuicSocket;
+  /** The certificate selector of the current TCP socket (per-hostname certificates). */
+  selector?: CertificateSelector;
+  /** Set while a socket swap is under way (one at a time). */
+  rotating?: Promise<void>;
 }
 
 function tlsSignature(listener: ListenerPlan): string {
-  return JSON.stringify(listener.tls);
+  return JSON.stringify([listener.tls, listener.http3]);
 }
+
+/** The files a TLS listener serves: the default pair and every per-hostname pair. */
+function certificatePaths(listener: ListenerPlan): string[] {
+  return [
+    listener.tls.certificatePath!,
+    listener.tls.privateKeyPath!,
+    ...listener.tls.certificates.flatMap((c) => [c.certificatePath, c.privateKeyPath]),
+  ];
+}
+
+/** Concurrent request streams per HTTP/3 connection (QUIC MAX_STREAMS, bidirectional). */
+const H3_MAX_CONCURRENT_STREAMS = 100;
+
+/** How much longer QUIC's idle timeout is than `server.limits.idle_timeout_ms`. */
+const QUIC_IDLE_MARGIN_MS = 10_000;
+
+/** How long HTTP/3 clients may cache the Alt-Svc advertisement, in seconds. */
+const ALT_SVC_MAX_AGE = 86400;
 
 function makeHandler(plan: Plan, listener: ListenerPlan): Handler {
   const app = buildApp(plan, listener);
@@ -76,15 +109,63 @@ function connectionLimits(plan: Plan): ConnectionLimits {
   };
 }
 
-/** Reads the TLS material of a listener (or none) into bind options. */
-async function bindOptions(listener: ListenerPlan, port = listener.port): Promise<BindOptions> {
-  const base = { hostname: listener.host, port };
-  if (!listener.tls.enabled) return base;
+/** What a socket of a listener binds with: address, TLS material, certificate selector. */
+interface SocketMaterial {
+  readonly options: BindOptions;
+  readonly selector?: CertificateSelector;
+}
+
+async function readPair(certificatePath: string, privateKeyPath: string): Promise<KeyPair> {
   const [cert, key] = await Promise.all([
-    Deno.readTextFile(listener.tls.certificatePath!),
-    Deno.readTextFile(listener.tls.privateKeyPath!),
+    Deno.readTextFile(certificatePath),
+    Deno.readTextFile(privateKeyPath),
   ]);
-  return { ...base, tls: { cert, key } };
+  return { cert, key };
+}
+
+/**
+ * Reads the TLS material of a listener (or none) into bind options. With per-hostname
+ * certificates, a fresh selector resolves them (`onNameLimit`: too many distinct names).
+ */
+async function socketMaterial(
+  listener: ListenerPlan,
+  port: number,
+  onNameLimit: () => void,
+): Promise<SocketMaterial> {
+  const base = { hostname: listener.host, port };
+  if (!listener.tls.enabled) return { options: base };
+  const pair = await readPair(listener.tls.certificatePath!, listener.tls.privateKeyPath!);
+  if (listener.tls.certificates.length === 0) return { options: { ...base, tls: pair } };
+  const named = await Promise.all(listener.tls.certificates.map(async (c) => ({
+    serverNames: c.serverNames,
+    pair: await readPair(c.certificatePath, c.privateKeyPath),
+  })));
+  // A pair the runtime would refuse must fail here (and keep the previous socket), not in
+  // the first handshake that asks for it.
+  for (const n of named) checkKeyPair(n.pair);
+  const selector = new CertificateSelector(pair, named, {
+    onLimit: onNameLimit,
+    onNewName: (distinct) => tlsServerNames.labels(listener.key).set(distinct),
+  });
+  const resolve = (serverName: string) => selector.resolve(serverName);
+  return { options: { ...base, tls: { ...pair, resolve } }, selector };
+}
+
+/** Throws when the runtime cannot load a certificate/key pair. */
+function checkKeyPair(pair: KeyPair): void {
+  // A throwaway socket is the runtime's own parser: it fails as a handshake would.
+  const probe = Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pair });
+  probe.close();
+}
+
+/** The answer to a request the HTTP/3 layer refuses before the application. */
+function errorFor(status: 400 | 431 | 501, message: string): Response {
+  const reason = status === 431
+    ? "request_header_fields_too_large"
+    : status === 501
+    ? "method_not_implemented"
+    : "bad_request";
+  return errorResponse(new ProxyError(status, reason, message));
 }
 
 /** At most one log line per listener and event kind per interval, with the count. */
@@ -205,6 +286,53 @@ export class ProxyServer {
     this.#fds.opened();
     connectionsAccepted.labels(key).inc();
     connectionsOpen.labels(key).inc();
+    const release = () => {
+      record.table.remove(tracked);
+      record.http.delete(tracked.id);
+      this.#fds.closed();
+      connectionsOpen.labels(key).dec();
+    };
+    if (!record.listener.tls.enabled) {
+      connectionsByProtocol.labels(key, "h1").inc();
+      this.#serveConnection(record, tracked, connection, served, release);
+      return;
+    }
+    // The handshake is done here rather than inside the HTTP engine so that it is counted
+    // and the negotiated protocol is known (ALPN h2 or http/1.1).
+    (connection as Deno.TlsConn).handshake().then(
+      (info) => {
+        tlsHandshakes.labels(key, "tcp", "ok").inc();
+        const protocol: HttpProtocol = info.alpnProtocol === "h2" ? "h2" : "h1";
+        tracked.state.protocol = protocol;
+        connectionsByProtocol.labels(key, protocol).inc();
+        if (tracked.state.closedBy !== null) {
+          // Closed by the table (timeout, make room) during the handshake.
+          release();
+          return;
+        }
+        this.#serveConnection(record, tracked, connection, served, release);
+      },
+      () => {
+        tlsHandshakes.labels(key, "tcp", "failed").inc();
+        try {
+          connection.close();
+        } catch {
+          // Already closed.
+        }
+        release();
+      },
+    );
+  }
+
+  /** Hands an admitted (and handshaken) connection to the runtime's HTTP engine. */
+  #serveConnection(
+    record: ListenerRecord,
+    tracked: TrackedConnection,
+    connection: Deno.Conn,
+    served: { http?: HttpConnection },
+    release: () => void,
+  ): void {
+    const key = record.listener.key;
     const http = served.http = serveHttp(
       connection,
       (request, info) => this.#onRequest(record, tracked, request, info),
@@ -216,12 +344,75 @@ export class ProxyServer {
       },
     );
     record.http.set(tracked.id, http);
-    http.finished.then(() => {
-      record.table.remove(tracked);
-      record.http.delete(tracked.id);
-      this.#fds.closed();
-      connectionsOpen.labels(key).dec();
+    http.finished.then(release);
+  }
+
+  /** Accepts HTTP/3 connections on `quic` for `record` until the endpoint closes. */
+  async #acceptQuic(record: ListenerRecord, quic: QuicSocket): Promise<void> {
+    for await (const incoming of quic.incoming()) {
+      void this.#onQuicIncoming(record, incoming);
+    }
+  }
+
+  /**
+   * Handshakes, admits and serves one HTTP/3 connection. The peer's address is only known
+   * after the handshake (see `h3/endpoint.ts`), so admission comes second; a connection
+   * over a limit is closed at once with H3_EXCESSIVE_LOAD.
+   */
+  async #onQuicIncoming(record: ListenerRecord, incoming: Deno.QuicIncoming): Promise<void> {
+    const key = record.listener.key;
+    let conn: Deno.QuicConn;
+    try {
+      conn = await incoming.accept();
+    } catch {
+      tlsHandshakes.labels(key, "quic", "failed").inc();
+      return;
+    }
+    tlsHandshakes.labels(key, "quic", "ok").inc();
+    const served: { session?: H3Session } = {};
+    const admission = record.table.admit(
+      conn.remoteAddr.hostname,
+      // Never an immediate close: that would drop the end of a response still unsent.
+      () => served.session?.closeGracefully(),
+      { protocol: "h3" },
+    );
+    if (!admission.admitted) {
+      connectionsShed.labels(key, admission.reason).inc();
+      try {
+        conn.close({ closeCode: 0x107, reason: "connection limit" });
+      } catch {
+        // Already closed.
+      }
+      return;
+    }
+    const tracked = admission.connection;
+    connectionsAccepted.labels(key).inc();
+    connectionsOpen.labels(key).inc();
+    connectionsByProtocol.labels(key, "h3").inc();
+    const limits = this.#plan.config.server.limits;
+    const session = served.session = new H3Session(conn, {
+      maxFieldSectionSize: limits.max_header_bytes,
+      headerTimeoutMs: limits.header_timeout_ms,
+      handler: (request, info) => this.#onRequest(record, tracked, request, info),
+      refusal: errorFor,
+      failure: (error) => {
+        log("debug", "response failed", { listener: key, error: String(error) });
+        return errorResponse(new ProxyError(500, "internal", "internal error"));
+      },
+      onError: (code, scope) => h3Errors.labels(key, errorCodeName(code), scope).inc(),
     });
+    record.http.set(tracked.id, {
+      finished: session.finished,
+      abort: () => session.close(),
+      drain: () => session.goaway(),
+    });
+    // A draining listener sends GOAWAY at once.
+    if (record.draining) session.goaway();
+    session.start();
+    await session.finished;
+    record.table.remove(tracked);
+    record.http.delete(tracked.id);
+    connectionsOpen.labels(key).dec();
   }
 
   #onRequest(
@@ -247,7 +438,11 @@ export class ProxyServer {
     }
     record.inFlight++;
     info.completed.finally(() => record.inFlight--).catch(() => {});
-    return record.handler(request, info, tracked.state);
+    const protocol = tracked.state.protocol ?? "h1";
+    requestsByProtocol.labels(record.listener.key, protocol).inc();
+    const response = record.handler(request, info, tracked.state);
+    if (protocol === "h3" || !record.quic) return response;
+    return Promise.resolve(response).then((r) => advertiseHttp3(record, request, r));
   }
 
   /** Closes up to `count` quiet connections across listeners, largest tables first. */
@@ -281,11 +476,18 @@ export class ProxyServer {
   }
 
   async #bind(listener: ListenerPlan, handler: Handler): Promise<void> {
-    const socket = bindSocket(await bindOptions(listener));
+    const ref: { record?: ListenerRecord } = {};
+    const material = await socketMaterial(
+      listener,
+      listener.port,
+      () => ref.record && this.#onNameLimit(ref.record),
+    );
+    const socket = bindSocket(material.options);
     const key = listener.key;
-    const record: ListenerRecord = {
+    const record: ListenerRecord = ref.record = {
       listener,
       socket,
+      selector: material.selector,
       handler,
       inFlight: 0,
       draining: false,
@@ -294,18 +496,80 @@ export class ProxyServer {
         closedByServer: (reason) => connectionsClosedByServer.labels(key, reason).inc(),
       }),
     };
+    if (listener.http3) {
+      try {
+        this.#startQuic(record, material.options);
+      } catch (error) {
+        closeSocket(socket);
+        record.table.dispose();
+        throw error;
+      }
+    }
     this.#records.set(key, record);
     this.#accept(record, socket);
     log("info", "listening", {
       listener: key,
       port: socket.addr.port,
       tls: listener.tls.enabled,
+      http3: record.quic !== undefined,
       routes: listener.routeIds,
     });
     if (listener.tls.enabled && listener.tls.watchForChanges) {
-      const paths = [listener.tls.certificatePath!, listener.tls.privateKeyPath!];
-      record.watch = await watchCertificateFiles(paths, () => this.#rotate(record));
+      record.watch = await watchCertificateFiles(
+        certificatePaths(listener),
+        () => this.#rotate(record),
+      );
     }
+  }
+
+  /** Binds the UDP socket of an HTTP/3 listener on the TCP socket's port and accepts on it. */
+  #startQuic(record: ListenerRecord, options: BindOptions): void {
+    const limits = this.#plan.config.server.limits;
+    const port = record.socket.addr.port;
+    let quic: QuicSocket;
+    try {
+      quic = QuicSocket.bind({
+        hostname: record.listener.host,
+        port,
+        cert: options.tls!.cert,
+        key: options.tls!.key,
+        maxConcurrentStreams: H3_MAX_CONCURRENT_STREAMS,
+        // Past sProx's own idle timeout, so that the table closes quiet connections itself
+        // (GOAWAY, H3_NO_ERROR, counted); QUIC's catches peers that vanished.
+        idleTimeoutMs: limits.idle_timeout_ms + QUIC_IDLE_MARGIN_MS,
+      });
+    } catch (error) {
+      throw new BindError(`${formatAddress(record.listener.host, port)}/udp`, error);
+    }
+    record.quic = quic;
+    void this.#acceptQuic(record, quic);
+  }
+
+  /** Stops HTTP/3 on a listener: GOAWAY to its connections, which close when idle. */
+  async #stopQuic(record: ListenerRecord, graceMs: number): Promise<void> {
+    const quic = record.quic;
+    if (!quic) return;
+    record.quic = undefined;
+    quic.stopAccepting();
+    // Sessions close themselves once GOAWAY is sent and their last request is done.
+    const sessions = [...record.http.values()].filter((h) => h.drain !== undefined);
+    for (const session of sessions) session.drain!();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(sessions.map((s) => s.finished)),
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+    ]);
+    clearTimeout(timer);
+    quic.close();
+  }
+
+  /** Too many distinct SNI names on the current socket: swap it to empty the runtime's cache. */
+  #onNameLimit(record: ListenerRecord): void {
+    log("warn", "TLS server name cache full; swapping the listening socket", {
+      listener: record.listener.key,
+      distinct_names: record.selector?.distinctNames,
+    });
+    void this.#rotate(record, "TLS server name cache reset");
   }
 
   /**
@@ -313,12 +577,29 @@ export class ProxyServer {
    * the new certificate starts accepting, then the old socket stops. Established
    * connections are not touched and finish on the certificate they negotiated.
    */
-  async #rotate(record: ListenerRecord, reason = "certificate reloaded"): Promise<void> {
+  #rotate(record: ListenerRecord, reason = "certificate reloaded"): Promise<void> {
+    // One swap at a time: a second request waits for the first, then swaps again.
+    const run = (record.rotating ?? Promise.resolve()).then(() => this.#swap(record, reason));
+    record.rotating = run.catch(() => {});
+    return run;
+  }
+
+  async #swap(record: ListenerRecord, reason: string): Promise<void> {
     if (this.#records.get(record.listener.key) !== record) return;
     const key = record.listener.key;
     let socket: Deno.Listener<Deno.Conn, Deno.NetAddr>;
+    let material: SocketMaterial;
     try {
-      socket = bindSocket(await bindOptions(record.listener, record.socket.addr.port));
+      material = await socketMaterial(
+        record.listener,
+        record.socket.addr.port,
+        () => this.#onNameLimit(record),
+      );
+      socket = bindSocket(material.options);
+      // HTTP/3 serves the default certificate (see h3/endpoint.ts).
+      if (material.options.tls) {
+        record.quic?.setCertificate(material.options.tls.cert, material.options.tls.key);
+      }
     } catch (error) {
       log("error", "certificate reload failed; keeping the previous certificate", {
         listener: key,
@@ -328,6 +609,8 @@ export class ProxyServer {
     }
     const previous = record.socket;
     record.socket = socket;
+    record.selector = material.selector;
+    tlsServerNames.labels(key).set(0);
     this.#accept(record, socket);
     closeSocket(previous);
     log("info", reason, { listener: key });
@@ -392,10 +675,31 @@ export class ProxyServer {
         record.watch?.stop();
         record.watch = undefined;
         if (listener.tls.enabled && listener.tls.watchForChanges) {
-          const paths = [listener.tls.certificatePath!, listener.tls.privateKeyPath!];
-          record.watch = await watchCertificateFiles(paths, () => this.#rotate(record));
+          record.watch = await watchCertificateFiles(
+            certificatePaths(listener),
+            () => this.#rotate(record),
+          );
+        }
+        // HTTP/3 connections made under the old settings are asked to go (GOAWAY) and
+        // reconnect (the UDP socket stays: QUIC cannot share a port with a second one);
+        // established TCP connections keep the certificate they negotiated.
+        const hadQuic = record.quic !== undefined;
+        if (hadQuic && !listener.http3) {
+          stopping.push(this.#stopQuic(record, next.config.server.shutdown_grace_ms));
+        } else if (hadQuic) {
+          for (const connection of record.http.values()) connection.drain?.();
         }
         await this.#rotate(record, "listener TLS settings applied");
+        if (!hadQuic && listener.http3) {
+          try {
+            this.#startQuic(record, (await socketMaterial(listener, 0, () => {})).options);
+          } catch (error) {
+            log("error", "cannot start HTTP/3 on the listener", {
+              listener: key,
+              error: (error as Error).message,
+            });
+          }
+        }
       }
     }
     this.#publishInfo();
@@ -412,12 +716,16 @@ export class ProxyServer {
   async #close(record: ListenerRecord, graceMs: number): Promise<number> {
     record.watch?.stop();
     closeSocket(record.socket);
+    const quic = record.quic;
+    quic?.stopAccepting();
     // The runtime's graceful per-connection shutdown cannot be followed by a forced close
     // (the close then fails inside the runtime and ends the process), so draining is done
     // here: idle connections close now, busy ones after their last response, and whatever
     // is left when the grace period ends is cut.
     record.draining = true;
     const open = [...record.http.values()];
+    // HTTP/3 connections are told first (GOAWAY), then close like the others when idle.
+    for (const connection of open) connection.drain?.();
     for (const connection of record.table.connections()) {
       if (connection.inFlight === 0) connection.close();
     }
@@ -441,6 +749,7 @@ export class ProxyServer {
       await Promise.race([drained, settle]);
     }
     record.table.dispose();
+    quic?.close();
     return cut;
   }
 
@@ -465,5 +774,32 @@ function closeSocket(socket: Deno.Listener): void {
     socket.close();
   } catch {
     // Already closed.
+  }
+}
+
+/**
+ * Adds `Alt-Svc: h3=":<port>"` to an HTTP/1.1 or HTTP/2 response of an HTTP/3 listener
+ * (RFC 7838, RFC 9114 §3.1.1), unless the request's host has a certificate of its own: QUIC
+ * serves the default certificate only, and a client sent there would fail its handshake.
+ */
+function advertiseHttp3(record: ListenerRecord, request: Request, response: Response): Response {
+  const quic = record.quic;
+  if (!quic) return response;
+  // HTTP/2 requests carry :authority, not Host; the URL has either.
+  const host = new URL(request.url).hostname.replace(/^\[|\]$/g, "");
+  if (record.selector?.namedFor(host)) return response;
+  const value = `h3=":${quic.addr.port}"; ma=${ALT_SVC_MAX_AGE}`;
+  try {
+    response.headers.set("alt-svc", value);
+    return response;
+  } catch {
+    // Immutable headers: copy.
+    const headers = new Headers(response.headers);
+    headers.set("alt-svc", value);
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
   }
 }

@@ -38,3 +38,46 @@ export const connectionsClosedByServer = new client.Counter({
   labelNames: ["listener", "reason"] as const,
   registers: [registry],
 });
+
+/** TLS handshakes, by listener, transport (`tcp`, `quic`) and result (`ok`, `failed`). */
+export const tlsHandshakes = new client.Counter({
+  name: "sprox_tls_handshakes_total",
+  help:
+    "TLS handshakes on TLS listeners, by listener, transport (tcp, quic) and result (ok, failed).",
+  labelNames: ["listener", "transport", "result"] as const,
+  registers: [registry],
+});
+
+/** Connections by negotiated HTTP version (`h1`, `h2`, `h3`). */
+export const connectionsByProtocol = new client.Counter({
+  name: "sprox_connections_by_protocol_total",
+  help: "Client connections admitted, by listener and HTTP version (h1, h2, h3).",
+  labelNames: ["listener", "protocol"] as const,
+  registers: [registry],
+});
+
+/** Requests by HTTP version (`h1`, `h2`, `h3`). */
+export const requestsByProtocol = new client.Counter({
+  name: "sprox_requests_by_protocol_total",
+  help: "Requests received, by listener and HTTP version (h1, h2, h3).",
+  labelNames: ["listener", "protocol"] as const,
+  registers: [registry],
+});
+
+/** HTTP/3 connection and stream errors, by listener, error code name and scope. */
+export const h3Errors = new client.Counter({
+  name: "sprox_h3_errors_total",
+  help:
+    "HTTP/3 errors sProx detected, by listener, code (H3_FRAME_ERROR, ...) and scope (connection, stream).",
+  labelNames: ["listener", "code", "scope"] as const,
+  registers: [registry],
+});
+
+/** Distinct TLS server names the current socket of a listener has resolved a certificate for. */
+export const tlsServerNames = new client.Gauge({
+  name: "sprox_tls_server_names",
+  help:
+    "Distinct SNI names the current listening socket has resolved (the runtime caches one certificate per name).",
+  labelNames: ["listener"] as const,
+  registers: [registry],
+});

@@ -3,6 +3,7 @@
  * direct rules → content-type screen → response filter → stream.
  * @module
  */
+import type { HttpCache } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { checkCredentials } from "../../policy/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
@@ -15,6 +16,8 @@ import { parseDirectRequest, upstreamHeaders } from "./request.ts";
 /** What the handler reports back for the request log and the shared byte counter. */
 export interface DirectRequestFacts {
   upstreamMs?: number;
+  /** What the cache did, when direct mode caches. */
+  cache?: string;
   /** `truncated` when the upstream body failed after the response started. */
   outcome?: string;
   /** Bytes passed on and whether the client went away (the app adds no second stage). */
@@ -57,6 +60,7 @@ export async function handleDirectStream(
   request: Request,
   url: URL,
   facts: DirectRequestFacts,
+  cache: HttpCache | null = null,
 ): Promise<Response> {
   try {
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -69,6 +73,12 @@ export async function handleDirectStream(
       bearerToken: direct.bearerToken,
     });
     const { target, overrides } = parseDirectRequest(url);
+    // An override that makes the upstream answer partial or conditional bypasses the cache.
+    if (cache && !PARTIAL_OVERRIDES.some((name) => overrides.has(name))) {
+      const served = await serveThroughCache(direct, cache, request, target, overrides, facts);
+      directRequests.labels("ok").inc();
+      return served;
+    }
     const tally = { bytes: 0, cancelled: false };
     const { response, upstreamMs } = await fetchDirect(direct, target, {
       headers: upstreamHeaders(request.headers, overrides),
@@ -93,4 +103,52 @@ export async function handleDirectStream(
     directRequests.labels(outcomeOf(reason)).inc();
     throw error;
   }
+}
+
+/** Header overrides (`h_*`) that make an upstream answer partial or conditional. */
+const PARTIAL_OVERRIDES = [
+  "range",
+  "if-range",
+  "if-none-match",
+  "if-modified-since",
+  "if-match",
+  "if-unmodified-since",
+];
+
+/** Response fields the cache adds, kept through the direct-mode header policy. */
+const CACHE_FIELDS = ["cache-status", "age"];
+
+/**
+ * `/proxy/stream` through the cache: the object is keyed by its destination and the header
+ * overrides that shape the upstream request (the credential is checked before, and is not
+ * part of the object). The content-type screen runs on the upstream response before it is
+ * stored, so a refused type reaches every joiner as the same 403.
+ */
+async function serveThroughCache(
+  direct: DirectPlan,
+  cache: HttpCache,
+  request: Request,
+  target: URL,
+  overrides: ReadonlyMap<string, string>,
+  facts: DirectRequestFacts,
+): Promise<Response> {
+  const key = `direct ${target.href} ${JSON.stringify([...overrides].sort())}`;
+  const result = await cache.serve({ key, request }, async (upstream) => {
+    const { response, upstreamMs } = await fetchDirect(direct, target, {
+      headers: upstreamHeaders(upstream.headers, overrides),
+      method: upstream.method as "GET" | "HEAD",
+      onBytes: (n) => directBytes.inc(n),
+      // The cache's signal: a coalesced exchange outlives the client that started it.
+      signal: upstream.signal,
+    });
+    facts.upstreamMs = Math.round(upstreamMs);
+    return screenContentType(response, direct.contentTypes);
+  });
+  facts.cache = result.outcome;
+  const filtered = filterResponse(result.response, request.method);
+  for (const name of CACHE_FIELDS) {
+    const value = result.response.headers.get(name);
+    if (value !== null) filtered.headers.set(name, value);
+  }
+  return filtered;
 }

@@ -4,6 +4,7 @@
  * Content-Length.
  * @module
  */
+import { livePlaylistCapSecs } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { manifestTransformDuration } from "../../telemetry/mod.ts";
 import {
@@ -27,6 +28,7 @@ const STALE_HEADERS = [
   "content-range",
   "accept-ranges",
   "etag",
+  "last-modified",
   "transfer-encoding",
   "content-md5",
   "digest",
@@ -63,7 +65,42 @@ export function textResponse(
   const bytes = new TextEncoder().encode(text);
   headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
   headers.set("content-length", String(bytes.byteLength));
+  setGeneratedValidators(headers, text, bytes);
   return new Response(bytes, { status: upstream.status, headers });
+}
+
+/**
+ * Validators and lifetime of a generated playlist. The output is new content: its `ETag`
+ * is computed from its own bytes, and the source's `Last-Modified` is dropped (a rewrite,
+ * or a conversion from an MPD, changes without the source's date changing, and a stale
+ * date lets browsers cache heuristically — a live playlist then freezes in the player).
+ * A live media playlist (no `EXT-X-ENDLIST`) may be reused for half its target duration
+ * at most (RFC 8216 §6.2.2 has clients reload it about every target duration); anything
+ * else keeps the source's `Cache-Control`.
+ */
+function setGeneratedValidators(headers: Headers, text: string, bytes: Uint8Array): void {
+  headers.delete("last-modified");
+  headers.set("etag", `"${fnv1a64(bytes)}-${bytes.byteLength.toString(16)}"`);
+  const cap = livePlaylistCapSecs(text);
+  if (cap !== null) {
+    headers.set("cache-control", `max-age=${Math.max(1, Math.floor(cap))}`);
+    headers.delete("expires");
+  }
+}
+
+/** FNV-1a, 64 bits, as hex: a fast fingerprint of an output (not a security property). */
+function fnv1a64(bytes: Uint8Array): string {
+  let hi = 0xcbf29ce4;
+  let lo = 0x84222325;
+  for (let i = 0; i < bytes.length; i++) {
+    lo ^= bytes[i];
+    // Multiply the 64-bit state by the FNV prime 0x100000001b3 in 32-bit halves.
+    const loMul = lo * 0x1b3;
+    const hiMul = hi * 0x1b3 + lo * 0x100 + Math.floor(loMul / 0x100000000);
+    lo = loMul >>> 0;
+    hi = hiMul >>> 0;
+  }
+  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
 }
 
 /** What {@linkcode playlistBody} found. */

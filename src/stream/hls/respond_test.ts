@@ -27,9 +27,35 @@ Deno.test("playlists are recognised by type or sniffed, then rewritten with a ne
       `${type}`,
     );
     assert.equal(out.headers.get("content-length"), String(bytes.byteLength));
-    assert.equal(out.headers.get("etag"), null);
+    // The output's own validator (not the source's), the same for the same bytes.
+    assert.notEqual(out.headers.get("etag"), '"x"');
+    assert.match(out.headers.get("etag")!, /^"[0-9a-f]{16}-[0-9a-f]+"$/);
+    assert.equal(out.headers.get("last-modified"), null);
     assert.equal(out.headers.get("cache-control"), "max-age=2");
   }
+});
+
+Deno.test("a generated playlist's ETag follows its bytes; a live one lives half its target duration", async () => {
+  const live = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\nseg1.ts\n";
+  const source = (body: string) =>
+    new Response(body, {
+      headers: {
+        "content-type": "application/vnd.apple.mpegurl",
+        "last-modified": "Mon, 01 Jan 2001 00:00:00 GMT",
+        "cache-control": "max-age=600",
+        expires: "Mon, 01 Jan 2001 00:10:00 GMT",
+      },
+    });
+  const a = await transform(source(live));
+  const b = await transform(source(live));
+  const c = await transform(source(live + "#EXTINF:6,\nseg2.ts\n"));
+  assert.equal(a.headers.get("etag"), b.headers.get("etag"));
+  assert.notEqual(a.headers.get("etag"), c.headers.get("etag"));
+  assert.equal(a.headers.get("cache-control"), "max-age=3");
+  assert.equal(a.headers.get("expires"), null);
+  assert.equal(a.headers.get("last-modified"), null);
+  const vod = await transform(source(live + "#EXT-X-ENDLIST\n"));
+  assert.equal(vod.headers.get("cache-control"), "max-age=600", "VOD keeps the origin's");
 });
 
 Deno.test("gzip and br encoded playlists are decoded before rewriting", async () => {

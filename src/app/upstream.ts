@@ -1,0 +1,66 @@
+/**
+ * The upstream side shared by the route and manifest steps: forwarding under the client's
+ * facts (with the body tally the app logs), the `/proxy/stream` links of cross-origin
+ * references, and the ClearKey URI of protected DASH content.
+ * @module
+ */
+import { type Forwarded, forwardToRoute, type RoutePlan } from "../routing/mod.ts";
+import { directModeResolver, type ReferenceKind } from "../stream/hls/mod.ts";
+import { isAllowed, normaliseUrl } from "../stream/direct/mod.ts";
+import type { BodyTally, RequestContext } from "./context.ts";
+
+/** The key URI written for protected DASH content when DRM is on. */
+export function clearKeyUri(ctx: RequestContext): ((kid: string) => string) | null {
+  return ctx.plan.config.drm.enabled ? (kid) => `/keys/clearkey?kid=${kid}` : null;
+}
+
+/**
+ * Forwards `request` to the route under the context's client facts; `tally` receives what
+ * the upstream body did (the app counts it for bodies passed through unchanged).
+ */
+export async function forward(
+  ctx: RequestContext,
+  route: RoutePlan,
+  request: Request,
+  tally: BodyTally = { bytes: 0, cancelled: false },
+): Promise<Forwarded> {
+  const forwarded = await forwardToRoute(request, route, {
+    peerIp: ctx.peerIp,
+    clientIp: ctx.clientIp,
+    protocol: ctx.protocol,
+    requestId: ctx.requestId,
+    // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
+    signal: ctx.signal,
+    onBodyEnd: (end) => {
+      tally.bytes = end.bytes;
+      tally.cancelled = end.kind === "client_cancelled";
+      // An origin that dies mid-body leaves the client with a cut-off body: `truncated`.
+      if (end.kind === "failed") {
+        ctx.outcome = end.failure.kind === "body_error"
+          ? "truncated"
+          : `upstream_${end.failure.kind}`;
+      }
+    },
+  });
+  ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
+  return forwarded;
+}
+
+/**
+ * `/proxy/stream` links for cross-origin references: only for URLs its allowlist admits,
+ * and only when it needs no credential (a playlist must never carry one it was not given).
+ */
+export function directLink(
+  ctx: RequestContext,
+): ((url: string, kind: ReferenceKind) => string | null) | null {
+  const direct = ctx.plan.direct;
+  if (!direct || direct.apiPassword !== null || direct.bearerToken !== null) return null;
+  const link = directModeResolver();
+  return (url, kind) => {
+    try {
+      return isAllowed(direct.allowlist, normaliseUrl(new URL(url))) ? link(url, kind) : null;
+    } catch {
+      return null;
+    }
+  };
+}
