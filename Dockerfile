@@ -32,7 +32,9 @@ COPY config/routes.yaml /config/routes.yaml
 ENV SPROX_CONFIG=/config/routes.yaml
 USER nonroot:nonroot
 EXPOSE 8080
+# Without --url, the probe asks /health on the configuration's first listener (SPROX_CONFIG,
+# or --config in a derived image): it follows the configured port.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/sprox", "healthcheck", "--url", "http://127.0.0.1:8080/health", "--timeout-ms", "3000"]
+  CMD ["/sprox", "healthcheck", "--timeout-ms", "3000"]
 ENTRYPOINT ["/sprox"]
 CMD ["serve"]

@@ -12,7 +12,7 @@ Deno.test("sprox --help and --version exit 0", async () => {
 
 Deno.test("sprox misuse exits 2 with the usage", async () => {
   for (
-    const args of [["frobnicate"], ["--bogus"], ["healthcheck"], ["validate", "extra"], [
+    const args of [["frobnicate"], ["--bogus"], ["healthcheck", "extra"], ["validate", "extra"], [
       "healthcheck",
       "--url",
       "http://127.0.0.1:1/",

@@ -16,8 +16,10 @@ const CONFIG = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`));
 const SET = CONFIG.permissions.sprox as PermissionSet;
 
 Deno.test("tasks start, sprox and compile share the sprox set and never prompt", () => {
-  assert.match(CONFIG.tasks.start, /^deno run --no-prompt -P=sprox main\.ts serve /);
-  assert.match(CONFIG.tasks.sprox, /^deno run --no-prompt -P=sprox main\.ts$/);
+  // `-q`: no "permissions in the config file are experimental" warning on every command;
+  // `start` names no file, so SPROX_CONFIG (else config/routes.yaml) decides.
+  assert.match(CONFIG.tasks.start, /^deno run -q --no-prompt -P=sprox main\.ts serve$/);
+  assert.match(CONFIG.tasks.sprox, /^deno run -q --no-prompt -P=sprox main\.ts$/);
   assert.match(CONFIG.tasks.compile, /scripts\/compile\.ts$/);
   const args = compileArgs({ output: "/tmp/out" });
   assert.deepEqual(args.slice(0, 3), ["compile", "--no-prompt", "-P=sprox"]);
@@ -27,7 +29,8 @@ Deno.test("tasks start, sprox and compile share the sprox set and never prompt",
 Deno.test("the sprox set: read config and TLS paths, write var, listed env only, no run/ffi/sys", () => {
   assert.deepEqual(Object.keys(SET).sort(), ["env", "net", "read", "write"]);
   assert.deepEqual(SET.read, ["./config", "./var", "./.env", "/config", "/etc/sprox"]);
-  assert.deepEqual(SET.write, ["./var"]);
+  // /run/systemd/notify: readiness and watchdog datagrams under systemd (Type=notify).
+  assert.deepEqual(SET.write, ["./var", "/run/systemd/notify"]);
   const env = SET.env as { allow: string[]; ignore: boolean };
   assert.equal(env.ignore, true);
   assert.ok(env.allow.includes("SPROX_CONFIG") && env.allow.includes("API_PASSWORD"));
@@ -36,7 +39,7 @@ Deno.test("the sprox set: read config and TLS paths, write var, listed env only,
 Deno.test("permissionFlags() re-bases relative entries and keeps the env allowlist", () => {
   assert.deepEqual(permissionFlags(SET, "/var/lib/sprox"), [
     "--allow-read=/var/lib/sprox/config,/var/lib/sprox/var,/var/lib/sprox/.env,/config,/etc/sprox",
-    "--allow-write=/var/lib/sprox/var",
+    "--allow-write=/var/lib/sprox/var,/run/systemd/notify",
     "--allow-net",
     `--allow-env=${(SET.env as { allow: string[] }).allow.join(",")}`,
     "--ignore-env",
@@ -54,7 +57,7 @@ Deno.test("compileArgs() with SPROX_INSTALL_DIR uses the translated set, and wan
     permissions: SET,
     excludes: ["/cache/bintrees/1.0.2/test"],
   });
-  assert.ok(args.includes("--allow-write=/opt/sprox/var"));
+  assert.ok(args.includes("--allow-write=/opt/sprox/var,/run/systemd/notify"));
   assert.ok(!args.includes("-P=sprox"));
   assert.ok(args.includes("--exclude=/cache/bintrees/1.0.2/test"));
   assert.throws(

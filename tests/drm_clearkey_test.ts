@@ -122,9 +122,10 @@ Deno.test("ClearKey: EME license exchange, JWKS, malformed bodies, TTL and reloa
     const listing = await listed.text();
     assertEquals(JSON.parse(listing), {
       keys: [
-        { kind: "clearkey", id: KID_A, kid: b64url(KID_A), expires_in_secs: 300 },
+        // Keys of the configuration live as long as it does (null), unless they set a TTL.
+        { kind: "clearkey", id: KID_A, kid: b64url(KID_A), expires_in_secs: null },
         { kind: "clearkey", id: KID_B, kid: b64url(KID_B), expires_in_secs: 1 },
-        { kind: "clearkey", id: KID_ENV, kid: b64url(KID_ENV), expires_in_secs: 300 },
+        { kind: "clearkey", id: KID_ENV, kid: b64url(KID_ENV), expires_in_secs: null },
       ],
     });
     for (const key of [KEY_A, KEY_B, KEY_ENV]) {

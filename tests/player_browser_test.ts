@@ -1,7 +1,8 @@
 /**
  * A browser player (hls.js in headless Chromium) plays every manifest form through sProx to
- * its end: rewritten HLS and DASH→HLS on a route, and both direct-mode manifests. The page
- * is served from another origin, so CORS is exercised as a real player meets it.
+ * its end: rewritten HLS and DASH→HLS on a route, and both direct-mode manifests; and it
+ * plays a live DASH→HLS stream through a caching route without stalling. The page is served
+ * from another origin, so CORS is exercised as a real player meets it.
  */
 import assert from "node:assert/strict";
 import { packageContent } from "../scripts/packagers/mod.ts";
@@ -15,6 +16,8 @@ import {
   withTimeout,
 } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
+import { startChromium } from "./_support/devtools.ts";
+import { LIVE_PATHS, startLiveEncoder, startLiveOrigin } from "./_support/live_media.ts";
 
 const SECONDS = 4;
 const HLS_JS = "hls.js@1.7.4";
@@ -192,6 +195,122 @@ direct_stream:
       await sprox.stop();
       await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
       await withTimeout(origin.close(), 10_000, "the media origin to shut down");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** Wall-clock seconds of live playback the player is watched for. */
+const LIVE_WATCH_SECS = 15;
+
+/**
+ * A live page: hls.js plays `src`; `window.report` says how far `currentTime` advanced since
+ * playback started, the longest time it stood still while playing, and the stall errors
+ * hls.js raised; `done` once `LIVE_WATCH_SECS` of playback have passed or on a fatal error.
+ */
+const LIVE_PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+const v = document.getElementById("v");
+const report = { done: false, fatal: null, stalls: [], start: null, advanced: 0, longestFreezeMs: 0 };
+window.report = report;
+const hls = new Hls();
+hls.on(Hls.Events.ERROR, (_, d) => {
+  if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) report.stalls.push(v.currentTime);
+  if (d.fatal) { report.fatal = d.details; report.done = true; }
+});
+hls.loadSource(new URLSearchParams(location.search).get("src"));
+hls.attachMedia(v);
+hls.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch((e) => {
+  report.fatal = "play " + e;
+  report.done = true;
+}));
+let last = 0, lastMoved = 0, startedAt = 0;
+setInterval(() => {
+  const now = performance.now();
+  if (report.start === null) {
+    if (v.currentTime > 0 && !v.paused) {
+      report.start = last = v.currentTime;
+      startedAt = lastMoved = now;
+    }
+    return;
+  }
+  if (v.currentTime > last) {
+    last = v.currentTime;
+    lastMoved = now;
+  }
+  report.longestFreezeMs = Math.max(report.longestFreezeMs, Math.round(now - lastMoved));
+  report.advanced = v.currentTime - report.start;
+  if (now - startedAt >= ${LIVE_WATCH_SECS * 1000}) report.done = true;
+}, 100);
+</script></body></html>`;
+
+Deno.test({
+  name: "hls.js in Chromium plays live DASH→HLS through a caching route without stalling",
+  async fn() {
+    await requirePeer("chromium");
+    const dir = await scratchDir();
+    const script = await hlsJs(dir);
+    // ffmpeg writes a live DASH stream (1 s segments); the origin serves it as nginx would:
+    // Last-Modified and ETag, no Cache-Control.
+    const encoder = await startLiveEncoder(`${dir}/media`, { dash: "timeline" });
+    const origin = startLiveOrigin(`${dir}/media`);
+    const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      if (new URL(req.url).pathname === "/hls.min.js") {
+        return new Response(script as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "application/javascript" },
+        });
+      }
+      return new Response(LIVE_PAGE, { headers: { "content-type": "text/html" } });
+    });
+    let sprox: Awaited<ReturnType<typeof startSprox>> | undefined;
+    let browser: Awaited<ReturnType<typeof startChromium>> | undefined;
+    try {
+      const port = freePort();
+      sprox = await startSprox(`
+routes:
+  - id: live
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}" }
+    hls:
+      enabled: true
+      rewrite_playlist_urls: true
+      base_url: "http://127.0.0.1:${port}/"
+      allow_insecure_segments: true
+    dash: { to_hls: true }
+    cache: { enabled: true }
+`);
+      await encoder.ready(4);
+      browser = await startChromium(dir, ["--disable-quic"]);
+      const src = `http://127.0.0.1:${port}/${LIVE_PATHS.dash}/master.m3u8`;
+      const started = Date.now();
+      const text = await browser.open(
+        `http://127.0.0.1:${page.addr.port}/index.html?src=${encodeURIComponent(src)}`,
+        "JSON.stringify(window.report ?? {})",
+        /"done":true/,
+        (LIVE_WATCH_SECS + 30) * 1000,
+      );
+      const report = JSON.parse(text || "{}");
+      assert.equal(report.done, true, `playback did not finish: ${text}`);
+      assert.equal(report.fatal, null, text);
+      assert.deepEqual(report.stalls, [], `hls.js reported stalls: ${text}`);
+      // Live playback keeps up with the wall clock: a frozen playlist would stop it after
+      // the few segments buffered at the start.
+      assert.ok(report.advanced >= LIVE_WATCH_SECS - 5, `currentTime advanced: ${text}`);
+      assert.ok(report.longestFreezeMs < 2_000, `playback froze: ${text}`);
+      // hls.js reloads both media playlists about every second; each converts the MPD the
+      // route cached (2 s default lifetime), so the origin sees it about every 2 s.
+      const mpdRequests = origin.counts.get(`/${LIVE_PATHS.dash}`) ?? 0;
+      const bound = Math.ceil((Date.now() - started) / 2_000) + 4;
+      console.log(`live DASH→HLS: ${text}; ${mpdRequests} origin requests for the MPD`);
+      assert.ok(mpdRequests >= 1 && mpdRequests <= bound, `${mpdRequests} MPD requests > ${bound}`);
+    } finally {
+      await browser?.close();
+      await encoder.stop();
+      await sprox?.stop();
+      await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
+      await origin.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },

@@ -127,7 +127,8 @@ const NGINX_HTTP_COMMON = (dir: string, name: string) => `
   default_type application/octet-stream;
 `;
 
-async function startNginx(dir: string, name: string, http: string): Promise<Peer> {
+/** nginx (`worker_processes 1`) with the given `http` block body, files under `dir`. */
+export async function startNginx(dir: string, name: string, http: string): Promise<Peer> {
   await Deno.mkdir(`${dir}/${name}-tmp`, { recursive: true });
   const conf = `${dir}/${name}.conf`;
   await Deno.writeTextFile(
@@ -244,6 +245,57 @@ telemetry:
   );
   return spawn(
     "sprox",
+    Deno.execPath(),
+    ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", config],
+    `${dir}/sprox.out`,
+  );
+}
+
+/** The bare Deno pass-through on one plain listener (no TLS twin). */
+export function startPlainFloor(dir: string, name: string, originPort: number, port: number): Peer {
+  return spawn(
+    name,
+    Deno.execPath(),
+    ["run", "-A", `${ROOT}scripts/bench/floor.ts`, String(port), `http://127.0.0.1:${originPort}`],
+    `${dir}/${name}.out`,
+  );
+}
+
+/**
+ * sProx for the live scenario: one plain route, its cache on (bounded by `maxBytes`) or
+ * off, request logs on (to a file), as the other sProx peer.
+ */
+export async function startLiveSprox(
+  dir: string,
+  originPort: number,
+  port: number,
+  options: { cache: boolean; maxBytes: number },
+): Promise<Peer> {
+  await Deno.mkdir(dir, { recursive: true });
+  const config = `${dir}/routes.yaml`;
+  await Deno.writeTextFile(
+    config,
+    `routes:
+  - id: live
+    listen: { host: 127.0.0.1, port: ${port} }
+    host_patterns: ["*"]
+    upstream:
+      origin: "http://127.0.0.1:${originPort}"
+      read_timeout_ms: 30000
+      request_timeout_ms: 30000
+    cache: { enabled: ${options.cache} }
+cache:
+  max_bytes: ${options.maxBytes}
+  max_object_bytes: ${Math.min(options.maxBytes, 16 * 1024 * 1024)}
+rate_limit:
+  enabled: false
+telemetry:
+  enabled: true
+  log_level: info
+`,
+  );
+  return spawn(
+    options.cache ? "sprox-cache" : "sprox",
     Deno.execPath(),
     ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", config],
     `${dir}/sprox.out`,

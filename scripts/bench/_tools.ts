@@ -33,10 +33,13 @@ function toMs(value: string, unit: string): number {
   return unit === "us" ? n / 1000 : unit === "s" ? n * 1000 : n;
 }
 
-/** wrk with latency percentiles: req/s, MB/s, p50 and p99 in ms, and the error count. */
+/**
+ * wrk with latency percentiles: req/s, MB/s, p50 and p99 in ms, the error count and the
+ * number of requests completed. `script` is a Lua file that chooses each request.
+ */
 export async function wrk(
   url: string,
-  options: { connections: number; seconds: number; headers?: string[] },
+  options: { connections: number; seconds: number; headers?: string[]; script?: string },
 ): Promise<Figures> {
   const args = [
     "-t2",
@@ -44,6 +47,7 @@ export async function wrk(
     `-d${options.seconds}s`,
     "--latency",
     ...(options.headers ?? []).flatMap((h) => ["-H", h]),
+    ...(options.script ? ["-s", options.script] : []),
     url,
   ];
   const text = await run("wrk", args);
@@ -59,7 +63,8 @@ export async function wrk(
   const socketErrors = /Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)/.exec(text);
   const errorCount = Number(errors?.[1] ?? 0) +
     (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, mbps, p50: pct("50"), p99: pct("99"), errors: errorCount };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
+  return { rps, mbps, p50: pct("50"), p99: pct("99"), errors: errorCount, requests };
 }
 
 /** h2load: one connection, many concurrent streams. */
@@ -107,6 +112,15 @@ export function sampleRss(pid: number): { stop(): { min: number; max: number } }
       return { min: Math.min(...samples), max: Math.max(...samples) };
     },
   };
+}
+
+/** CPU time (user + system) a process and its threads used so far, in milliseconds. */
+export function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The median of a list. */

@@ -1,7 +1,9 @@
 /**
- * `deno task bench [--quick] [--out FILE]`: sProx side by side with nginx (`proxy_pass`,
- * the reference) and a bare Deno pass-through (the floor of our stack), interleaved
- * (A B C D, A B C D, ...), medians over the repetitions, ratios in a markdown table.
+ * `deno task bench [--quick] [--out FILE] [--only live]`: sProx side by side with nginx
+ * (`proxy_pass`, the reference) and a bare Deno pass-through (the floor of our stack),
+ * interleaved (A B C D, A B C D, ...), medians over the repetitions, ratios in a markdown
+ * table; then the manifest, HTTP/3 and live fan-out (cache) scenarios. `--only live` runs the
+ * live fan-out scenario alone.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -19,11 +21,12 @@ import {
 import { curlDownload, type Figures, h2load, median, sampleRss, wrk } from "./_tools.ts";
 import { runManifestBench } from "./manifests.ts";
 import { runH3Bench } from "./h3.ts";
+import { runLiveBench } from "./live.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const { values } = parseArgs({
   args: Deno.args,
-  options: { quick: { type: "boolean" }, out: { type: "string" } },
+  options: { quick: { type: "boolean" }, out: { type: "string" }, only: { type: "string" } },
 });
 const quick = values.quick ?? false;
 const settings = quick
@@ -79,6 +82,15 @@ interface Target {
 type Row = { scenario: string; metric: string; values: Record<string, number> };
 
 await ensureTools();
+if (values.only !== undefined) {
+  if (values.only !== "live") throw new Error(`--only: unknown scenario "${values.only}"`);
+  const report = (await runLiveBench(quick)).join("\n") + "\n";
+  const out = values.out ?? `${ROOT}var/bench/results-live.md`;
+  await Deno.writeTextFile(out, report);
+  console.log(report);
+  console.error(`bench: written to ${out}`);
+  Deno.exit(0);
+}
 const dir = `${ROOT}var/bench/${Date.now()}`;
 const content = `${dir}/content`;
 console.error(`bench: writing content to ${content} (${settings.bigBytes / 1048576} MiB file)`);
@@ -190,7 +202,7 @@ try {
   const scenarios = [...new Set([...results.keys()].map((k) => k.split("\u0000")[0]))];
   for (const scenario of scenarios) {
     const metrics = Object.keys(results.get(`${scenario}\u0000nginx`)![0]).filter((m) =>
-      m !== "bytes"
+      m !== "bytes" && m !== "requests"
     );
     for (const metric of metrics) {
       const row: Row = { scenario, metric, values: {} };
@@ -236,6 +248,7 @@ try {
     "",
     ...(await runManifestBench(quick)),
     ...(await runH3Bench(quick)),
+    ...(await runLiveBench(quick, `${dir}/live`)),
   );
   const report = lines.join("\n") + "\n";
   const out = values.out ?? `${ROOT}var/bench/results.md`;

@@ -4,7 +4,11 @@
  * protocol and prints the functions with the most self time. The raw `.cpuprofile` is
  * written next to the report (open it in Chrome DevTools).
  *
- * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct] [--seconds 8]
+ * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct] [--cache]
+ *        [--seconds 8]
+ *
+ * `--cache` turns the cache on for the route and direct mode: after the warm-up request the
+ * profile is that of cache hits.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -17,6 +21,7 @@ const { values } = parseArgs({
   options: {
     path: { type: "string", default: "/small.m3u8" },
     direct: { type: "boolean", default: false },
+    cache: { type: "boolean", default: false },
     seconds: { type: "string", default: "8" },
     connections: { type: "string", default: "32" },
   },
@@ -78,6 +83,7 @@ direct_stream:
   allow_private_networks: true
   allowlist: [{ domain: "127.0.0.1", schemes: ["http"] }]
 rate_limit: { enabled: false }
+cache: { enabled: ${values.cache} }
 `,
 );
 const sprox = new Deno.Command(Deno.execPath(), {

@@ -18,13 +18,26 @@ import { resolveClientIp } from "../edge/client_ip.ts";
 import type { ConnectionState } from "../edge/connection.ts";
 import { applyPolicy, finishPolicy } from "../policy/mod.ts";
 import { requireRoute } from "../routing/mod.ts";
-import { handleDirectStream } from "../stream/direct/mod.ts";
 import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
-import { log, rateLimitedRequests, redactHeaders, redactText } from "../telemetry/mod.ts";
+import {
+  annotateRequestSpan,
+  log,
+  rateLimitedRequests,
+  redactHeaders,
+  redactText,
+  redactUrl,
+} from "../telemetry/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
-import { handleHealth, handleIp, handleMetrics, handleSpeedtest } from "./endpoints.ts";
+import {
+  handleHealth,
+  handleIp,
+  handleMetrics,
+  handleReady,
+  handleSpeedtest,
+} from "./endpoints.ts";
 import { checkRequest, loggedMethod } from "./gate.ts";
-import { proxyRoute, serveDirectManifest } from "./manifests.ts";
+import { proxyRoute } from "./manifests.ts";
+import { GENERATE_PATHS, serveDirectApi, serveGenerateUrl } from "./direct_api.ts";
 import { CLIENT_CLOSED_STATUS, recordRequest } from "./record.ts";
 import type { ListenerPlan, Plan } from "./plan.ts";
 
@@ -34,6 +47,8 @@ export interface EdgeBindings {
   readonly protocol: "http" | "https";
   /** The connection the request arrived on (why the server closed it, if it did). */
   readonly connection: ConnectionState;
+  /** Whether the server is draining (shutdown has begun): `/ready` answers 503. */
+  readonly draining?: () => boolean;
 }
 
 type AppEnv = { Bindings: EdgeBindings; Variables: { ctx: RequestContext } };
@@ -161,9 +176,10 @@ function finish(ctx: RequestContext, response: Response): [Response, BodyTally] 
   return [out, tally];
 }
 
-/** The request id, CORS and rate-limit fields of every response. */
+/** The request id, HSTS, CORS and rate-limit fields of every response. */
 function decorate(ctx: RequestContext, headers: Headers): void {
   headers.set("x-request-id", ctx.requestId);
+  if (ctx.listener.hsts !== null) headers.set("strict-transport-security", ctx.listener.hsts);
   finishPolicy(ctx.plan.policy, ctx.request, ctx.policy ?? {}, headers);
 }
 
@@ -194,6 +210,26 @@ function failureResponse(ctx: RequestContext | undefined, error: unknown): Respo
   if (proxyError.reason === "client_closed") return new Response(null, { status: 499 });
   return errorResponse(proxyError, ctx?.requestId);
 }
+
+/**
+ * The direct-mode paths. `/proxy/stream/<file name>` is `/proxy/stream` (the name gives
+ * players that check segment extensions, ffmpeg's HLS demuxer, the upstream file's extension,
+ * and is answered as `Content-Disposition`); `/proxy/hls/segment.<ext>` too.
+ */
+const DIRECT_PATHS = [
+  "/proxy/stream",
+  "/proxy/stream/:name",
+  "/proxy/hls/:segment{segment\\.[A-Za-z0-9]{1,10}}",
+  "/proxy/hls/manifest.m3u8",
+  "/proxy/hls/key_proxy/manifest.m3u8",
+  "/proxy/mpd/manifest.m3u8",
+  "/proxy/mpd/playlist.m3u8",
+  "/proxy/mpd/init.mp4",
+  "/proxy/mpd/segment.mp4",
+  "/proxy/ip",
+  // Decrypted init sections and segments of the manifests' decryption mode (`key_id`/`key`).
+  "/proxy/decrypt/:name",
+];
 
 /**
  * Builds the application serving one listener of a plan.
@@ -230,6 +266,21 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     // Clearing first stops Hono from merging the old response's headers into the new one.
     c.res = undefined;
     c.res = response;
+    // The runtime's span of this request (when tracing is on): named after the route, and
+    // its URL redacted like the log line's.
+    annotateRequestSpan(() => {
+      const url = redactUrl(ctx.url.href, { redactDrmEverywhere: true });
+      const query = url.indexOf("?");
+      return {
+        name: `${ctx.logMethod} ${ctx.route}`,
+        attributes: {
+          "sprox.route": ctx.route,
+          "sprox.request_id": ctx.requestId,
+          "url.full": url,
+          "url.query": query < 0 ? "" : url.slice(query + 1),
+        },
+      };
+    });
     recordRequest(ctx, response, tally, {
       completed: c.env.info.completed,
       connection: c.env.connection,
@@ -249,11 +300,20 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
   };
 
   app.get("/health", endpoint("health", handleHealth));
+  app.get("/ready", (c) => {
+    const ctx = c.get("ctx");
+    ctx.route = "ready";
+    return handleReady(ctx, c.env.draining?.() ?? false);
+  });
   app.get("/metrics", endpoint("metrics", handleMetrics));
   app.get("/ip", endpoint("ip", handleIp));
   app.get("/speedtest", endpoint("speedtest", handleSpeedtest));
 
-  const keys: KeyEndpointOptions = { store: plan.secrets, credentials: plan.policy.credentials };
+  const keys: KeyEndpointOptions = {
+    store: plan.secrets,
+    credentials: plan.policy.credentials,
+    resolver: plan.keys,
+  };
   app.all("/keys", endpoint("keys", (ctx) => handleKeysList(ctx.request, keys)));
   // The drm switch: off, the ClearKey route does not exist (and is never forwarded upstream).
   app.all(
@@ -264,22 +324,27 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     }),
   );
 
-  const directStream = async (c: Context<AppEnv>) => {
+  // Direct mode, in MediaFlow's URL shapes: the path names the endpoint
+  // (`locateDirectEndpoint`), a `?token=` signed URL stands in for the credential.
+  const direct = (c: Context<AppEnv>) => {
     const ctx = c.get("ctx");
-    ctx.route = "direct_stream";
-    if (!plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
-    ctx.bytesMode = "direct";
-    const cache = plan.cache.directCaches ? plan.cache.cache : null;
-    return await handleDirectStream(plan.direct, ctx.request, ctx.url, ctx, cache);
+    return serveDirectApi(ctx, ctx.url.pathname, ctx.url.searchParams.get("token") || null);
   };
-  app.all("/proxy/stream", directStream);
-  // `/proxy/stream/<file name>`: the same endpoint; the name only gives players that check
-  // segment extensions (ffmpeg's HLS demuxer) the upstream file's extension.
-  app.all("/proxy/stream/:name", directStream);
-
-  app.all("/proxy/hls/manifest.m3u8", (c) => serveDirectManifest(c.get("ctx"), "hls"));
-  app.all("/proxy/mpd/manifest.m3u8", (c) => serveDirectManifest(c.get("ctx"), "mpd"));
-  app.all("/proxy/mpd/playlist.m3u8", (c) => serveDirectManifest(c.get("ctx"), "mpd"));
+  for (const path of DIRECT_PATHS) app.all(path, direct);
+  // Signed URLs in the path form, `/_token_<t>/<endpoint path>`; never forwarded to a route.
+  app.all("/:token{_token_[A-Za-z0-9_=-]*}/*", (c) => {
+    const ctx = c.get("ctx");
+    const segment = c.req.param("token");
+    const rest = ctx.url.pathname.slice(segment.length + 1);
+    return serveDirectApi(ctx, rest, segment.slice("_token_".length));
+  });
+  app.all("/:token{_token_[A-Za-z0-9_=-]*}", (c) => {
+    c.get("ctx").route = "direct_manifest";
+    throw new ProxyError(404, "not_found", "not found");
+  });
+  app.all(GENERATE_PATHS.one, (c) => serveGenerateUrl(c.get("ctx"), "one"));
+  app.all(GENERATE_PATHS.many, (c) => serveGenerateUrl(c.get("ctx"), "many"));
+  app.all(GENERATE_PATHS.legacy, (c) => serveGenerateUrl(c.get("ctx"), "legacy"));
 
   app.all("*", async (c) => {
     const ctx = c.get("ctx");

@@ -45,6 +45,8 @@ export interface RequestContext {
   route: string;
   /** Milliseconds until the upstream answered, when an upstream was involved. */
   upstreamMs?: number;
+  /** The origin that answered, on a route with several origins. */
+  upstreamOrigin?: string;
   /**
    * How the request failed, when it did: an error reason (`no_route`, `client_closed`, …) or
    * a body failure (`truncated`, `upstream_read_timeout`). The log line adds `ok`, and

@@ -1,5 +1,5 @@
 /**
- * Built-in runtime endpoints: `/health`, `/metrics`, `/ip`, `/speedtest`.
+ * Built-in runtime endpoints: `/health`, `/ready`, `/metrics`, `/ip`, `/speedtest`.
  * @module
  */
 import { refreshCertificateExpiry } from "../edge/certificate_expiry.ts";
@@ -11,6 +11,28 @@ import type { RequestContext } from "./context.ts";
 export function handleHealth(ctx: RequestContext): Response {
   if (ctx.plan.config.telemetry.enabled) healthChecks.inc();
   return Response.json({ status: "ok" }, { headers: { "cache-control": "no-store" } });
+}
+
+/**
+ * `/ready`: 200 while every route has an origin that may take requests; 503 while some
+ * route has none (ejected or failing its health checks) and while the server drains.
+ * `/health` stays liveness: it answers 200 whatever the origins do.
+ */
+export function handleReady(ctx: RequestContext, draining: boolean): Response {
+  const headers = { "cache-control": "no-store" };
+  if (draining) {
+    return Response.json({ status: "not_ready", reason: "draining" }, { status: 503, headers });
+  }
+  const down = ctx.plan.routing.routes
+    .filter((route) => !route.origins.some((origin) => origin.health.available()))
+    .map((route) => route.id);
+  if (down.length > 0) {
+    return Response.json(
+      { status: "not_ready", reason: "no_healthy_origin", routes: down },
+      { status: 503, headers },
+    );
+  }
+  return Response.json({ status: "ready" }, { headers });
 }
 
 /** `/metrics`: the Prometheus exposition; 501 when telemetry is off (spec). */

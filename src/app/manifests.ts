@@ -21,17 +21,29 @@ import {
   serveRouteDash,
 } from "../stream/dash/mod.ts";
 import {
+  directPlaylistOptions,
   handlesPlaylists,
   isPlaylistContentType,
   originPrefix,
   serveDirectPlaylist,
+  SignedLinkWriter,
   transformRoutePlaylist,
+  variantChoice,
 } from "../stream/hls/mod.ts";
-import { checkCredentials } from "../policy/mod.ts";
-import { fetchDirect, parseDirectRequest, upstreamHeaders } from "../stream/direct/mod.ts";
+import { checkCredentials, type TokenClaims } from "../policy/mod.ts";
+import {
+  applyResponseOverrides,
+  type DirectPlan,
+  fetchDirect,
+  parseDirectRequest,
+  parseResponseOverrides,
+  type ResponseOverrides,
+  upstreamHeaders,
+} from "../stream/direct/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
 import { clearKeyUri, directLink, forward } from "./upstream.ts";
 import { prefetchSegments } from "./prefetch.ts";
+import { manifestDecryption } from "./decrypt.ts";
 import {
   answerFromOutput,
   looksLikePlaylistPath,
@@ -91,7 +103,7 @@ function convertMpd(
     directLink: directLink(ctx),
     mpdUrl: joinUpstreamUrl(route.origin, mpdUrl).href,
     search: ctx.url.search,
-    keyUri: clearKeyUri(ctx),
+    keyUri: clearKeyUri(ctx, route.config.drm.key_source),
     requestId: ctx.requestId,
     fetchRange: async (url, range) => {
       if (!url.startsWith(prefix)) {
@@ -299,8 +311,59 @@ async function getFromRoute(
 }
 
 /**
- * Direct mode: `/proxy/hls/manifest.m3u8` (`kind` "hls"), `/proxy/mpd/manifest.m3u8` and
- * `/proxy/mpd/playlist.m3u8` ("mpd"), fetched under the `/proxy/stream` rules and credential.
+ * How a direct-mode request reached its endpoint: the URL it runs with (the request's own,
+ * or the path and parameters of a signed URL) and the verified token, if any.
+ */
+export interface DirectAccess {
+  readonly url: URL;
+  /** The signed URL's claims; null when the request is checked for the API credential. */
+  readonly claims: TokenClaims | null;
+}
+
+/** The fetch of direct-mode manifests and segments: the `/proxy/stream` rules, timed. */
+export function directManifestFetch(ctx: RequestContext, direct: DirectPlan) {
+  return async (url: URL, requestHeaders: Headers) => {
+    const result = await fetchDirect(direct, url, {
+      headers: requestHeaders,
+      signal: ctx.signal,
+    });
+    ctx.upstreamMs = (ctx.upstreamMs ?? 0) + Math.round(result.upstreamMs);
+    return { response: result.response, finalUrl: result.finalUrl };
+  };
+}
+
+/**
+ * Upstream request headers of a direct-mode manifest or segment: the caller's allowlisted
+ * headers and `h_` overrides, without range and conditionals.
+ */
+export function directManifestHeaders(
+  ctx: RequestContext,
+  overrides: ReadonlyMap<string, string>,
+): Headers {
+  const headers = upstreamHeaders(ctx.request.headers, overrides);
+  for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
+  return headers;
+}
+
+/** A response with `r_` / `x_headers` applied (copied when its headers are immutable). */
+export function withResponseOverrides(
+  response: Response,
+  overrides: ResponseOverrides,
+  segment: boolean,
+): Response {
+  const none = overrides.set.size === 0 && overrides.remove.size === 0 &&
+    (!segment || overrides.propagate.size === 0);
+  if (none) return response;
+  const headers = new Headers(response.headers);
+  applyResponseOverrides(headers, overrides, { segment });
+  return new Response(response.body, { status: response.status, headers });
+}
+
+/**
+ * Direct mode: `/proxy/hls/manifest.m3u8` (`kind` "hls"), `/proxy/hls/key_proxy/manifest.m3u8`
+ * ("hls_keys": only key URIs go through sProx), `/proxy/mpd/manifest.m3u8` and
+ * `/proxy/mpd/playlist.m3u8` ("mpd"), fetched under the `/proxy/stream` rules and credential
+ * (or the signed URL of `access`).
  *
  * @example
  * ```ts
@@ -309,7 +372,8 @@ async function getFromRoute(
  */
 export async function serveDirectManifest(
   ctx: RequestContext,
-  kind: "hls" | "mpd",
+  kind: "hls" | "hls_keys" | "mpd",
+  access: DirectAccess = { url: ctx.url, claims: null },
 ): Promise<Response> {
   ctx.route = "direct_manifest";
   const direct = ctx.plan.direct;
@@ -320,32 +384,66 @@ export async function serveDirectManifest(
       headers: { allow: "GET, HEAD" },
     });
   }
-  await checkCredentials(ctx.request, ctx.url, {
-    apiPassword: direct.apiPassword,
-    bearerToken: direct.bearerToken,
-  });
-  const { target, overrides } = parseDirectRequest(ctx.url);
-  const headers = upstreamHeaders(ctx.request.headers, overrides);
-  for (const name of MANIFEST_FETCH_DROPPED) headers.delete(name);
-  const fetch = async (url: URL, requestHeaders: Headers) => {
-    const result = await fetchDirect(direct, url, {
-      headers: requestHeaders,
-      signal: ctx.signal,
+  const url = access.url;
+  if (access.claims === null) {
+    await checkCredentials(ctx.request, url, {
+      apiPassword: direct.apiPassword,
+      bearerToken: direct.bearerToken,
     });
-    ctx.upstreamMs = (ctx.upstreamMs ?? 0) + Math.round(result.upstreamMs);
-    return { response: result.response, finalUrl: result.finalUrl };
+  }
+  const { target, overrides } = parseDirectRequest(url, {
+    extraOverridable: direct.extraOverridable,
+  });
+  const responseOverrides = parseResponseOverrides(url, direct.responseOverrides);
+  const headers = directManifestHeaders(ctx, overrides);
+  const keySource = requestKeySource(ctx, url);
+  // `key_id`/`key`: segments through /proxy/decrypt, the playlist clear (no EXT-X-KEY).
+  const decryption = manifestDecryption(ctx, url);
+  const claims = access.claims;
+  const keys = direct.tokens.keys;
+  const generate = () => {
+    // A request that came with a signed URL gets signed links (same expiry and address).
+    const signed = claims && keys
+      ? new SignedLinkWriter(keys, { exp: claims.exp, ip: claims.ip })
+      : null;
+    const options = {
+      fetch: directManifestFetch(ctx, direct),
+      headers,
+      requestId: ctx.requestId,
+      signed,
+    };
+    return kind === "mpd"
+      ? serveDirectMpd(url, target, {
+        ...options,
+        keyUri: clearKeyUri(ctx, keySource),
+        variants: variantChoice(url),
+        decrypt: decryption?.mpd ?? null,
+      })
+      : serveDirectPlaylist(url, target, options, {
+        ...directPlaylistOptions(url, kind === "hls_keys"),
+        decrypt: decryption?.hls ?? null,
+      });
   };
-  const options = { fetch, headers, requestId: ctx.requestId };
-  const generate = () =>
-    kind === "hls"
-      ? serveDirectPlaylist(ctx.url, target, options)
-      : serveDirectMpd(ctx.url, target, { ...options, keyUri: clearKeyUri(ctx) });
   const cache = ctx.plan.cache.directCaches ? ctx.plan.cache.cache : null;
-  if (!cache) return await generate();
+  if (!cache) return withResponseOverrides(await generate(), responseOverrides, false);
   // The generated playlist is the cached object: one conversion per lifetime of the output
   // (a live one lives half its target duration), shared by every viewer of the same URL.
-  // The whole query is the key: links carry the query credential when it came that way.
+  // The whole query (and a signed URL's token, in the path) is the key: links carry the
+  // query credential or signed URLs when the request came that way.
   const key = `direct-manifest ${ctx.plan.hash} ${ctx.url.pathname}${ctx.url.search}`;
   const result = await serveCached(ctx, cache, { key, request: ctx.request }, () => generate());
-  return result.response;
+  return withResponseOverrides(result.response, responseOverrides, false);
+}
+
+/**
+ * The key source a direct-mode request names (`key_source=<id>`, written into the ClearKey
+ * URIs of protected DASH content); a name the configuration lacks is a 400.
+ */
+function requestKeySource(ctx: RequestContext, url: URL): string | null {
+  const name = url.searchParams.get("key_source");
+  if (name === null || name === "") return null;
+  if (!ctx.plan.keys.hasSource(name)) {
+    throw new ProxyError(400, "bad_request", "key_source names no configured key source");
+  }
+  return name;
 }

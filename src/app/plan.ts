@@ -14,7 +14,7 @@ import {
   type RoutingTable,
 } from "../routing/mod.ts";
 import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
-import { loadClearKeys, SecretStore } from "../secrets/mod.ts";
+import { KeyResolver, loadClearKeys, SecretStore } from "../secrets/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 import { compileRequestGate, type RequestGatePlan } from "./gate.ts";
 import { type CachePlan, compileCache } from "./cache_plan.ts";
@@ -38,6 +38,8 @@ export interface ListenerPlan {
     }[];
   };
   readonly maxConcurrentRequests: number | null;
+  /** The `Strict-Transport-Security` value of a TLS listener with `tls.hsts`, else `null`. */
+  readonly hsts: string | null;
   /** HTTP/3 on the same port (`listen.http3`, TLS listeners only). */
   readonly http3: boolean;
   /** Ids of the routes on this listener. */
@@ -57,6 +59,8 @@ export interface Plan {
   readonly policy: PolicyPlan;
   /** The secret store, loaded from `secrets.*` (ClearKey keys); a reload builds a new one. */
   readonly secrets: SecretStore;
+  /** DRM key lookup: request keys, the secret store, then the key servers of `secrets.key_sources`. */
+  readonly keys: KeyResolver;
   /** `/proxy/stream`, when the `direct_stream` block is present and enabled. */
   readonly direct: DirectPlan | undefined;
   /** The request gate's compiled `server.limits` (methods, target and head size). */
@@ -65,6 +69,20 @@ export interface Plan {
   readonly cache: CachePlan;
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
+}
+
+/**
+ * The `Strict-Transport-Security` value of a listener (RFC 6797 §6.1), or `null`: never on
+ * a plain listener, where a browser would ignore it anyway (§8.1).
+ */
+function hstsValue(tls: Config["routes"][number]["listen"]["tls"]): string | null {
+  const hsts = tls.hsts;
+  if (!tls.enabled || !hsts.enabled) return null;
+  return [
+    `max-age=${hsts.max_age_secs}`,
+    hsts.include_subdomains ? "includeSubDomains" : "",
+    hsts.preload ? "preload" : "",
+  ].filter(Boolean).join("; ");
 }
 
 function compileListeners(config: Config): Map<string, ListenerPlan> {
@@ -93,6 +111,7 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
         })),
       },
       maxConcurrentRequests: route.listen.max_concurrent_requests,
+      hsts: hstsValue(tls),
       http3: route.listen.http3 && tls.enabled,
       routeIds: [route.id],
     });
@@ -118,21 +137,29 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   processRetryBudget.configure(config.retry_budget);
   const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
   loadClearKeys(secrets, config.secrets.clearkey);
+  // Keys added through the admin API outlive a reload (until their own TTL); a kid the new
+  // configuration also lists keeps the configuration's key.
+  if (previous) secrets.adopt(previous.secrets, "runtime");
   disposers.push(() => secrets.dispose());
+  const keys = new KeyResolver(secrets, config.secrets);
+  disposers.push(() => keys.dispose());
   const direct = compileDirectStream(config);
   if (direct) disposers.push(() => direct.dispose());
   const cache = compileCache(config, previous?.cache);
   disposers.push(() => cache.dispose());
+  const routing = compileRoutes(config, clients, previous?.routing);
+  disposers.unshift(() => routing.deactivate());
   return {
     file: loaded.file,
     hash: loaded.hash,
     config,
     warnings: loaded.warnings,
     listeners: compileListeners(config),
-    routing: compileRoutes(config, clients),
+    routing,
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
     policy: compilePolicy(config, previous?.policy),
     secrets,
+    keys,
     direct,
     gate: compileRequestGate(config.server.limits),
     cache,

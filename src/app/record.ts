@@ -160,6 +160,7 @@ export function recordRequest(
           bytes,
           duration_ms: Math.round(performance.now() - ctx.startedAt),
           upstream_ms: ctx.upstreamMs,
+          ...(ctx.upstreamOrigin ? { upstream_origin: ctx.upstreamOrigin } : {}),
           client_ip: ctx.clientIp,
           protocol: delivery.connection.protocol,
           outcome: end.outcome,

@@ -9,9 +9,18 @@ import { directModeResolver, type ReferenceKind } from "../stream/hls/mod.ts";
 import { isAllowed, normaliseUrl } from "../stream/direct/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
 
-/** The key URI written for protected DASH content when DRM is on. */
-export function clearKeyUri(ctx: RequestContext): ((kid: string) => string) | null {
-  return ctx.plan.config.drm.enabled ? (kid) => `/keys/clearkey?kid=${kid}` : null;
+/**
+ * The key URI written for protected DASH content when DRM is on; `source` names the key
+ * server the license endpoint asks for keys it lacks (a route's `drm.key_source`, or a
+ * direct request's `key_source`).
+ */
+export function clearKeyUri(
+  ctx: RequestContext,
+  source: string | null = null,
+): ((kid: string) => string) | null {
+  if (!ctx.plan.config.drm.enabled) return null;
+  const tail = source === null ? "" : `&source=${encodeURIComponent(source)}`;
+  return (kid) => `/keys/clearkey?kid=${kid}${tail}`;
 }
 
 /**
@@ -43,6 +52,7 @@ export async function forward(
     },
   });
   ctx.upstreamMs = (ctx.upstreamMs ?? 0) + forwarded.upstreamMs;
+  if (route.origins.length > 1) ctx.upstreamOrigin = forwarded.origin;
   return forwarded;
 }
 

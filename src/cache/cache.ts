@@ -24,6 +24,7 @@ import {
   snapshotResponse,
 } from "./memo.ts";
 import { cacheRequests, trackCacheSize } from "./metrics.ts";
+import { livePlaylistCapSecs } from "./playlist.ts";
 import { rangeShape } from "./range.ts";
 
 export type { CacheOutcome, ServeInput, ServeResult, UpstreamFetch };
@@ -83,12 +84,14 @@ export class HttpCache {
   readonly #closed = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
   readonly #untrack: () => void;
+  readonly #now: () => number;
 
   /** Creates an empty cache; throws a `RangeError` for a non-positive bound. */
   constructor(options: HttpCacheOptions) {
     checkPositive("max_bytes", options.maxBytes);
     checkPositive("max_object_bytes", options.maxObjectBytes);
     const now = options.now ?? Date.now;
+    this.#now = now;
     this.#maxObjectBytes = Math.min(options.maxObjectBytes, options.maxBytes);
     this.#entries = new ResponseStore({
       maxBytes: options.maxBytes,
@@ -187,9 +190,22 @@ export class HttpCache {
     const snapshot = await this.#memo.get(key, source.version, async () => {
       computed = true;
       return await snapshotResponse(await transform(source.response));
-    }, { bytes: snapshotBytes });
+    }, {
+      bytes: snapshotBytes,
+      // A generated live playlist lives at most half its target duration, like its source.
+      expiresAt: (value) => {
+        const cap = value.body ? livePlaylistCapSecs(new TextDecoder().decode(value.body)) : null;
+        return cap === null ? Infinity : this.#now() + cap * 1000;
+      },
+    });
     if (!computed) await source.response.body?.cancel().catch(() => {});
-    return responseFromSnapshot(snapshot);
+    const response = responseFromSnapshot(snapshot);
+    // The answer's cache facts are this request's (the source's), not the first computation's.
+    response.headers.delete("age");
+    response.headers.delete("cache-status");
+    const status = source.response.headers.get("cache-status");
+    if (status !== null) response.headers.set("cache-status", status);
+    return response;
   }
 
   /** Removes what is stored for a base key (all its `Vary` variants). */

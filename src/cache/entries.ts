@@ -24,7 +24,7 @@ import {
 } from "./freshness.ts";
 import type { MemoEntry, MemoStore } from "./memo.ts";
 import { cacheEvictions } from "./metrics.ts";
-import { livePlaylistCapSecs } from "./playlist.ts";
+import { liveMpdCapSecs, livePlaylistCapSecs } from "./playlist.ts";
 import { type CachedObject, headerBytes } from "./respond.ts";
 import { type EntryInfo, SieveStore } from "./store.ts";
 
@@ -173,8 +173,10 @@ export class ResponseStore implements MemoStore {
       return freshness;
     }
     const bytes = body.bytes();
-    if (!startsWithExtM3u(bytes)) return freshness;
-    const cap = livePlaylistCapSecs(new TextDecoder().decode(bytes));
+    const text = new TextDecoder().decode(
+      bytes.subarray(0, startsWithExtM3u(bytes) ? undefined : 4096),
+    );
+    const cap = startsWithExtM3u(bytes) ? livePlaylistCapSecs(text) : liveMpdCapSecs(text);
     return cap === null || cap >= freshness.lifetimeSecs
       ? freshness
       : { ...freshness, lifetimeSecs: cap };

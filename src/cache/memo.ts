@@ -20,6 +20,12 @@ export interface MemoEntry {
 export interface MemoOptions<T> {
   /** The value's size in bytes, for the store's bound (strings and byte arrays are measured). */
   readonly bytes?: (value: T) => number;
+  /**
+   * When the value stops being answered even if its source's version stands (store clock
+   * time); absent: for as long as the version stands. A live playlist generated from a
+   * source that revalidates with `304` must still be regenerated (its window moves).
+   */
+  readonly expiresAt?: (value: T) => number;
 }
 
 /** A response read whole, to be answered again any number of times. */
@@ -114,7 +120,10 @@ export class MemoTable {
         const value = await compute();
         const bytes = (options.bytes ?? estimateBytes)(value) + key.length + ENTRY_OVERHEAD;
         const entry: MemoEntry = { kind: "memo", version, value };
-        this.#store.set(storeKey, entry, { bytes, expiresAt: Infinity });
+        this.#store.set(storeKey, entry, {
+          bytes,
+          expiresAt: options.expiresAt?.(value) ?? Infinity,
+        });
         return value;
       } finally {
         this.#running.delete(runKey);

@@ -168,3 +168,36 @@ Deno.test("cache metrics: size gauges follow live caches; evictions are counted 
   assert.equal(await value(cacheBytes), bytesBefore);
   assert.equal(await value(cacheObjects), objectsBefore);
 });
+
+Deno.test("HttpCache.memoResponse(): a live output expires with its window; answers carry this request's Cache-Status", async () => {
+  const clock = testClock();
+  const { cache } = testCache({}, clock);
+  let computations = 0;
+  const live = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n";
+  const source = (status: string) => ({
+    response: new Response("source", { headers: { "cache-status": status } }),
+    outcome: "hit" as const,
+    version: "v1",
+  });
+  const transform = async (r: Response) => {
+    computations++;
+    await r.body?.cancel();
+    return new Response(live, { headers: { "cache-status": "sprox; fwd=uri-miss", age: "9" } });
+  };
+  try {
+    const first = await cache.memoResponse("out", source("sprox; fwd=uri-miss"), transform);
+    assert.equal(await first.text(), live);
+    const second = await cache.memoResponse("out", source("sprox; hit"), transform);
+    assert.equal(second.headers.get("cache-status"), "sprox; hit");
+    assert.equal(second.headers.get("age"), null);
+    assert.equal(computations, 1);
+    clock.advance(1.9);
+    await cache.memoResponse("out", source("sprox; hit"), transform);
+    assert.equal(computations, 1, "within half the target duration");
+    clock.advance(0.2);
+    await cache.memoResponse("out", source("sprox; hit"), transform);
+    assert.equal(computations, 2, "the same source version, but the live window moved on");
+  } finally {
+    cache.close();
+  }
+});

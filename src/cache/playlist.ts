@@ -54,6 +54,38 @@ export function livePlaylistCapSecs(text: string): number | null {
   return facts.targetDurationSecs === null ? 0 : facts.targetDurationSecs / 2;
 }
 
+/** Seconds of an ISO 8601 duration as MPDs write it (`PT1.5S`, `PT2M`, `P0DT1H`), or null. */
+function isoDurationSecs(text: string): number | null {
+  const m =
+    /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/
+      .exec(text.trim());
+  if (!m || text.trim() === "P" || text.trim() === "PT") return null;
+  const [d, h, min, sec] = m.slice(1).map((v) => Number(v ?? 0));
+  return ((d * 24 + h) * 60 + min) * 60 + sec;
+}
+
+/**
+ * The longest a DASH MPD may be cached: for a live one (`type="dynamic"`), half the shorter
+ * of its `minimumUpdatePeriod` and `maxSegmentDuration` (clients refresh it about that
+ * often, and a stale MPD hides the newest segments), else one second; `null` (no cap) for a
+ * static MPD or anything that is not an MPD.
+ *
+ * @example
+ * ```ts
+ * liveMpdCapSecs('<MPD type="dynamic" minimumUpdatePeriod="PT2S">'); // 1
+ * liveMpdCapSecs('<MPD type="static">'); // null
+ * ```
+ */
+export function liveMpdCapSecs(text: string): number | null {
+  const root = /<(?:[A-Za-z_][\w.-]*:)?MPD\b[^>]*>/.exec(text)?.[0];
+  if (!root || !/\btype\s*=\s*["']dynamic["']/.test(root)) return null;
+  const periods = ["minimumUpdatePeriod", "maxSegmentDuration"]
+    .map((name) => new RegExp(`\\b${name}\\s*=\\s*["']([^"']+)["']`).exec(root)?.[1])
+    .map((value) => value === undefined ? null : isoDurationSecs(value))
+    .filter((value): value is number => value !== null && value > 0);
+  return periods.length === 0 ? 1 : Math.min(...periods) / 2;
+}
+
 const SEGMENT_EXTENSIONS = /\.(ts|m4s|m4v|m4a|mp4|aac|ac3|ec3|mp3|cmfv|cmfa|webm|vtt|fmp4)$/i;
 
 /**

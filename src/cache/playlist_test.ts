@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { contentKindOf, livePlaylistCapSecs, playlistFacts } from "./playlist.ts";
+import { contentKindOf, liveMpdCapSecs, livePlaylistCapSecs, playlistFacts } from "./playlist.ts";
 
 const LIVE = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:7\n" +
   "#EXTINF:6.0,\nseg7.ts\n#EXTINF:6.0,\nseg8.ts\n";
@@ -54,4 +54,19 @@ Deno.test("contentKindOf() classifies by Content-Type, then by extension", () =>
   for (const [type, path, kind] of rows) {
     assert.equal(contentKindOf(type, path), kind, `${type} ${path}`);
   }
+});
+
+Deno.test("liveMpdCapSecs: half the shorter update period of a dynamic MPD, else none", () => {
+  const mpd = (attrs: string) =>
+    `<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" ${attrs}>`;
+  assert.equal(liveMpdCapSecs(mpd('type="dynamic" minimumUpdatePeriod="PT4S"')), 2);
+  assert.equal(
+    liveMpdCapSecs(mpd('type="dynamic" minimumUpdatePeriod="PT10S" maxSegmentDuration="PT2.0S"')),
+    1,
+  );
+  assert.equal(liveMpdCapSecs(mpd('type="dynamic" minimumUpdatePeriod="PT1M"')), 30);
+  assert.equal(liveMpdCapSecs(mpd('type="dynamic"')), 1, "no period stated: one second");
+  assert.equal(liveMpdCapSecs(mpd('type="static" minimumUpdatePeriod="PT4S"')), null);
+  assert.equal(liveMpdCapSecs(mpd("")), null, "static by default");
+  assert.equal(liveMpdCapSecs("#EXTM3U\n"), null);
 });

@@ -65,14 +65,17 @@ export async function main(args: readonly string[]): Promise<number> {
       }
       return await runValidate(values.config);
     case "healthcheck": {
-      if (!values.url) return misuse("healthcheck needs --url <url>");
       const timeout = Number(values["timeout-ms"] ?? 2000);
       if (!Number.isInteger(timeout) || timeout <= 0) {
         return misuse(
           `--timeout-ms must be a positive integer: current value is "${values["timeout-ms"]}"`,
         );
       }
-      return await runHealthcheck(values.url, timeout);
+      return await runHealthcheck({
+        url: values.url,
+        config: values.config,
+        timeoutMs: timeout,
+      });
     }
     default:
       return misuse(`unknown command "${command}"`);

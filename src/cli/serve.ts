@@ -1,23 +1,20 @@
 /**
- * `sprox serve`: load, bind, then reload on SIGHUP and drain on SIGTERM/SIGINT.
+ * `sprox serve`: load, bind (the proxy's listeners, then the admin listener), tell systemd
+ * it is ready, then reload on SIGHUP (or `POST /admin/reload`, the same path) and drain on
+ * SIGTERM/SIGINT.
  * @module
  */
+import { AdminListener } from "../admin/mod.ts";
 import { ConfigError, formatIssue, loadConfig, resolveConfigPath } from "../config/mod.ts";
 import { ProxyServer } from "../edge/mod.ts";
-import { configuredSecretValues } from "../secrets/mod.ts";
-import { configReloads, configureLogging, log, protectSecrets } from "../telemetry/mod.ts";
+import { log } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
-import type { ConfigIssue, LoadedConfig } from "../config/mod.ts";
+import type { LoadedConfig } from "../config/mod.ts";
+import { applyTelemetry, logWarnings, Reloader } from "./reload.ts";
+import { SystemdNotifier } from "./systemd.ts";
 
-function logWarnings(warnings: readonly ConfigIssue[]): void {
-  for (const w of warnings) {
-    log("warn", "config warning", { file: w.file, line: w.line, path: w.path, detail: w.message });
-  }
-}
-
-function applyTelemetry(loaded: LoadedConfig): void {
-  protectSecrets(configuredSecretValues(loaded.config));
-  configureLogging({ level: loaded.config.telemetry.log_level });
+function statusLine(server: ProxyServer): string {
+  return `serving ${server.addresses.size} listener(s), config ${server.plan.hash}`;
 }
 
 /** Runs the server until a termination signal; returns the process exit code. */
@@ -42,38 +39,38 @@ export async function runServe(configArg: string | undefined): Promise<number> {
     log("error", "cannot start listeners", { error: (error as Error).message });
     return 1;
   }
+  const notifier = SystemdNotifier.fromEnvironment();
+  const reloader: Reloader = new Reloader(path, server, async (next) => {
+    try {
+      await admin.apply(next.config.admin);
+    } catch (error) {
+      log("error", "cannot move the admin listener; it stays where it was", {
+        error: (error as Error).message,
+      });
+    }
+    await notifier?.status(statusLine(server));
+  });
+  const admin = new AdminListener({
+    plan: () => server.plan,
+    reload: () => reloader.reload("admin"),
+  });
+  try {
+    await admin.apply(loaded.config.admin);
+  } catch (error) {
+    log("error", "cannot start the admin listener", { error: (error as Error).message });
+    await server.shutdown(0);
+    return 1;
+  }
   log("info", "sprox started", {
     version: VERSION,
     config: loaded.file,
     hash: loaded.hash,
     pid: Deno.pid,
   });
-
-  const reload = async () => {
-    log("info", "reload requested (SIGHUP)", { config: path });
-    try {
-      const next = await loadConfig(path);
-      protectSecrets(configuredSecretValues(next.config));
-      await server.reload(next);
-      applyTelemetry(next);
-      logWarnings(next.warnings);
-      configReloads.labels("success").inc();
-      log("info", "config reloaded", { config: next.file, hash: next.hash });
-    } catch (error) {
-      configReloads.labels("failure").inc();
-      if (error instanceof ConfigError) {
-        for (const issue of error.issues.filter((i) => i.severity === "error")) {
-          log("error", "reload rejected: config error", { detail: formatIssue(issue) });
-        }
-      } else {
-        log("error", "reload rejected", { error: (error as Error).message });
-      }
-      log("warn", "keeping the previous configuration", { hash: server.plan.hash });
-    }
-  };
+  await notifier?.ready(statusLine(server));
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  const onHup = () => void reload();
+  const onHup = () => void reloader.reload("SIGHUP");
   const onTerm = () => stop("SIGTERM");
   const onInt = () => stop("SIGINT");
   Deno.addSignalListener("SIGHUP", onHup);
@@ -84,7 +81,9 @@ export async function runServe(configArg: string | undefined): Promise<number> {
   const grace = server.plan.config.server.shutdown_grace_ms;
   log("info", "shutting down", { signal, grace_ms: grace });
   Deno.removeSignalListener("SIGHUP", onHup);
-  await server.shutdown(grace);
+  await notifier?.stopping();
+  await Promise.all([server.shutdown(grace), admin.close()]);
+  notifier?.close();
   log("info", "stopped");
   return 0;
 }

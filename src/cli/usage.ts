@@ -4,8 +4,10 @@ export const USAGE = `sProx — a streaming proxy for HTTP video delivery
 Usage:
   sprox [serve] [-c <dir|file>]        start the proxy (default command)
   sprox validate -c <dir|file>         validate a configuration and print a summary
-  sprox healthcheck --url <url> [--timeout-ms <ms>]
-                                       exit 0 when <url> answers 200, 1 otherwise
+  sprox healthcheck [--url <url> | -c <dir|file>] [--timeout-ms <ms>]
+                                       exit 0 when <url> answers 200, 1 otherwise (saying
+                                       why); without --url, /health on the configuration's
+                                       first listener
   sprox --help | --version
 
 Options:

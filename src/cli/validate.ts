@@ -4,6 +4,7 @@
  */
 import { compilePlan } from "../app/mod.ts";
 import { ConfigError, formatIssue, loadConfig } from "../config/mod.ts";
+import { originsOf } from "../routing/mod.ts";
 
 /** Runs the validator; returns the process exit code. */
 export async function runValidate(configPath: string | undefined): Promise<number> {
@@ -33,9 +34,13 @@ export async function runValidate(configPath: string | undefined): Promise<numbe
         r.hls.rewrite_playlist_urls ? "rewrite" : "",
         r.dash.to_hls ? "dash→hls" : "",
         r.upstream.socks5.enabled ? "socks5" : "",
+        r.upstream.health_check.enabled ? "health-checked" : "",
       ].filter(Boolean).join(",");
+      const origins = originsOf(r.upstream);
+      const targets = origins.length === 1 ? origins[0].url : origins
+        .map((o) => `${o.url} (priority ${o.priority}, weight ${o.weight})`).join(", ");
       lines.push(
-        `  ${r.id}: ${r.host_patterns.join(" ")} → ${r.upstream.origin}` +
+        `  ${r.id}: ${r.host_patterns.join(" ")} → ${targets}` +
           (features ? `  [${features}]` : ""),
       );
     }
@@ -55,6 +60,9 @@ export async function runValidate(configPath: string | undefined): Promise<numbe
             ? `${c.rate_limit.requests_per_second}/s burst ${c.rate_limit.burst}`
             : "off"
         }`,
+    );
+    lines.push(
+      `Admin API: ${c.admin.enabled ? `on, ${c.admin.listen.host}:${c.admin.listen.port}` : "off"}`,
     );
     if (loaded.warnings.length) {
       lines.push("", "Warnings:", ...loaded.warnings.map((w) => `  ${formatIssue(w)}`));

@@ -3,6 +3,7 @@
  * readable, listener conflicts, and warnings for dangerous choices.
  */
 import {
+  AdminSchema,
   type AllowRuleConfig,
   AllowRuleSchema,
   AuthSchema,
@@ -14,6 +15,8 @@ import {
   HlsSchema,
   ListenSchema,
   type RouteConfig,
+  RouteDrmSchema,
+  SecretsSchema,
   UpstreamSchema,
 } from "./schema.ts";
 import { parseIp, parseSocketAddress } from "../net/mod.ts";
@@ -29,6 +32,8 @@ export interface PartialConfig {
   readonly direct_allowlist?: readonly (AllowRuleConfig | undefined)[];
   readonly client_ip?: Config["client_ip"];
   readonly auth?: Config["auth"];
+  readonly admin?: Config["admin"];
+  readonly secrets?: Config["secrets"];
 }
 
 function parsePart<T>(
@@ -60,6 +65,7 @@ export function partialConfig(raw: unknown): PartialConfig {
         headers: parsePart(HeaderPolicySchema, route.headers ?? {}),
         hls: parsePart(HlsSchema, route.hls ?? {}),
         dash: parsePart(DashSchema, route.dash ?? {}),
+        drm: parsePart(RouteDrmSchema, route.drm ?? {}),
       };
     }),
     direct_stream: root.direct_stream === undefined || root.direct_stream === null
@@ -73,6 +79,8 @@ export function partialConfig(raw: unknown): PartialConfig {
         : undefined,
     client_ip: parsePart(ClientIpSchema, root.client_ip ?? {}),
     auth: parsePart(AuthSchema, root.auth ?? {}),
+    admin: parsePart(AdminSchema, root.admin ?? {}),
+    secrets: parsePart(SecretsSchema, root.secrets ?? {}),
   };
 }
 
@@ -184,6 +192,13 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
   } else if (direct === undefined && config.direct_allowlist) {
     checkAllowlist(config.direct_allowlist, error);
   }
+  if (config.admin) checkAdmin(config.admin, byPort, error, warn);
+  if (config.secrets) checkKeySources(config.secrets, config.routes, error);
+  checkSecretStrength([
+    [["auth", "bearer_token"], config.auth?.bearer_token],
+    [["direct_stream", "api_password"], config.direct_stream?.api_password],
+    [["admin", "bearer_token"], config.admin?.bearer_token],
+  ], warn);
   config.client_ip?.trusted_proxies.forEach((cidr, i) => {
     if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
       error(
@@ -205,6 +220,7 @@ interface ListenerSummary {
   tls: boolean;
   http3: boolean;
   certificates: string;
+  hsts: string;
 }
 
 /**
@@ -219,6 +235,7 @@ function checkListener(
 ): void {
   const other = byPort.get(listen.port);
   const certificates = JSON.stringify(listen.tls.certificates ?? []);
+  const hsts = JSON.stringify(listen.tls.hsts ?? {});
   if (!other) {
     byPort.set(listen.port, {
       host: listen.host,
@@ -226,6 +243,7 @@ function checkListener(
       tls: listen.tls.enabled,
       http3: listen.http3 ?? false,
       certificates,
+      hsts,
     });
     return;
   }
@@ -234,6 +252,12 @@ function checkListener(
     error(
       ["routes", i, "listen", "http3"],
       `conflicts with routes[${other.index}]: routes on listener ${key} must agree on http3`,
+    );
+  }
+  if (other.host === listen.host && other.hsts !== hsts) {
+    error(
+      ["routes", i, "listen", "tls", "hsts"],
+      `conflicts with routes[${other.index}]: routes on listener ${key} must agree on hsts`,
     );
   }
   if (other.host === listen.host && other.certificates !== certificates) {
@@ -290,6 +314,19 @@ function checkListenTls(
       }
     }
   }
+  const hsts = tls.hsts;
+  if (hsts?.enabled && !tls.enabled) {
+    error(
+      at("listen", "tls", "hsts", "enabled"),
+      "needs tls.enabled: HSTS is sent over HTTPS only (RFC 6797 §7.2)",
+    );
+  }
+  if (hsts?.enabled && hsts.preload && (!hsts.include_subdomains || hsts.max_age_secs < 31536000)) {
+    warn(
+      at("listen", "tls", "hsts", "preload"),
+      "needs include_subdomains and max_age_secs >= 31536000 to be accepted by preload lists",
+    );
+  }
   if (tls.acme.enabled && tls.acme.contact_emails.length === 0) {
     warn(at("listen", "tls", "acme", "contact_emails"), "is empty: ACME accounts need a contact");
   }
@@ -301,16 +338,39 @@ function checkUpstream(
   error: Report,
   warn: Report,
 ): void {
-  const origin = new URL(upstream.origin);
-  if (origin.search || origin.hash) {
-    error(at("upstream", "origin"), "must not carry a query or fragment");
-  }
-  if (origin.username || origin.password) {
-    error(at("upstream", "origin"), "must not carry credentials (user:pass@)");
-  }
   const tls = upstream.tls;
-  if (origin.protocol === "https:" && !tls.enabled) {
+  const listed = upstream.origins ?? [];
+  if (upstream.origin !== null && listed.length > 0) {
+    error(
+      at("upstream", "origins"),
+      "cannot be combined with upstream.origin: list every origin under origins",
+    );
+  } else if (upstream.origin === null && listed.length === 0) {
+    error(at("upstream", "origin"), "is required (or list several under upstream.origins)");
+  }
+  const origins: [URL, PropertyKey[]][] = upstream.origin !== null
+    ? [[new URL(upstream.origin), at("upstream", "origin")]]
+    : listed.map((o, j) => [new URL(o.url), at("upstream", "origins", j, "url")]);
+  const seen = new Map<string, number>();
+  origins.forEach(([origin, path], j) => {
+    if (origin.search || origin.hash) error(path, "must not carry a query or fragment");
+    if (origin.username || origin.password) {
+      error(path, "must not carry credentials (user:pass@)");
+    }
+    const earlier = seen.get(origin.href);
+    if (earlier !== undefined) {
+      error(path, `must be unique: "${origin.href}" is also upstream.origins[${earlier}]`);
+    } else seen.set(origin.href, j);
+  });
+  if (origins.some(([origin]) => origin.protocol === "https:") && !tls.enabled) {
     error(at("upstream", "tls", "enabled"), "must be true when the origin is https://");
+  }
+  const check = upstream.health_check;
+  if (check?.enabled && check.timeout_ms > check.interval_ms) {
+    warn(
+      at("upstream", "health_check", "timeout_ms"),
+      `is longer than interval_ms (${check.interval_ms}): checks of a slow origin overlap`,
+    );
   }
   if (tls.insecure_skip_verify) {
     warn(
@@ -319,7 +379,9 @@ function checkUpstream(
     );
   }
   const overridesTls = tls.insecure_skip_verify ||
-    (tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname);
+    origins.some(([origin]) =>
+      tls.sni_hostname !== null && tls.sni_hostname.toLowerCase() !== origin.hostname
+    );
   if (overridesTls && upstream.socks5.enabled) {
     warn(
       at("upstream", "tls"),
@@ -381,6 +443,9 @@ function checkDirectStream(
   warn: Report,
 ): void {
   checkAllowlist(direct.allowlist, error);
+  if (direct.public_ip !== null && !parseIp(direct.public_ip)) {
+    error(["direct_stream", "public_ip"], `must be an IP address: "${direct.public_ip}"`);
+  }
   if (direct.allowlist.length === 0) {
     warn(["direct_stream", "allowlist"], "is empty: every /proxy/stream destination is refused");
   }
@@ -436,5 +501,109 @@ function checkAllowlist(rules: readonly (AllowRuleConfig | undefined)[], error: 
         error([...at, "paths", j], `must be a path glob without "..", "?" or "#": "${path}"`);
       }
     });
+  });
+}
+
+/** Loopback addresses: an admin listener elsewhere is reachable from the network. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** The admin listener: a token when enabled, its own port, a warning off loopback. */
+function checkAdmin(
+  admin: Config["admin"],
+  byPort: Map<number, ListenerSummary>,
+  error: Report,
+  warn: Report,
+): void {
+  if (!admin.enabled) return;
+  if (admin.bearer_token === null) {
+    error(
+      ["admin", "bearer_token"],
+      "is required when admin.enabled is true (or set SPROX_ADMIN_TOKEN)",
+    );
+  }
+  const route = byPort.get(admin.listen.port);
+  if (route) {
+    error(
+      ["admin", "listen", "port"],
+      `conflicts with routes[${route.index}].listen: port ${admin.listen.port} is a route listener`,
+    );
+  }
+  if (!isLoopback(admin.listen.host)) {
+    warn(
+      ["admin", "listen", "host"],
+      `is not a loopback address: the admin API on "${admin.listen.host}" is reachable from ` +
+        "the network (its token is then the only guard)",
+    );
+  }
+}
+
+/** The spec's rule for shared secrets: at least 16 characters, upper- and lower-case letters. */
+const MIN_SECRET_CHARS = 16;
+
+/**
+ * Warns about weak credentials (the value itself is never part of the message): shorter
+ * than 16 characters, or without both upper- and lower-case letters.
+ */
+function checkSecretStrength(
+  secrets: readonly [PropertyKey[], string | null | undefined][],
+  warn: Report,
+): void {
+  for (const [path, value] of secrets) {
+    if (typeof value !== "string") continue;
+    const problems: string[] = [];
+    const length = [...value].length;
+    if (length < MIN_SECRET_CHARS) {
+      problems.push(`${length} characters, at least ${MIN_SECRET_CHARS} expected`);
+    }
+    if (!/\p{Lu}/u.test(value) || !/\p{Ll}/u.test(value)) {
+      problems.push("upper- and lower-case letters expected");
+    }
+    if (problems.length > 0) warn(path, `is weak: ${problems.join("; ")}`);
+  }
+}
+
+/**
+ * Key servers: unique ids, a client certificate only with its key (and the other way
+ * round), readable PEM files, and every route's `drm.key_source` naming one of them.
+ */
+function checkKeySources(
+  secrets: Config["secrets"],
+  routes: readonly PartialRoute[],
+  error: Report,
+): void {
+  const ids = new Map<string, number>();
+  secrets.key_sources.forEach((source, i) => {
+    const at = (...rest: PropertyKey[]) => ["secrets", "key_sources", i, ...rest];
+    const previous = ids.get(source.id);
+    if (previous !== undefined) {
+      error(at("id"), `must be unique: "${source.id}" is also secrets.key_sources[${previous}].id`);
+    } else ids.set(source.id, i);
+    const cert = source.client_certificate_path;
+    const key = source.client_key_path;
+    if ((cert === null) !== (key === null)) {
+      error(
+        at(cert === null ? "client_certificate_path" : "client_key_path"),
+        "must be set together with " +
+          (cert === null ? "client_key_path" : "client_certificate_path"),
+      );
+    }
+    for (const field of ["client_certificate_path", "client_key_path", "ca_bundle_path"] as const) {
+      const path = source[field];
+      if (path === null) continue;
+      const problem = checkReadable(path);
+      if (problem) error(at(field), problem);
+    }
+  });
+  routes.forEach((route, i) => {
+    const name = route.drm?.key_source;
+    if (name && !ids.has(name)) {
+      error(
+        ["routes", i, "drm", "key_source"],
+        `must name one of secrets.key_sources[].id: "${name}" is not configured`,
+      );
+    }
   });
 }

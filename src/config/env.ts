@@ -25,8 +25,11 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   SPROX_CLEARKEY_KEYS: "extra ClearKey keys, 'kid:key[,kid:key…]' in hex",
   SPROX_LOG_LEVEL: "telemetry.log_level",
   API_PASSWORD: "auth.bearer_token when SPROX_API_PASSWORD is unset",
-  SIGNING_SECRET: "reserved for token signing; validated as base64 when set",
-  AES_KEY: "reserved for payload encryption; validated as 64 hex digits when set",
+  SIGNING_SECRET: "tokens.signing_secret (HMAC-SHA256 key of signed URLs, base64)",
+  AES_KEY: "tokens.aes_key (AES-256-GCM key of sealed URLs, 64 hex digits)",
+  SPROX_ADMIN_TOKEN: "admin.bearer_token (Authorization: Bearer on the admin listener)",
+  NOTIFY_SOCKET: "set by systemd (Type=notify): where readiness and watchdog pings go",
+  WATCHDOG_USEC: "set by systemd (WatchdogSec=): the watchdog interval in microseconds",
   REALDEBRID_API_TOKEN: "reserved for Real-Debrid integrations",
   ALLDEBRID_API_TOKEN: "reserved for AllDebrid integrations",
 };
@@ -118,6 +121,7 @@ export function applyEnvOverrides(
     ["SPROX_DIRECT_REQUEST_TIMEOUT_MS", ["direct_stream", "request_timeout_ms"]],
     ["SPROX_DIRECT_RESPONSE_BUFFER_BYTES", ["direct_stream", "response_buffer_bytes"]],
     ["SPROX_LOG_LEVEL", ["telemetry", "log_level"]],
+    ["SPROX_ADMIN_TOKEN", ["admin", "bearer_token"]],
   ];
   for (const [variable, path] of simple) {
     const value = env(variable);
@@ -155,13 +159,21 @@ export function applyEnvOverrides(
     }
   }
 
-  const signing = env("SIGNING_SECRET");
-  if (signing !== undefined && !/^[A-Za-z0-9+/]+={0,2}$/.test(signing)) {
-    problems.push({ variable: "SIGNING_SECRET", message: "must be base64 key material" });
-  }
-  const aes = env("AES_KEY");
-  if (aes !== undefined && !/^[0-9a-fA-F]{64}$/.test(aes)) {
-    problems.push({ variable: "AES_KEY", message: "must be 64 hex digits (32 bytes)" });
+  // Key material is format-checked here, so a malformed value is reported without being
+  // echoed (the schema's messages quote the current value); a valid one sets its key.
+  const keys: [string, string[], RegExp, string][] = [
+    ["SIGNING_SECRET", ["tokens", "signing_secret"], /^[A-Za-z0-9+/]+={0,2}$/, "must be base64"],
+    ["AES_KEY", ["tokens", "aes_key"], /^[0-9a-fA-F]{64}$/, "must be 64 hex digits (32 bytes)"],
+  ];
+  for (const [variable, path, format, message] of keys) {
+    const value = env(variable);
+    if (value === undefined) continue;
+    if (!format.test(value)) {
+      problems.push({ variable, message });
+      continue;
+    }
+    setIn(root, path, value);
+    applied.push({ variable, path });
   }
   const clearkeys = env("SPROX_CLEARKEY_KEYS");
   if (clearkeys !== undefined) {

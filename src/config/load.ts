@@ -101,7 +101,11 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
         : undefined,
     raw,
   );
-  const current = value === undefined ? "" : `: current value is ${describeValue(value)}`;
+  // Key material and credentials are never echoed back, even when malformed.
+  const secret = /^(key|aes_key|signing_secret|api_password|bearer_token|password)$/.test(
+    String(issue.path.at(-1) ?? ""),
+  );
+  const current = value === undefined || secret ? "" : `: current value is ${describeValue(value)}`;
   switch (issue.code) {
     case "invalid_type":
       return value === undefined

@@ -52,6 +52,14 @@ export const ListenCertificateSchema = z.strictObject({
   private_key_path: z.string().min(1),
 });
 
+/** HTTP Strict Transport Security of a TLS listener (RFC 6797). */
+export const HstsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  max_age_secs: z.number().int().min(0).default(31536000),
+  include_subdomains: z.boolean().default(false),
+  preload: z.boolean().default(false),
+});
+
 /** Inbound TLS of a listener. */
 export const ListenTlsSchema = z.strictObject({
   enabled: z.boolean().default(false),
@@ -61,6 +69,8 @@ export const ListenTlsSchema = z.strictObject({
   acme: AcmeSchema.prefault({}),
   /** Per-hostname certificates chosen by SNI; other names get the pair above. */
   certificates: z.array(ListenCertificateSchema).default([]),
+  /** `Strict-Transport-Security` on every response of the listener (RFC 6797). */
+  hsts: HstsSchema.prefault({}),
 });
 
 /** Where a route listens. */
@@ -93,9 +103,46 @@ export const Socks5Schema = z.strictObject({
   password: nullableString(),
 });
 
+/** An absolute http(s) URL of an origin. */
+const originUrl = () => z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
+
+/** One origin of a failover set (`upstream.origins[]`). */
+export const UpstreamOriginSchema = z.strictObject({
+  url: originUrl(),
+  /** Lower is preferred: the next priority serves only while none of this one is healthy. */
+  priority: z.number().int().min(0).max(1000).default(0),
+  /** Share of the requests among the healthy origins of the same priority. */
+  weight: z.number().int().min(1).max(1000).default(1),
+});
+
+/** Active health checks of a route's origins (`upstream.health_check`). */
+export const HealthCheckSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  path: z.string().startsWith("/", { message: "must start with '/'" }).default("/health"),
+  interval_ms: millis(5000),
+  timeout_ms: millis(2000),
+  /** Consecutive passing checks that bring an unhealthy origin back. */
+  healthy_threshold: z.number().int().min(1).max(100).default(2),
+  /** Consecutive failing checks that mark an origin unhealthy. */
+  unhealthy_threshold: z.number().int().min(1).max(100).default(3),
+});
+
+/** Passive ejection of an origin after consecutive failed attempts (`upstream.passive_health`). */
+export const PassiveHealthSchema = z.strictObject({
+  /** Consecutive failed attempts (connect errors, timeouts, 5xx) that eject; 0 never ejects. */
+  consecutive_failures: z.number().int().min(0).max(100).default(3),
+  /** How long an ejected origin is left out before it is tried again. */
+  ejection_ms: millis(10000),
+});
+
 /** Where a route forwards to. */
 export const UpstreamSchema = z.strictObject({
-  origin: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }),
+  /** The one origin; exactly one of `origin` and `origins` is set. */
+  origin: originUrl().nullable().default(null),
+  /** Several origins with priorities and weights, for failover. */
+  origins: z.array(UpstreamOriginSchema).default([]),
+  health_check: HealthCheckSchema.prefault({}),
+  passive_health: PassiveHealthSchema.prefault({}),
   connect_timeout_ms: millis(2000),
   read_timeout_ms: millis(5000),
   request_timeout_ms: millis(8000),
@@ -158,6 +205,12 @@ export const CacheUseSchema = z.strictObject({
   enabled: z.boolean().nullable().default(null),
 });
 
+/** A route's DRM settings. */
+export const RouteDrmSchema = z.strictObject({
+  /** The `secrets.key_sources[].id` asked for keys of this route's content; `null`: all. */
+  key_source: nullableString(),
+});
+
 /** One route: a listener, the hosts it serves and the origin it forwards to. */
 export const RouteSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
@@ -171,7 +224,66 @@ export const RouteSchema = z.strictObject({
   hls: HlsSchema.prefault({}),
   dash: DashSchema.prefault({}),
   cache: CacheUseSchema.prefault({}),
+  drm: RouteDrmSchema.prefault({}),
 });
+
+/** An HTTP field name (RFC 9110 §5.1). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Request headers no `h_<name>` override may ever set: they address the connection, the
+ * upstream's view of the client, or sProx's own credential (the operator list cannot add them).
+ */
+const NEVER_OVERRIDDEN_REQUEST = new Set([
+  "host",
+  "cookie",
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "content-length",
+  "accept-encoding",
+  "proxy-authorization",
+  "proxy-connection",
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-real-ip",
+  "x-sprox-api-password",
+  "api_password",
+]);
+
+/**
+ * Response headers no `r_`/`rp_` override may ever set: framing, cookies, redirects, and
+ * the headers sProx's own policies own (content safety, CORS, rate limiting, request id).
+ */
+const NEVER_OVERRIDDEN_RESPONSE = new Set([
+  "set-cookie",
+  "content-length",
+  "content-range",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "location",
+  "content-security-policy",
+  "x-content-type-options",
+  "strict-transport-security",
+  "www-authenticate",
+  "x-request-id",
+  "retry-after",
+  "ratelimit",
+  "ratelimit-policy",
+]);
+
+/** A header name an operator may add to an override list (lower-cased before use). */
+const overridableName = (never: ReadonlySet<string>) =>
+  z.string().regex(HEADER_NAME, { message: "must be an HTTP header name" }).refine(
+    (name) => !never.has(name.toLowerCase()) && !name.toLowerCase().startsWith("access-control-"),
+    { message: "names a header sProx never lets callers set" },
+  );
 
 /** One destination rule of the `/proxy/stream` allowlist. */
 export const AllowRuleSchema = z.strictObject({
@@ -221,6 +333,20 @@ export const DirectStreamSchema = z.strictObject({
     "image/png",
     "image/webp",
   ]),
+  /**
+   * Request headers callers may set with `h_<name>` on top of the built-in playback set
+   * (`authorization` only when listed here).
+   */
+  request_header_overrides: z.array(overridableName(NEVER_OVERRIDDEN_REQUEST)).default([]),
+  /** Response headers callers may set with `r_<name>` (this response) and `rp_<name>` (segments). */
+  response_header_overrides: z.array(overridableName(NEVER_OVERRIDDEN_RESPONSE)).default([
+    "content-type",
+    "content-disposition",
+    "cache-control",
+    "expires",
+  ]),
+  /** The egress address `/proxy/ip` reports (MediaFlow clients hand it to debrid services). */
+  public_ip: nullableString(),
 });
 
 /** One ClearKey key loaded into the secret store. */
@@ -230,10 +356,47 @@ export const ClearKeySchema = z.strictObject({
   ttl_secs: z.number().int().positive().nullable().default(null),
 });
 
+/** A remote key server (ClearKey license / KMS URL) asked for keys the store lacks. */
+export const KeySourceSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+    message: "must be letters, digits, '.', '_' or '-'",
+  }),
+  /** Answers a W3C ClearKey license request (POST JSON); keys travel over HTTPS only. */
+  url: z.url({ protocol: /^https$/, error: "must be an absolute https URL" }),
+  /** How long fetched keys stay cached; `null` uses `secrets.default_ttl_secs`. */
+  ttl_secs: z.number().int().positive().nullable().default(null),
+  timeout_ms: millis(5000),
+  /** PEM client certificate and key presented to the key server (mTLS); both or neither. */
+  client_certificate_path: nullableString(),
+  client_key_path: nullableString(),
+  /** PEM bundle of CA certificates the key server's certificate must chain to (internal PKI). */
+  ca_bundle_path: nullableString(),
+});
+
 /** The in-memory secret store. */
 export const SecretsSchema = z.strictObject({
   default_ttl_secs: z.number().int().positive().default(300),
   clearkey: z.array(ClearKeySchema).default([]),
+  key_sources: z.array(KeySourceSchema).default([]),
+});
+
+/** Signed, expiring URLs (`/generate_url`, `/_token_<t>/…`, `?token=`). */
+export const TokensSchema = z.strictObject({
+  /** AES-256-GCM key sealing tokens (`AES_KEY`): 64 hex digits. */
+  aes_key: z.string().regex(/^[0-9a-fA-F]{64}$/, { message: "must be 64 hex digits (32 bytes)" })
+    .nullable().default(null),
+  /** HMAC-SHA256 key signing tokens (`SIGNING_SECRET`): base64 of at least 32 bytes. */
+  signing_secret: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, { message: "must be base64" })
+    .refine((text) => Math.floor(text.replace(/=+$/, "").length * 3 / 4) >= 32, {
+      message: "must hold at least 32 bytes of key material (openssl rand -base64 32)",
+    }).nullable().default(null),
+  /** Lifetime of an issued token when the request names none. */
+  default_ttl_secs: z.number().int().positive().default(86400),
+  /** Longest lifetime a token may be issued with. */
+  max_ttl_secs: z.number().int().positive().default(604800),
+}).refine((tokens) => tokens.default_ttl_secs <= tokens.max_ttl_secs, {
+  message: "must be <= tokens.max_ttl_secs",
+  path: ["default_ttl_secs"],
 });
 
 /** Logging of sensitive values. */
@@ -264,7 +427,7 @@ export const RateLimitSchema = z.strictObject({
   key: z.string().regex(/^(ip|header:[A-Za-z0-9-]+)$/, {
     message: "must be 'ip' or 'header:<name>'",
   }).default("ip"),
-  exempt_paths: z.array(z.string().startsWith("/")).default(["/health", "/metrics"]),
+  exempt_paths: z.array(z.string().startsWith("/")).default(["/health", "/ready", "/metrics"]),
   max_tracked_clients: z.number().int().positive().default(100000),
   idle_evict_secs: z.number().int().positive().default(60),
 });
@@ -283,6 +446,8 @@ export const TelemetrySchema = z.strictObject({
 /** The DRM feature switch; off removes `/keys/clearkey`. */
 export const DrmSchema = z.strictObject({
   enabled: z.boolean().default(true),
+  /** `/proxy/decrypt`: the largest `moov`, or `moof` with its `mdat`, held while decrypting. */
+  decrypt_max_segment_bytes: z.number().int().positive().default(64 * 1024 * 1024),
 });
 
 /** Bearer-token authentication for protected endpoints. */
@@ -335,6 +500,19 @@ export const ListenerLimitsSchema = z.strictObject({
   fd_reserve: z.number().int().min(16).default(128),
 });
 
+/** The admin API: its own listener (loopback by default) and bearer token. */
+export const AdminSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  listen: z.strictObject({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(1, { message: "must be >= 1" }).max(65535, {
+      message: "must be <= 65535",
+    }).default(9901),
+  }).prefault({}),
+  /** Required when enabled (`SPROX_ADMIN_TOKEN`). */
+  bearer_token: nullableString(),
+});
+
 /** Server-wide behaviour. */
 export const ServerSchema = z.strictObject({
   /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
@@ -348,6 +526,7 @@ export const ConfigSchema = z.strictObject({
   direct_stream: DirectStreamSchema.nullable().default(null),
   retry_budget: RetryBudgetSchema.prefault({}),
   secrets: SecretsSchema.prefault({}),
+  tokens: TokensSchema.prefault({}),
   sensitive_logging: SensitiveLoggingSchema.prefault({}),
   cors: CorsSchema.prefault({}),
   rate_limit: RateLimitSchema.prefault({}),
@@ -358,6 +537,7 @@ export const ConfigSchema = z.strictObject({
   auth_abuse: AuthAbuseSchema.prefault({}),
   cache: CacheSchema.prefault({}),
   server: ServerSchema.prefault({}),
+  admin: AdminSchema.prefault({}),
 });
 
 /** A validated configuration with every default filled in. */
@@ -370,3 +550,7 @@ export type DirectStreamConfig = z.infer<typeof DirectStreamSchema>;
 export type AllowRuleConfig = z.infer<typeof AllowRuleSchema>;
 /** A validated retry policy. */
 export type RetryConfig = z.infer<typeof RetrySchema>;
+/** One validated origin of `upstream.origins`. */
+export type UpstreamOriginConfig = z.infer<typeof UpstreamOriginSchema>;
+/** The validated `admin` block. */
+export type AdminConfig = z.infer<typeof AdminSchema>;

@@ -93,10 +93,17 @@ const QUIC_IDLE_MARGIN_MS = 10_000;
 /** How long HTTP/3 clients may cache the Alt-Svc advertisement, in seconds. */
 const ALT_SVC_MAX_AGE = 86400;
 
-function makeHandler(plan: Plan, listener: ListenerPlan): Handler {
+/** What the app reads of the server's own state (`/ready` during a drain). */
+interface ServerState {
+  draining: boolean;
+}
+
+function makeHandler(plan: Plan, listener: ListenerPlan, state: ServerState): Handler {
   const app = buildApp(plan, listener);
   const protocol = listener.tls.enabled ? "https" : "http";
-  return (request, info, connection) => app.fetch(request, { info, protocol, connection });
+  const draining = () => state.draining;
+  return (request, info, connection) =>
+    app.fetch(request, { info, protocol, connection, draining });
 }
 
 function connectionLimits(plan: Plan): ConnectionLimits {
@@ -210,6 +217,7 @@ export class ProxyServer {
   #fds: FdBudget;
   #warnings = new ThrottledWarning(5000);
   #migrationChecked = false;
+  #state: ServerState = { draining: false };
 
   private constructor(plan: Plan) {
     this.#plan = plan;
@@ -224,14 +232,20 @@ export class ProxyServer {
     try {
       for (const listener of server.#plan.listeners.values()) {
         assertAddressFree(listener.host, listener.port);
-        await server.#bind(listener, makeHandler(server.#plan, listener));
+        await server.#bind(listener, makeHandler(server.#plan, listener, server.#state));
       }
     } catch (error) {
       await server.shutdown(0);
       throw error;
     }
+    server.#plan.routing.activate();
     server.#publishInfo();
     return server;
+  }
+
+  /** Set once shutdown has begun: `/ready` answers 503 while in-flight requests drain. */
+  get draining(): boolean {
+    return this.#state.draining;
   }
 
   /** The plan new requests are served from. */
@@ -638,7 +652,7 @@ export class ProxyServer {
         // A port sProx already holds (a listener moving between host addresses) is shared
         // through SO_REUSEPORT; any other must be free of other processes.
         if (!heldPorts.has(listener.port)) assertAddressFree(listener.host, listener.port);
-        await this.#bind(listener, makeHandler(next, listener));
+        await this.#bind(listener, makeHandler(next, listener, this.#state));
         started.push(listener.key);
       }
     } catch (error) {
@@ -652,6 +666,9 @@ export class ProxyServer {
     }
     const previous = this.#plan;
     this.#plan = next;
+    // The health of unchanged origins carried over at compile time; checks move to the new plan.
+    previous.routing.deactivate();
+    next.routing.activate();
     this.#checkRequestMigration();
     this.#fds.setReserve(next.config.server.limits.fd_reserve);
     const stopping: Promise<void>[] = [];
@@ -670,7 +687,7 @@ export class ProxyServer {
       if (started.includes(key)) continue;
       const tlsChanged = tlsSignature(record.listener) !== tlsSignature(listener);
       record.listener = listener;
-      record.handler = makeHandler(next, listener);
+      record.handler = makeHandler(next, listener, this.#state);
       if (tlsChanged) {
         record.watch?.stop();
         record.watch = undefined;
@@ -755,6 +772,8 @@ export class ProxyServer {
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes. */
   async shutdown(graceMs: number): Promise<void> {
+    this.#state.draining = true;
+    this.#plan.routing.deactivate();
     const records = [...this.#records.values()];
     this.#records.clear();
     const cut = await Promise.all(records.map((r) => this.#close(r, graceMs)));

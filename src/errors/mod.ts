@@ -39,6 +39,9 @@ export type ErrorReason =
   | "manifest_invalid"
   | "insecure_reference"
   | "cross_origin_reference"
+  | "segment_invalid"
+  | "segment_too_large"
+  | "key_unavailable"
   | "internal";
 
 /** A request failure with its HTTP status, reason and client-safe message. */

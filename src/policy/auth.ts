@@ -1,6 +1,6 @@
 /**
  * The API credential of protected endpoints (`/proxy/*`, `/keys*`): the `api_password`
- * shared secret (header `x-sprox-api-password` or query `api_password`) and, when
+ * shared secret (header `x-sprox-api-password` or `api_password`, or query `api_password`) and, when
  * `auth.bearer_token` / `SPROX_API_PASSWORD` is set, `Authorization: Bearer <token>`.
  *
  * Every credential check goes through {@linkcode checkCredentials}, wherever the endpoint
@@ -102,6 +102,10 @@ export function refuseWrongCredential(request: Request): never {
  * wrong credentials gets 429 `auth_blocked` with `Retry-After` before any comparison, even
  * with the right credential; a missing credential is not a failure (it guesses nothing).
  *
+ * The API password is read from the `x-sprox-api-password` header, then the `api_password`
+ * header and query parameter (MediaFlow clients send either), then `presented` (a request
+ * body's `api_password`, for `/generate_url`).
+ *
  * @example
  * ```ts
  * await checkCredentials(request, url, { apiPassword: "s3cret", bearerToken: null });
@@ -111,6 +115,7 @@ export async function checkCredentials(
   request: Request,
   url: URL,
   policy: CredentialPolicy,
+  presented: { readonly apiPassword?: string | null } = {},
 ): Promise<void> {
   if (policy.bearerToken === null && policy.apiPassword === null) return;
   refuseIfBlocked(request);
@@ -126,7 +131,8 @@ export async function checkCredentials(
   }
   if (policy.apiPassword !== null) {
     const given = request.headers.get("x-sprox-api-password") ??
-      url.searchParams.get("api_password");
+      request.headers.get("api_password") ?? url.searchParams.get("api_password") ??
+      presented.apiPassword ?? null;
     if (given === null) throw new ProxyError(401, "unauthorized", "missing api password");
     if (!(await secretsEqual(given, policy.apiPassword))) refuseWrongCredential(request);
   }

@@ -1,5 +1,5 @@
 /**
- * Policy: authentication, credential-abuse blocking, rate limiting and CORS.
+ * Policy: authentication, signed URLs, credential-abuse blocking, rate limiting and CORS.
  * @module
  */
 export {
@@ -17,6 +17,18 @@ export {
   refuseWrongCredential,
   secretsEqual,
 } from "./auth.ts";
+export {
+  authorizeToken,
+  decodeBase64Url,
+  encodeBase64Url,
+  MAX_TOKEN_LENGTH,
+  SEALED_TOKEN_VERSION,
+  SIGNED_TOKEN_VERSION,
+  tokenAddress,
+  type TokenClaims,
+  type TokenKeyMaterial,
+  TokenKeys,
+} from "./tokens.ts";
 export {
   applyCorsHeaders,
   compileCors,

@@ -32,11 +32,11 @@ export interface ClientSettings {
   } | null;
 }
 
-/** The client settings of a route. */
-export function clientSettings(route: RouteConfig): ClientSettings {
+/** The client settings of a route towards one of its origins (the relay is per origin). */
+export function clientSettings(route: RouteConfig, originUrl: string): ClientSettings {
   const socks = route.upstream.socks5;
   const tls = route.upstream.tls;
-  const origin = new URL(route.upstream.origin);
+  const origin = new URL(originUrl);
   const socks5 = socks.enabled && socks.address
     ? { address: socks.address, username: socks.username, password: socks.password }
     : null;
@@ -66,14 +66,20 @@ export function socks5Url(socks: NonNullable<ClientSettings["socks5"]>): string 
   return `socks5://${auth}${socks.address}`;
 }
 
-/** The first network hop of a route: the SOCKS5 proxy when tunnelling, else the origin. */
-export function firstHop(route: RouteConfig): { hostname: string; port: number } {
-  const settings = clientSettings(route);
+/**
+ * The first network hop towards one origin of a route: the SOCKS5 proxy when tunnelling,
+ * else the origin.
+ */
+export function firstHop(
+  route: RouteConfig,
+  originUrl: string,
+): { hostname: string; port: number } {
+  const settings = clientSettings(route, originUrl);
   if (settings.socks5) {
     const url = new URL(`socks5://${settings.socks5.address}`);
     return { hostname: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port) };
   }
-  const origin = new URL(route.upstream.origin);
+  const origin = new URL(originUrl);
   const port = origin.port ? Number(origin.port) : origin.protocol === "https:" ? 443 : 80;
   return { hostname: origin.hostname.replace(/^\[|\]$/g, ""), port };
 }

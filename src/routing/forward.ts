@@ -5,7 +5,7 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { log } from "../telemetry/mod.ts";
+import { inSpan, log, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { upstreamErrors, upstreamLatency } from "./metrics.ts";
@@ -19,8 +19,9 @@ import {
 } from "./upstream_failure.ts";
 import { armTimeouts } from "./timeouts.ts";
 import { joinUpstreamUrl } from "./upstream_url.ts";
-import { RELAY_ERROR_HEADER } from "./tls_relay.ts";
+import { RELAY_ERROR_HEADER, relayUrl } from "./tls_relay.ts";
 import type { UpstreamFailureKind } from "./upstream_failure.ts";
+import { type OriginPlan, pickOrigin } from "./origins.ts";
 
 /** Methods that may be retried (RFC 9110 §9.2.2), when the request has no body. */
 const IDEMPOTENT: ReadonlySet<string> = new Set([
@@ -58,6 +59,8 @@ export interface Forwarded {
   readonly response: Response;
   /** The URL the response came from. */
   readonly upstreamUrl: URL;
+  /** The origin that answered (its configured URL). */
+  readonly origin: string;
   /** Milliseconds from the first attempt to response headers. */
   readonly upstreamMs: number;
   readonly attempts: number;
@@ -66,15 +69,6 @@ export interface Forwarded {
 /** Removes queries from URLs inside error text (they may carry tokens). */
 function redactDetail(text: string): string {
   return text.replace(/\?[^\s)]*/g, "?…");
-}
-
-/** The URL sent to the loopback TLS relay: plain HTTP, same authority. */
-function relayUrl(target: URL): URL {
-  const url = new URL(target.href);
-  const port = url.port || "443";
-  url.protocol = "http:";
-  url.port = port;
-  return url;
 }
 
 function withHost(headers: Headers, target: URL): Headers {
@@ -94,6 +88,9 @@ const SMALL_BODY_MAX = 64 * 1024;
 interface Attempt {
   readonly response: Response;
   readonly abort: (failure: UpstreamFailure) => void;
+  /** The origin and URL the attempt went to. */
+  readonly origin: OriginPlan;
+  readonly target: URL;
 }
 
 /** What a request the client abandoned ends with (logged as 499, never a 5xx). */
@@ -156,9 +153,10 @@ async function readSmallBody(
   }
 }
 
-/** One attempt: fetch with the connect and request timeouts. */
+/** One attempt to one origin: fetch with the connect and request timeouts. */
 async function attemptOnce(
   route: RoutePlan,
+  origin: OriginPlan,
   target: URL,
   init: RequestInit,
   signal: AbortSignal,
@@ -169,34 +167,72 @@ async function attemptOnce(
   const onClientAbort = () => controller.abort(signal.reason);
   if (signal.aborted) onClientAbort();
   else signal.addEventListener("abort", onClientAbort, { once: true });
-  const stopTimers = armTimeouts(route, abort);
+  const stopTimers = armTimeouts(route, origin, abort);
   const started = performance.now();
   try {
-    const response = await fetch(route.relayed ? relayUrl(target) : target, {
+    const response = await fetch(origin.relayed ? relayUrl(target) : target, {
       ...init,
-      headers: route.relayed ? withHost(init.headers as Headers, target) : init.headers,
-      client: route.client,
+      headers: origin.relayed ? withHost(init.headers as Headers, target) : init.headers,
+      client: origin.client,
       signal: controller.signal,
     });
-    const relayError = route.relayed ? response.headers.get(RELAY_ERROR_HEADER) : null;
+    const relayError = origin.relayed ? response.headers.get(RELAY_ERROR_HEADER) : null;
     if (relayError) {
       const detail = await response.text();
       throw new UpstreamFailure(relayError as UpstreamFailureKind, detail);
     }
     upstreamLatency.labels(route.id).observe((performance.now() - started) / 1000);
-    return { response, abort };
+    // A 5xx counts against the origin (passive ejection); anything else clears its record.
+    if (response.status >= 500) origin.health.recordFailure(`status_${response.status}`);
+    else origin.health.recordSuccess();
+    return { response, abort, origin, target };
   } catch (error) {
     if (signal.aborted) throw error;
-    throw classifyUpstreamError(controller.signal.aborted ? controller.signal.reason : error);
+    const failure = classifyUpstreamError(
+      controller.signal.aborted ? controller.signal.reason : error,
+    );
+    origin.health.recordFailure(failure.kind);
+    throw failure;
   } finally {
     stopTimers();
     signal.removeEventListener("abort", onClientAbort);
   }
 }
 
+/** {@linkcode attemptOnce} in a trace span (a no-op unless tracing is on). */
+function tracedAttempt(
+  route: RoutePlan,
+  origin: OriginPlan,
+  target: URL,
+  init: RequestInit,
+  signal: AbortSignal,
+  attempt: number,
+): Promise<Attempt> {
+  return inSpan(
+    "sprox.upstream_attempt",
+    () => ({
+      "sprox.route": route.id,
+      "sprox.origin": origin.label,
+      "sprox.attempt": attempt,
+      "http.request.method": String(init.method),
+      "url.full": redactUrl(target.href, { redactDrmEverywhere: true }),
+    }),
+    async (span) => {
+      const result = await attemptOnce(route, origin, target, init, signal);
+      span.setAttribute("http.response.status_code", result.response.status);
+      return result;
+    },
+    {
+      failed: (result) =>
+        result.response.status >= 500 ? `status ${result.response.status}` : undefined,
+    },
+  );
+}
+
 /**
- * Forwards `request` to the route's origin (retrying idempotent requests within the
- * budget) and returns the upstream response. Failures before headers throw a
+ * Forwards `request` to one of the route's origins (retrying idempotent requests within
+ * the budget, each retry on an origin not tried yet while a healthy one is left) and
+ * returns the upstream response. Failures before headers throw a
  * {@linkcode ProxyError}: 504 for connect/request timeouts, 502 for refused, reset, TLS
  * and SOCKS5 failures.
  *
@@ -214,7 +250,8 @@ export async function forwardToRoute(
   options: ForwardOptions,
 ): Promise<Forwarded> {
   const url = new URL(request.url);
-  const upstreamUrl = joinUpstreamUrl(route.origin, url);
+  // Joined once up front: an ambiguous path is refused (403) before any attempt.
+  const first = joinUpstreamUrl(route.origin, url);
   const headers = upstreamRequestHeaders(request.headers, {
     policy: route.headers,
     peerIp: options.peerIp,
@@ -232,11 +269,18 @@ export async function forwardToRoute(
   const fields = { request_id: options.requestId, route: route.id };
   let attempts = 0;
   const started = performance.now();
+  // Each retry moves to an origin this request has not tried, when a healthy one is left.
+  const tried = new Set<OriginPlan>();
+  let current: OriginPlan | undefined;
   let attempt: Attempt;
   try {
     attempt = await fetchWithRetry((n, s) => {
       attempts = n;
-      return attemptOnce(route, upstreamUrl, init, s);
+      const origin = pickOrigin(route.origins, tried);
+      tried.add(origin);
+      current = origin;
+      const target = origin.url === route.origin ? first : joinUpstreamUrl(origin.url, url);
+      return tracedAttempt(route, origin, target, init, s, n);
     }, {
       retry: route.config.upstream.retry,
       budget: options.budget ?? processRetryBudget,
@@ -249,6 +293,7 @@ export async function forwardToRoute(
         log("info", "retrying upstream request", {
           ...fields,
           attempt,
+          origin: current?.label,
           delay_ms: delayMs,
           status: outcome.result?.response.status,
           reason: outcome.error ? classifyUpstreamError(outcome.error).kind : undefined,
@@ -267,12 +312,15 @@ export async function forwardToRoute(
     log("warn", "upstream request failed", {
       ...fields,
       attempts,
+      origin: current?.label,
       reason: failure.kind,
       detail: redactDetail(describeError(failure)),
     });
     throw toProxyError(failure);
   }
   const upstream = attempt.response;
+  const upstreamUrl = attempt.target;
+  const origin = attempt.origin.label;
   const upstreamMs = Math.round(performance.now() - started);
   if (upstream.body === null || NULL_BODY.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
@@ -282,7 +330,7 @@ export async function forwardToRoute(
       statusText: upstream.statusText,
       headers: upstream.headers,
     });
-    return { response, upstreamUrl, upstreamMs, attempts };
+    return { response, upstreamUrl, origin, upstreamMs, attempts };
   }
   const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
   if (length <= SMALL_BODY_MAX && request.method !== "HEAD") {
@@ -294,6 +342,7 @@ export async function forwardToRoute(
         onBodyEnd: options.onBodyEnd,
       }),
       upstreamUrl,
+      origin,
       upstreamMs,
       attempts,
     };
@@ -318,7 +367,7 @@ export async function forwardToRoute(
     statusText: upstream.statusText,
     headers: upstream.headers,
   });
-  return { response, upstreamUrl, upstreamMs, attempts };
+  return { response, upstreamUrl, origin, upstreamMs, attempts };
 }
 
 /**

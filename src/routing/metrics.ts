@@ -37,3 +37,44 @@ export const upstreamErrors: client.Counter<"scope" | "reason"> = new client.Cou
   labelNames: ["scope", "reason"] as const,
   registers: [registry],
 });
+
+/** Origins whose health gauge is refreshed at each scrape (those of the active plan). */
+export const liveOrigins: Set<{ publish(): void }> = new Set();
+
+/** 1 while an origin may take requests, 0 while ejected or failing its active checks. */
+export const originHealthy: client.Gauge<"route" | "origin"> = new client.Gauge({
+  name: "sprox_upstream_origin_healthy",
+  help: "1 while an origin takes requests, 0 while ejected or failing its active checks.",
+  labelNames: ["route", "origin"] as const,
+  registers: [registry],
+  collect() {
+    // A passive ejection ends with time, not with an event: refresh before each scrape.
+    for (const origin of liveOrigins) origin.publish();
+  },
+});
+
+/** Passive ejections, by route and origin. */
+export const originEjections: client.Counter<"route" | "origin"> = new client.Counter({
+  name: "sprox_upstream_origin_ejections_total",
+  help: "Origins ejected after consecutive failed attempts, by route and origin.",
+  labelNames: ["route", "origin"] as const,
+  registers: [registry],
+});
+
+/** Upstream attempts by route, origin and outcome (`success`, `failure`). */
+export const originAttempts: client.Counter<"route" | "origin" | "outcome"> = new client
+  .Counter({
+  name: "sprox_upstream_origin_attempts_total",
+  help: "Upstream attempts by route, origin and outcome (success, failure).",
+  labelNames: ["route", "origin", "outcome"] as const,
+  registers: [registry],
+});
+
+/** Active health checks by route, origin and result (`pass`, `fail`). */
+export const originHealthChecks: client.Counter<"route" | "origin" | "result"> = new client
+  .Counter({
+  name: "sprox_upstream_health_checks_total",
+  help: "Active health checks of origins, by route, origin and result (pass, fail).",
+  labelNames: ["route", "origin", "result"] as const,
+  registers: [registry],
+});

@@ -1,6 +1,6 @@
 /**
  * Routing: route selection, header policy, upstream clients, forwarding with timeouts,
- * retries and a shared retry budget.
+ * retries and a shared retry budget, origin failover with passive and active health.
  * @module
  */
 export * from "./select_route.ts";
@@ -12,8 +12,12 @@ export * from "./body.ts";
 export { ClientPool, type ClientSettings, clientSettings, firstHop } from "./clients.ts";
 export {
   classifyUpstreamError,
+  describeError,
   toProxyError,
   UpstreamFailure,
   type UpstreamFailureKind,
 } from "./upstream_failure.ts";
 export * from "./metrics.ts";
+export { type OriginPlan, originsOf, type OriginSpec, pickOrigin } from "./origins.ts";
+export { type OriginHealth, type OriginHealthSnapshot, type OriginState } from "./origin_health.ts";
+export { checkOrigin, checkUrl } from "./health_check.ts";

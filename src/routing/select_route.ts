@@ -5,8 +5,11 @@
  */
 import type { Config, RouteConfig } from "../config/mod.ts";
 import { ProxyError } from "../errors/mod.ts";
-import { type ClientPool, clientSettings } from "./clients.ts";
+import type { ClientPool } from "./clients.ts";
 import { compileHeaderPolicy, type HeaderPolicy } from "./headers.ts";
+import { HealthChecker } from "./health_check.ts";
+import { liveOrigins, originHealthy } from "./metrics.ts";
+import { compileOrigins, type OriginPlan } from "./origins.ts";
 
 /** How a client reached a listener. */
 export type ClientProtocol = "http" | "https";
@@ -27,12 +30,14 @@ export interface RoutePlan {
   readonly config: RouteConfig;
   readonly listenerKey: string;
   readonly protocols: ReadonlySet<string>;
+  /**
+   * The URL of the first origin: the base that playlists are resolved against and
+   * rewritten from (every origin of a failover set serves the same paths).
+   */
   readonly origin: URL;
+  /** Every origin, in configuration order, with its client and health. */
+  readonly origins: readonly OriginPlan[];
   readonly headers: HeaderPolicy;
-  /** The shared upstream client for this route's TLS and SOCKS5 settings. */
-  readonly client: Deno.HttpClient;
-  /** Whether the client reaches the origin through the loopback TLS relay. */
-  readonly relayed: boolean;
 }
 
 interface Matcher {
@@ -56,6 +61,13 @@ export interface RoutingTable {
   readonly byListener: ReadonlyMap<string, ListenerRoutes>;
   /** The upstream clients the routes share; closed when the plan is disposed. */
   readonly clients: ClientPool;
+  /**
+   * Makes this table the live one: its origins' health gauges are published and their
+   * active health checks start. Only the serving plan's table is active.
+   */
+  activate(): void;
+  /** Stops the active health checks (a reload replaced the table, or shutdown). */
+  deactivate(): void;
 }
 
 /** The key of a listener address, `host:port`. */
@@ -82,34 +94,40 @@ export function normaliseHost(host: string): string {
   return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
-/** Compiles one route. */
-function compileRoute(route: RouteConfig, clients: ClientPool): RoutePlan {
-  const settings = clientSettings(route);
+/** Compiles one route; `previous` is the route of the same id in the plan being replaced. */
+function compileRoute(route: RouteConfig, clients: ClientPool, previous?: RoutePlan): RoutePlan {
+  const origins = compileOrigins(route, clients, previous?.origins);
   return {
     id: route.id,
     config: route,
     listenerKey: listenerKey(route.listen.host, route.listen.port),
     protocols: new Set(route.protocols),
-    origin: new URL(route.upstream.origin),
+    origin: origins[0].url,
+    origins,
     headers: compileHeaderPolicy(route.headers),
-    client: clients.clientFor(settings),
-    relayed: settings.relay !== null,
   };
 }
 
 /**
  * Compiles the route table of a configuration, building the upstream clients in `clients`.
+ * Origin health is taken from `previous` (the table a reload replaces) for routes whose
+ * origin list is unchanged.
  *
  * @example
  * ```ts
  * const table = compileRoutes(config, new ClientPool());
  * ```
  */
-export function compileRoutes(config: Config, clients: ClientPool): RoutingTable {
+export function compileRoutes(
+  config: Config,
+  clients: ClientPool,
+  previous?: RoutingTable,
+): RoutingTable {
   const byListener = new Map<string, { exact: Map<string, RoutePlan[]>; wildcards: Matcher[] }>();
   const routes: RoutePlan[] = [];
+  const before = new Map(previous?.routes.map((r) => [r.id, r]));
   for (const route of config.routes) {
-    const plan = compileRoute(route, clients);
+    const plan = compileRoute(route, clients, before.get(route.id));
     routes.push(plan);
     const entry = byListener.get(plan.listenerKey) ??
       { exact: new Map<string, RoutePlan[]>(), wildcards: [] as Matcher[] };
@@ -132,7 +150,25 @@ export function compileRoutes(config: Config, clients: ClientPool): RoutingTable
     // Stable sort: equally specific wildcards keep configuration order.
     entry.wildcards.sort((a, b) => b.specificity - a.specificity);
   }
-  return { routes, byListener, clients };
+  const checker = new HealthChecker(routes);
+  return {
+    routes,
+    byListener,
+    clients,
+    activate() {
+      // One table is live at a time: its origins replace the gauges of the previous one.
+      liveOrigins.clear();
+      originHealthy.reset();
+      for (const route of routes) {
+        for (const origin of route.origins) liveOrigins.add(origin.health);
+      }
+      for (const origin of liveOrigins) origin.publish();
+      checker.start();
+    },
+    deactivate() {
+      checker.stop();
+    },
+  };
 }
 
 function matchesLabels(pattern: readonly string[], host: readonly string[]): boolean {

@@ -76,9 +76,9 @@ Deno.test("compileRoutes() builds one HTTP client per distinct setting", () => {
   ]);
   try {
     assert.equal(pool.size, 2);
-    assert.equal(t.routes[0].client, t.routes[1].client);
-    assert.equal(t.routes[2].client, t.routes[3].client);
-    assert.notEqual(t.routes[0].client, t.routes[2].client);
+    assert.equal(t.routes[0].origins[0].client, t.routes[1].origins[0].client);
+    assert.equal(t.routes[2].origins[0].client, t.routes[3].origins[0].client);
+    assert.notEqual(t.routes[0].origins[0].client, t.routes[2].origins[0].client);
   } finally {
     pool.close();
   }

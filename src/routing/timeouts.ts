@@ -2,7 +2,7 @@
  * The timeouts of one upstream attempt before its response headers.
  * @module
  */
-import { firstHop } from "./clients.ts";
+import type { OriginPlan } from "./origins.ts";
 import type { RoutePlan } from "./select_route.ts";
 import { UpstreamFailure } from "./upstream_failure.ts";
 
@@ -16,6 +16,7 @@ import { UpstreamFailure } from "./upstream_failure.ts";
  */
 export function armTimeouts(
   route: RoutePlan,
+  origin: OriginPlan,
   abort: (failure: UpstreamFailure) => void,
 ): () => void {
   const connectMs = route.config.upstream.connect_timeout_ms;
@@ -25,7 +26,7 @@ export function armTimeouts(
   const requestTimedOut = () =>
     abort(new UpstreamFailure("timeout", `no response headers within ${requestMs} ms`));
   const startProbe = () => {
-    const hop = firstHop(route.config);
+    const hop = origin.hop;
     const controller = new AbortController();
     probe = controller;
     const deadline = setTimeout(() => {

@@ -21,6 +21,23 @@ import { classifyUpstreamError, describeError } from "./upstream_failure.ts";
 /** Response header by which the relay reports its own failure kind. */
 export const RELAY_ERROR_HEADER = "x-sprox-relay-error";
 
+/**
+ * The URL sent to the loopback TLS relay for `target`: plain HTTP, same authority (the
+ * client's proxy setting takes it to the relay; `Host` still names the origin).
+ *
+ * @example
+ * ```ts
+ * relayUrl(new URL("https://o.example/a")).href; // "http://o.example:443/a"
+ * ```
+ */
+export function relayUrl(target: URL): URL {
+  const url = new URL(target.href);
+  const port = url.port || "443";
+  url.protocol = "http:";
+  url.port = port;
+  return url;
+}
+
 /** Where and how the relay connects. */
 export interface RelaySettings {
   readonly host: string;

@@ -58,8 +58,9 @@ export function clearKeyId(kid: Uint8Array): string {
 }
 
 /**
- * Loads configured ClearKey pairs into the store (later entries for the same kid win).
- * Returns how many were loaded.
+ * Loads configured ClearKey pairs into the store (later entries for the same kid win). A
+ * pair without its own `ttl_secs` lives as long as the configuration: the store's default
+ * TTL is for keys added at run time. Returns how many were loaded.
  *
  * @example
  * ```ts
@@ -72,7 +73,7 @@ export function loadClearKeys(store: SecretStore, entries: readonly ClearKeyEntr
     const kid = hexToBytes(entry.kid);
     const key = hexToBytes(entry.key);
     if (!kid || !key) continue; // The schema validated both; defensive only.
-    store.set(clearKeyId(kid), key, { ttlSecs: entry.ttl_secs });
+    store.set(clearKeyId(kid), key, { ttlSecs: entry.ttl_secs ?? Infinity });
     key.fill(0);
     loaded++;
   }

@@ -1,5 +1,6 @@
 /**
- * Secrets: the in-memory TTL store and the ClearKey keys it holds.
+ * Secrets: the in-memory TTL store, the ClearKey keys it holds, and the key sources
+ * (the store, remote key servers) DRM keys are looked up in.
  * @module
  */
 export { type SecretEntryInfo, SecretStore, type SecretStoreOptions } from "./store.ts";
@@ -14,3 +15,10 @@ export {
   loadClearKeys,
 } from "./clearkey.ts";
 export { configuredSecretValues } from "./values.ts";
+export {
+  type KeyLookupOptions,
+  KeyResolver,
+  type KeySourceConfig,
+  RemoteKeySource,
+  remoteSourceTag,
+} from "./key_sources.ts";

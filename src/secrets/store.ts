@@ -7,8 +7,10 @@
 /** One identifier held by the store, without its value. */
 export interface SecretEntryInfo {
   readonly id: string;
-  /** Milliseconds (store clock) at which the entry expires. */
+  /** Milliseconds (store clock) at which the entry expires; `Infinity` for never. */
   readonly expiresAt: number;
+  /** Where the entry came from: `config` (the file and environment) or `runtime` (admin API). */
+  readonly source: string;
 }
 
 /** How a store is built. */
@@ -24,6 +26,7 @@ export interface SecretStoreOptions {
 interface Entry {
   value: Uint8Array;
   expiresAt: number;
+  source: string;
 }
 
 /**
@@ -57,11 +60,37 @@ export class SecretStore {
     }
   }
 
-  /** Stores `value` (copied) for `ttlSecs`, or the default TTL. */
-  set(id: string, value: Uint8Array, options: { ttlSecs?: number | null } = {}): void {
+  /**
+   * Stores `value` (copied) for `ttlSecs` (`Infinity`: until removed), or the default TTL;
+   * `source` says where it came from (`config` by default).
+   */
+  set(
+    id: string,
+    value: Uint8Array,
+    options: { ttlSecs?: number | null; source?: string } = {},
+  ): void {
     const ttlMs = options.ttlSecs ? options.ttlSecs * 1000 : this.#defaultTtlMs;
     this.#drop(id);
-    this.#entries.set(id, { value: value.slice(), expiresAt: this.#now() + ttlMs });
+    this.#entries.set(id, {
+      value: value.slice(),
+      expiresAt: this.#now() + ttlMs,
+      source: options.source ?? "config",
+    });
+  }
+
+  /**
+   * Copies the live entries of `source` from `other` (the store of the plan a reload
+   * replaces) with their expiry; entries already here are kept. Returns how many were copied.
+   */
+  adopt(other: SecretStore, source: string): number {
+    const now = this.#now();
+    let copied = 0;
+    for (const [id, entry] of other.#entries) {
+      if (entry.source !== source || entry.expiresAt <= now || this.#entries.has(id)) continue;
+      this.#entries.set(id, { ...entry, value: entry.value.slice() });
+      copied++;
+    }
+    return copied;
   }
 
   /** A copy of the value, or `undefined` when absent or expired (expired ones are purged). */
@@ -85,7 +114,9 @@ export class SecretStore {
     this.sweep();
     const out: SecretEntryInfo[] = [];
     for (const [id, entry] of this.#entries) {
-      if (id.startsWith(prefix)) out.push({ id, expiresAt: entry.expiresAt });
+      if (id.startsWith(prefix)) {
+        out.push({ id, expiresAt: entry.expiresAt, source: entry.source });
+      }
     }
     return out;
   }

@@ -86,3 +86,25 @@ Deno.test("ClearKey helpers convert hex and base64url and load configured pairs"
   assertEquals(store.get(clearKeyId(kid)), new Uint8Array(16).fill(0x0f));
   store.dispose();
 });
+
+Deno.test("SecretStore: Infinity never expires; adopt() copies one source's live entries", () => {
+  const clock = fakeClock();
+  const before = new SecretStore({ defaultTtlSecs: 10, sweepIntervalMs: 0, now: clock.now });
+  before.set("config-key", bytes(1), { ttlSecs: Infinity });
+  before.set("runtime-live", bytes(2), { ttlSecs: 20, source: "runtime" });
+  before.set("runtime-gone", bytes(3), { ttlSecs: 1, source: "runtime" });
+  before.set("both", bytes(4), { source: "runtime" });
+  clock.advance(5_000);
+  const after = new SecretStore({ defaultTtlSecs: 10, sweepIntervalMs: 0, now: clock.now });
+  after.set("both", bytes(9));
+  assertEquals(after.adopt(before, "runtime"), 1);
+  assertEquals(after.list().map((e) => [e.id, e.source, e.expiresAt]), [
+    ["both", "config", clock.now() + 10_000],
+    ["runtime-live", "runtime", clock.now() + 15_000],
+  ]);
+  assertEquals(after.get("both"), bytes(9), "an entry already here is kept");
+  clock.advance(1e12);
+  assertEquals(before.get("config-key"), bytes(1));
+  before.dispose();
+  after.dispose();
+});

@@ -7,8 +7,8 @@ import type { Config } from "../config/mod.ts";
 import { bytesToBase64Url, hexToBytes } from "./clearkey.ts";
 
 /**
- * Every secret value of a configuration: credentials, proxy passwords and ClearKey key
- * material in each notation it may be written in.
+ * Every secret value of a configuration: credentials, token keys, proxy passwords and
+ * ClearKey key material in each notation it may be written in.
  *
  * @example
  * ```ts
@@ -18,7 +18,12 @@ import { bytesToBase64Url, hexToBytes } from "./clearkey.ts";
 export function configuredSecretValues(config: Config): string[] {
   const values: (string | null | undefined)[] = [
     config.auth.bearer_token,
+    config.admin.bearer_token,
     config.direct_stream?.api_password,
+    config.tokens.aes_key,
+    config.tokens.aes_key?.toLowerCase(),
+    config.tokens.aes_key?.toUpperCase(),
+    config.tokens.signing_secret,
   ];
   const proxy = config.direct_stream?.proxy_url;
   if (proxy) {

@@ -79,7 +79,9 @@ function serialise(level: LogLevel, msg: string, fields: Record<string, unknown>
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < ORDER[threshold]) return;
   const line = serialise(level, msg, fields);
-  pending.push(protectedValues.length > 0 ? scrub(line) : line);
+  const written = protectedValues.length > 0 ? scrub(line) : line;
+  pending.push(written);
+  if (ORDER[level] >= ORDER.warn) rememberProblem(written);
   pendingChars += line.length;
   // Lines are written in batches (one write per ~20 ms or 64 KiB instead of one per
   // request); warnings and errors go out at once, with everything queued before them.
@@ -88,6 +90,29 @@ export function log(level: LogLevel, msg: string, fields: Record<string, unknown
     flushTimer = setTimeout(flushLogs, FLUSH_MS);
     (flushTimer as { unref?: () => void }).unref?.();
   }
+}
+
+/** How many warning and error lines {@linkcode recentProblems} keeps. */
+export const RECENT_PROBLEMS = 100;
+/** The last warning and error lines as written (already scrubbed), oldest first. */
+const problems: string[] = [];
+
+function rememberProblem(line: string): void {
+  problems.push(line);
+  if (problems.length > RECENT_PROBLEMS) problems.shift();
+}
+
+/**
+ * The last {@linkcode RECENT_PROBLEMS} warning and error lines, oldest first, parsed back
+ * into their fields (what the admin console shows). Bounded: older lines are dropped.
+ *
+ * @example
+ * ```ts
+ * const lines = recentProblems(); // [{ ts, level: "warn", msg: "upstream request failed", … }]
+ * ```
+ */
+export function recentProblems(): Record<string, unknown>[] {
+  return problems.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 const FLUSH_MS = 20;

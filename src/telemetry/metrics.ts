@@ -135,3 +135,15 @@ export const authBlocks = new client.Counter({
   help: "Clients blocked after auth_abuse.max_failures wrong credentials within the window.",
   registers: [registry],
 });
+
+/**
+ * Time to look DRM keys up, per step: `store` (the secret store: configuration, run-time and
+ * cached keys) and `remote` (a key server).
+ */
+export const drmKeyLookupDuration = new client.Histogram({
+  name: "sprox_drm_key_lookup_duration_seconds",
+  help: "Time to look DRM keys up, by source (store, remote) and outcome.",
+  labelNames: ["source", "outcome"] as const,
+  buckets: [...DURATION_BUCKETS],
+  registers: [registry],
+});

@@ -2,7 +2,15 @@
  * Telemetry: JSON logs, redaction and Prometheus metrics.
  * @module
  */
-export { configureLogging, flushLogs, log, type LogLevel, protectSecrets } from "./log.ts";
+export {
+  configureLogging,
+  flushLogs,
+  log,
+  type LogLevel,
+  protectSecrets,
+  RECENT_PROBLEMS,
+  recentProblems,
+} from "./log.ts";
 export * from "./metrics.ts";
 export * from "./connection_metrics.ts";
 export * from "./process_metrics.ts";
@@ -12,9 +20,11 @@ export {
   type QueryRedaction,
   REDACTED,
   redactHeaders,
+  redactPath,
   redactPathAndQuery,
   redactQuery,
   redactText,
   redactUrl,
   SENSITIVE_HEADERS,
 } from "./redact.ts";
+export { annotateRequestSpan, inSpan } from "./tracing.ts";

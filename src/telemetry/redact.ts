@@ -44,6 +44,21 @@ export function isDrmPath(pathname: string): boolean {
   return pathname === "/keys" || pathname.startsWith("/keys/");
 }
 
+/** A signed-URL token carried as a path segment (`/_token_<t>/proxy/stream…`). */
+const TOKEN_SEGMENT = /\/_token_[^/?#]*/g;
+
+/**
+ * Redacts `/_token_<t>` path segments: a signed URL's token is a bearer capability.
+ *
+ * @example
+ * ```ts
+ * redactPath("/_token_AbC/proxy/stream"); // "/_token_[REDACTED]/proxy/stream"
+ * ```
+ */
+export function redactPath(path: string): string {
+  return path.indexOf("/_token_") < 0 ? path : path.replace(TOKEN_SEGMENT, `/_token_${REDACTED}`);
+}
+
 function normaliseName(name: string): string {
   return name.toLowerCase().replace(/[-_]/g, "");
 }
@@ -98,14 +113,15 @@ export function redactUrl(url: string, options: QueryRedaction, depth = 0): stri
   const [, scheme, userinfo, rest, search] = match;
   const path = rest.slice(rest.indexOf("/") >= 0 ? rest.indexOf("/") : rest.length);
   const drm = options.redactDrmEverywhere || isDrmPath(path);
-  return `${scheme}${userinfo ? `${REDACTED}@` : ""}${rest}${
+  return `${scheme}${userinfo ? `${REDACTED}@` : ""}${redactPath(rest)}${
     search ? `?${redactQuery(search.slice(1), drm, depth)}` : ""
   }`;
 }
 
 /**
- * Redacts a request target (`/path?query`) for the request log line. On DRM paths the DRM
- * identifiers are always redacted; elsewhere when `redactDrmEverywhere`.
+ * Redacts a request target (`/path?query`) for the request log line: signed-URL tokens in
+ * the path, credentials in the query. On DRM paths the DRM identifiers are always redacted;
+ * elsewhere when `redactDrmEverywhere`.
  *
  * @example
  * ```ts
@@ -115,7 +131,7 @@ export function redactUrl(url: string, options: QueryRedaction, depth = 0): stri
  */
 export function redactPathAndQuery(target: string, options: QueryRedaction, depth = 0): string {
   const q = target.indexOf("?");
-  const path = q < 0 ? target : target.slice(0, q);
+  const path = redactPath(q < 0 ? target : target.slice(0, q));
   if (q < 0) return path;
   const drm = options.redactDrmEverywhere || isDrmPath(path);
   return `${path}?${redactQuery(target.slice(q + 1), drm, depth)}`;
@@ -162,5 +178,6 @@ export function redactText(text: string): string {
       /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()]+/gi,
       (url) => redactUrl(url, { redactDrmEverywhere: true }),
     )
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`);
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`)
+    .replace(TOKEN_SEGMENT, `/_token_${REDACTED}`);
 }

@@ -87,3 +87,29 @@ Deno.test("redactText() redacts URLs and bearer tokens inside messages", () => {
     `error sending request for url (http://o:1/x?token=${REDACTED}): Bearer ${REDACTED}`,
   );
 });
+
+Deno.test("signed-URL tokens are redacted in paths, ?token=, nested URLs and free text", () => {
+  const token = "AQx7Yz_-Tok3n";
+  assertEquals(
+    redactPathAndQuery(`/_token_${token}/proxy/stream/movie.mp4?x=1`, NO_DRM),
+    `/_token_${REDACTED}/proxy/stream/movie.mp4?x=1`,
+  );
+  assertEquals(redactPathAndQuery(`/_token_${token}`, NO_DRM), `/_token_${REDACTED}`);
+  assertEquals(
+    redactPathAndQuery(`/proxy/hls/manifest.m3u8?token=${token}&d=x`, NO_DRM),
+    `/proxy/hls/manifest.m3u8?token=${REDACTED}&d=x`,
+  );
+  assertEquals(
+    redactUrl(`https://sprox.example/_token_${token}/proxy/stream`, NO_DRM),
+    `https://sprox.example/_token_${REDACTED}/proxy/stream`,
+  );
+  const headers = redactHeaders(
+    new Headers({ referer: `https://sprox.example/_token_${token}/proxy/hls/manifest.m3u8` }),
+    { logSensitive: false },
+  );
+  assertEquals(headers.referer, `https://sprox.example/_token_${REDACTED}/proxy/hls/manifest.m3u8`);
+  const text = redactText(`request to /_token_${token}/proxy/stream failed`);
+  assert(!text.includes(token), text);
+  // A path segment that merely contains the word is left alone.
+  assertEquals(redactPathAndQuery("/media/my_token_file.ts", NO_DRM), "/media/my_token_file.ts");
+});

@@ -10,6 +10,14 @@ import { freePort } from "./sprox.ts";
 export interface Browser {
   /** Opens `url` and polls `expression` until it yields a string matching `done`; returns it. */
   open(url: string, expression: string, done: RegExp, timeoutMs?: number): Promise<string>;
+  /** Evaluates `expression` in the page (promises awaited); returns its value. */
+  evaluate(expression: string): Promise<unknown>;
+  /** Polls `expression` until it yields a string matching `done`; returns the last value. */
+  waitFor(expression: string, done: RegExp, timeoutMs?: number): Promise<string>;
+  /** A PNG of the page as it is drawn now. */
+  screenshot(): Promise<Uint8Array>;
+  /** `console.error` calls and uncaught exceptions of the page so far, as text. */
+  readonly problems: readonly string[];
   close(): Promise<void>;
 }
 
@@ -90,8 +98,16 @@ export async function startChromium(dir: string, flags: string[]): Promise<Brows
     );
     let id = 0;
     const pending = new Map<number, (value: Record<string, unknown>) => void>();
+    const problems: string[] = [];
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
+      if (message.method === "Runtime.consoleAPICalled" && message.params.type === "error") {
+        const args = message.params.args as { value?: unknown; description?: string }[];
+        problems.push(`console.error: ${args.map((a) => a.description ?? a.value).join(" ")}`);
+      } else if (message.method === "Runtime.exceptionThrown") {
+        const details = message.params.exceptionDetails;
+        problems.push(`exception: ${details.exception?.description ?? details.text}`);
+      }
       pending.get(message.id)?.(message.result ?? {});
       pending.delete(message.id);
     };
@@ -104,19 +120,38 @@ export async function startChromium(dir: string, flags: string[]): Promise<Brows
         10_000,
         `DevTools ${method}`,
       );
+    // Console calls and exceptions are reported from here on (`problems`).
+    await send("Runtime.enable");
+    const evaluate = async (expression: string) => {
+      const result = await send("Runtime.evaluate", {
+        expression,
+        returnByValue: true,
+        awaitPromise: true,
+      });
+      return (result.result as { value?: unknown } | undefined)?.value;
+    };
+    const waitFor = async (expression: string, done: RegExp, timeoutMs = 30_000) => {
+      const end = Date.now() + timeoutMs;
+      let value = "";
+      while (Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 200));
+        value = String(await evaluate(expression) ?? "");
+        if (done.test(value)) return value;
+      }
+      return value;
+    };
     return {
       async open(url, expression, done, timeoutMs = 30_000) {
         await send("Page.navigate", { url });
-        const end = Date.now() + timeoutMs;
-        let value = "";
-        while (Date.now() < end) {
-          await new Promise((r) => setTimeout(r, 200));
-          const result = await send("Runtime.evaluate", { expression, returnByValue: true });
-          value = String((result.result as { value?: unknown } | undefined)?.value ?? "");
-          if (done.test(value)) return value;
-        }
-        return value;
+        return await waitFor(expression, done, timeoutMs);
       },
+      evaluate,
+      waitFor,
+      async screenshot() {
+        const result = await send("Page.captureScreenshot", { format: "png" });
+        return Uint8Array.from(atob(String(result.data)), (c) => c.charCodeAt(0));
+      },
+      problems,
       async close() {
         ws.close();
         await stop();

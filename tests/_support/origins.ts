@@ -62,12 +62,16 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
-/** Generates a CA (once per `dir`) and a leaf signed by it (files named with `prefix`). */
+/**
+ * Generates a CA (once per `dir`) and a leaf signed by it (files named with `prefix`), for
+ * `usage` (`serverAuth` by default; `clientAuth` for a client certificate of mutual TLS).
+ */
 export async function makeTestPki(
   dir: string,
   prefix = "leaf",
   cn = "origin.test",
   san = "DNS:origin.test,DNS:localhost,IP:127.0.0.1",
+  usage: "serverAuth" | "clientAuth" = "serverAuth",
 ): Promise<TestPki> {
   const ca = `${dir}/ca.pem`;
   try {
@@ -96,7 +100,7 @@ export async function makeTestPki(
   await Deno.writeTextFile(
     `${dir}/${prefix}.ext`,
     `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n` +
-      "extendedKeyUsage=serverAuth\n",
+      `extendedKeyUsage=${usage}\n`,
   );
   await openssl([
     "req",

@@ -8,17 +8,22 @@ import { ProxyError } from "../../errors/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
 import {
   carriedParameters,
+  type DirectLinkOptions,
   directLinkTail,
   type DirectManifestOptions,
   directModeResolver,
   fetchDirectManifest,
   guardInsecure,
   logRefusal,
+  selectVariant,
   textResponse,
+  type VariantChoice,
 } from "../hls/mod.ts";
 import { parseMpd } from "./model.ts";
+import { listRenditions } from "./renditions.ts";
 import { type ConvertedPlaylist, MAX_INDEX_BYTES, observeConversion } from "./respond.ts";
 import {
+  type InitReference,
   mediaPlaylist,
   multivariantPlaylist,
   segmentIndexKey,
@@ -33,16 +38,37 @@ export interface DirectMpdOptions extends DirectManifestOptions {
   /** Key URIs for protected content, or null when DRM is off. */
   readonly keyUri: ((kid: string) => string) | null;
   readonly now?: number;
+  /** `max_res` / `resolution`: the one variant the multivariant playlist keeps. */
+  readonly variants?: VariantChoice | null;
+  /**
+   * Decryption mode (`key_id`/`key`): init sections and segments link to the decrypting
+   * endpoint, made from the carried link options and whether the MPD came over HTTPS.
+   */
+  readonly decrypt?: ((links: DirectLinkOptions, secure: boolean) => DecryptUri) | null;
 }
 
-/** Which playlist a direct-mode MPD request asks for (`rendition` names a media playlist). */
-export function directMpdPlaylist(url: URL): ConvertedPlaylist {
+/** Writes the decrypting link of a segment (or, with `init` null, of an init section). */
+export type DecryptUri = (url: string, init: InitReference | null) => string;
+
+/**
+ * Which playlist a direct-mode MPD request asks for: `rendition` names a media playlist by
+ * sProx's rendition name, `profile_id` (MediaFlow's parameter) by the Representation `@id`.
+ */
+export type DirectMpdPlaylist = ConvertedPlaylist | {
+  readonly kind: "profile";
+  readonly id: string;
+};
+
+/** Which playlist a direct-mode MPD request asks for. */
+export function directMpdPlaylist(url: URL): DirectMpdPlaylist {
   if (url.pathname !== DIRECT_MPD_PLAYLIST_PATH) return { kind: "multivariant" };
   const name = url.searchParams.get("rendition");
-  if (!name || !/^[A-Za-z0-9._-]+$/.test(name)) {
-    throw new ProxyError(400, "bad_request", "query parameter rendition is required");
+  if (name && /^[A-Za-z0-9._-]+$/.test(name)) return { kind: "media", name };
+  const profile = url.searchParams.get("profile_id");
+  if (name === null && profile && profile.length <= 256 && /^[\x21-\x7e]+$/.test(profile)) {
+    return { kind: "profile", id: profile };
   }
-  return { kind: "media", name };
+  throw new ProxyError(400, "bad_request", "query parameter rendition (or profile_id) is required");
 }
 
 async function fetchRange(
@@ -77,27 +103,50 @@ export async function serveDirectMpd(
   options: DirectMpdOptions,
 ): Promise<Response> {
   try {
-    const which = directMpdPlaylist(url);
+    const asked = directMpdPlaylist(url);
     const { response, finalUrl, text } = await fetchDirectManifest(target, options);
     const started = performance.now();
     const mpd = parseMpd(text, finalUrl.href);
+    let which: ConvertedPlaylist;
+    if (asked.kind === "profile") {
+      const found = listRenditions(mpd).find((r) => r.representation.id === asked.id);
+      if (!found) throw new ProxyError(404, "not_found", "the MPD has no such profile_id");
+      which = { kind: "media", name: found.name };
+    } else which = asked;
     const carried = carriedParameters(url);
-    const resolve = guardInsecure(directModeResolver(carried), {
+    const signed = options.signed ?? null;
+    const resolve = guardInsecure(directModeResolver({ ...carried, signed }), {
       secure: finalUrl.protocol === "https:",
       allowInsecure: false,
     });
     const mpdParameter = encodeURIComponent(target.href);
+    const tail = directLinkTail(carried) +
+      (carried.playlistParameters ?? []).map(([k, v]) =>
+        `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`
+      ).join("");
     const write = {
       resolve,
       renditionUri: (name: string) =>
-        `${DIRECT_MPD_PLAYLIST_PATH}?d=${mpdParameter}&rendition=${name}${directLinkTail(carried)}`,
-      keyUri: options.keyUri,
+        signed
+          ? signed.link(DIRECT_MPD_PLAYLIST_PATH, [
+            ["d", target.href],
+            ["rendition", name],
+            ...(carried.overrides ?? []),
+            ...(carried.playlistParameters ?? []),
+          ])
+          : `${DIRECT_MPD_PLAYLIST_PATH}?d=${mpdParameter}&rendition=${name}${tail}`,
+      keyUri: options.decrypt ? null : options.keyUri,
+      decryptUri: options.decrypt?.({ ...carried, signed }, finalUrl.protocol === "https:") ?? null,
       now: options.now ?? Date.now(),
+    };
+    const finish = async (playlist: string) => {
+      observeConversion(started);
+      const out = signed ? await signed.finish(playlist) : playlist;
+      return textResponse(out, response, { headers: directResponseHeaders });
     };
     if (which.kind === "multivariant") {
       const playlist = multivariantPlaylist(mpd, write);
-      observeConversion(started);
-      return textResponse(playlist, response, { headers: directResponseHeaders });
+      return await finish(options.variants ? selectVariant(playlist, options.variants) : playlist);
     }
     const indexes = new Map<string, Uint8Array>();
     for (const request of segmentIndexRequests(mpd, which.name, write.now)) {
@@ -112,9 +161,7 @@ export async function serveDirectMpd(
       );
       indexes.set(segmentIndexKey(request), bytes);
     }
-    const playlist = mediaPlaylist(mpd, which.name, { ...write, indexes });
-    observeConversion(started);
-    return textResponse(playlist, response, { headers: directResponseHeaders });
+    return await finish(mediaPlaylist(mpd, which.name, { ...write, indexes }));
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: "direct_manifest" });
     throw error;

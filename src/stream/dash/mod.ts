@@ -13,3 +13,4 @@ export * from "./segments.ts";
 export * from "./sidx.ts";
 export * from "./to_hls.ts";
 export { parseDateTime, parseDuration } from "./_time.ts";
+export * from "./direct_segment.ts";

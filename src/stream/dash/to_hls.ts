@@ -22,6 +22,17 @@ export interface HlsWriteOptions {
   readonly now?: number;
   /** `sidx` bytes fetched for SegmentBase tracks, keyed by {@linkcode segmentIndexKey}. */
   readonly indexes?: ReadonlyMap<string, Uint8Array>;
+  /**
+   * Decryption mode: init sections (`init` null) and segments (with their init section) are
+   * written through this instead of `resolve`, and no `EXT-X-KEY` is written.
+   */
+  readonly decryptUri?: ((url: string, init: InitReference | null) => string) | null;
+}
+
+/** An init section as a media segment refers to it: its URL and byte range. */
+export interface InitReference {
+  readonly url: string;
+  readonly range: ByteRange | null;
 }
 
 /** A `sidx` range the caller must fetch before a SegmentBase media playlist can be written. */
@@ -132,7 +143,8 @@ export function mediaPlaylist(mpd: Mpd, name: string, options: HlsWriteOptions):
     if (started) body.push("#EXT-X-DISCONTINUITY");
     started = true;
     const protection = rep.protection;
-    const wanted = protection?.kid && options.keyUri
+    const decrypt = options.decryptUri ?? null;
+    const wanted = protection?.kid && options.keyUri && !decrypt
       ? `#EXT-X-KEY:METHOD=${protection.scheme === "cbcs" ? "SAMPLE-AES" : "SAMPLE-AES-CTR"},URI=${
         quoted(options.keyUri(protection.kid))
       },KEYFORMAT="org.w3.clearkey",KEYFORMATVERSIONS="1"`
@@ -141,7 +153,10 @@ export function mediaPlaylist(mpd: Mpd, name: string, options: HlsWriteOptions):
     key = wanted;
     if (track.init) {
       const range = track.init.range ? `,BYTERANGE="${byteRange(track.init.range)}"` : "";
-      body.push(`#EXT-X-MAP:URI=${quoted(options.resolve(track.init.url, "media"))}${range}`);
+      const uri = decrypt
+        ? decrypt(track.init.url, null)
+        : options.resolve(track.init.url, "media");
+      body.push(`#EXT-X-MAP:URI=${quoted(uri)}${range}`);
     }
     if (mpd.dynamic && mpd.availabilityStartTime !== null) {
       const s = track.segments[0];
@@ -154,7 +169,7 @@ export function mediaPlaylist(mpd: Mpd, name: string, options: HlsWriteOptions):
       target = Math.max(target, Math.ceil(s.duration / s.timescale - 1e-9));
       body.push(`#EXTINF:${formatSeconds(s.duration, s.timescale)},`);
       if (s.range) body.push(`#EXT-X-BYTERANGE:${byteRange(s.range)}`);
-      body.push(options.resolve(s.url, "media"));
+      body.push(decrypt ? decrypt(s.url, track.init) : options.resolve(s.url, "media"));
     }
   });
   const head = [

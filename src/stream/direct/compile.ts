@@ -8,6 +8,16 @@ import { type AllowRule, compileAllowlist } from "./allowlist.ts";
 import { compileContentTypes, type ContentTypePolicy } from "./content_type.ts";
 import { createResolver, type GuardOptions, type Resolver } from "./guard.ts";
 import { PinnedConnector } from "./pin.ts";
+import type { ResponseOverridePolicy } from "./response_overrides.ts";
+import { TokenKeys } from "../../policy/mod.ts";
+
+/** Signed URLs: the keys and the lifetimes of issued tokens (`tokens.*`). */
+export interface TokenPlan {
+  /** Null when neither `tokens.aes_key` nor `tokens.signing_secret` is set. */
+  readonly keys: TokenKeys | null;
+  readonly defaultTtlSecs: number;
+  readonly maxTtlSecs: number;
+}
 
 /** The compiled, read-only state of `/proxy/stream`. */
 export interface DirectPlan {
@@ -24,6 +34,13 @@ export interface DirectPlan {
   readonly maxRedirects: number;
   /** Attempts and backoff; the budget is the process-wide one of `routing/`. */
   readonly retry: RetryConfig;
+  /** Header names `h_<name>` may set besides the built-in playback set. */
+  readonly extraOverridable: ReadonlySet<string>;
+  /** What `r_*` / `rp_*` may set. */
+  readonly responseOverrides: ResponseOverridePolicy;
+  /** What `/proxy/ip` reports; null when not configured. */
+  readonly publicIp: string | null;
+  readonly tokens: TokenPlan;
   /** Retires the clients (busy ones close when their exchange ends) and the pin tunnel. */
   dispose(): void;
 }
@@ -55,9 +72,10 @@ export function compileDirectStream(
     if (socket) exceptions.add(`${socket.address}|${socket.port}`);
   }
   const connector = new PinnedConnector(block.proxy_url);
+  const contentTypes = compileContentTypes(block.allowed_content_types);
   return {
     allowlist: compileAllowlist(block.allowlist),
-    contentTypes: compileContentTypes(block.allowed_content_types),
+    contentTypes,
     guard: {
       resolver: options.resolver ?? createResolver(block.hosts),
       allowPrivateNetworks: block.allow_private_networks,
@@ -70,6 +88,20 @@ export function compileDirectStream(
     responseBufferBytes: block.response_buffer_bytes,
     maxRedirects: block.max_redirects,
     retry: block.retry,
+    extraOverridable: new Set(block.request_header_overrides.map((n) => n.toLowerCase())),
+    responseOverrides: {
+      settable: new Set(block.response_header_overrides.map((n) => n.toLowerCase())),
+      contentTypes,
+    },
+    publicIp: block.public_ip,
+    tokens: {
+      keys: TokenKeys.from({
+        aesKey: config.tokens.aes_key,
+        signingSecret: config.tokens.signing_secret,
+      }),
+      defaultTtlSecs: config.tokens.default_ttl_secs,
+      maxTtlSecs: config.tokens.max_ttl_secs,
+    },
     dispose() {
       connector.close();
     },

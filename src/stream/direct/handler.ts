@@ -12,6 +12,7 @@ import { screenContentType } from "./content_type.ts";
 import { fetchDirect } from "./fetch.ts";
 import { directBytes, directRequests, outcomeOf } from "./metrics.ts";
 import { parseDirectRequest, upstreamHeaders } from "./request.ts";
+import { applyResponseOverrides, parseResponseOverrides } from "./response_overrides.ts";
 
 /** What the handler reports back for the request log and the shared byte counter. */
 export interface DirectRequestFacts {
@@ -47,6 +48,37 @@ export function filterResponse(upstream: Response, method: string): Response {
   return new Response(bodyless ? null : upstream.body, { status: upstream.status, headers });
 }
 
+/** How one `/proxy/stream` request was reached. */
+export interface DirectStreamOptions {
+  /** The request carried a verified signed URL: no other credential is asked for. */
+  readonly authorized?: boolean;
+  /**
+   * The file name of `/proxy/stream/<file name>` (percent-decoded), answered as
+   * `Content-Disposition: inline` so players and downloads show it.
+   */
+  readonly filename?: string | null;
+}
+
+/**
+ * `Content-Disposition: inline` naming `name` (RFC 6266): an ASCII `filename` (anything else
+ * replaced by `_`) and, when the name is not plain ASCII, the exact `filename*` (RFC 8187).
+ *
+ * @example
+ * ```ts
+ * contentDisposition("Movie (2024).mkv"); // 'inline; filename="Movie (2024).mkv"'
+ * ```
+ */
+export function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const plain = `inline; filename="${ascii}"`;
+  if (ascii === name) return plain;
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${plain}; filename*=UTF-8''${encoded}`;
+}
+
 /**
  * Serves one `/proxy/stream` request.
  *
@@ -61,6 +93,7 @@ export async function handleDirectStream(
   url: URL,
   facts: DirectRequestFacts,
   cache: HttpCache | null = null,
+  options: DirectStreamOptions = {},
 ): Promise<Response> {
   try {
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -68,16 +101,28 @@ export async function handleDirectStream(
         headers: { allow: "GET, HEAD" },
       });
     }
-    await checkCredentials(request, url, {
-      apiPassword: direct.apiPassword,
-      bearerToken: direct.bearerToken,
+    if (!options.authorized) {
+      await checkCredentials(request, url, {
+        apiPassword: direct.apiPassword,
+        bearerToken: direct.bearerToken,
+      });
+    }
+    const { target, overrides } = parseDirectRequest(url, {
+      extraOverridable: direct.extraOverridable,
     });
-    const { target, overrides } = parseDirectRequest(url);
+    const responseOverrides = parseResponseOverrides(url, direct.responseOverrides);
+    const finish = (response: Response) => {
+      if (options.filename) {
+        response.headers.set("content-disposition", contentDisposition(options.filename));
+      }
+      applyResponseOverrides(response.headers, responseOverrides, { segment: true });
+      return response;
+    };
     // An override that makes the upstream answer partial or conditional bypasses the cache.
     if (cache && !PARTIAL_OVERRIDES.some((name) => overrides.has(name))) {
       const served = await serveThroughCache(direct, cache, request, target, overrides, facts);
       directRequests.labels("ok").inc();
-      return served;
+      return finish(served);
     }
     const tally = { bytes: 0, cancelled: false };
     const { response, upstreamMs } = await fetchDirect(direct, target, {
@@ -97,7 +142,7 @@ export async function handleDirectStream(
     const filtered = filterResponse(screened, request.method);
     if (request.method !== "HEAD") facts.bodyTally = tally;
     directRequests.labels("ok").inc();
-    return filtered;
+    return finish(filtered);
   } catch (error) {
     const reason = error instanceof ProxyError ? error.reason : "internal";
     directRequests.labels(outcomeOf(reason)).inc();

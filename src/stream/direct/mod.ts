@@ -15,7 +15,12 @@ export {
   type NormalisedUrl,
   normaliseUrl,
 } from "./allowlist.ts";
-export { type CompileDirectOptions, compileDirectStream, type DirectPlan } from "./compile.ts";
+export {
+  type CompileDirectOptions,
+  compileDirectStream,
+  type DirectPlan,
+  type TokenPlan,
+} from "./compile.ts";
 export { type DirectFetchOptions, type DirectFetchResult, fetchDirect } from "./fetch.ts";
 export {
   checkDestination,
@@ -31,17 +36,43 @@ export {
   mediaTypeOf,
   screenContentType,
 } from "./content_type.ts";
-export { type DirectRequestFacts, filterResponse, handleDirectStream } from "./handler.ts";
+export {
+  contentDisposition,
+  type DirectRequestFacts,
+  type DirectStreamOptions,
+  filterResponse,
+  handleDirectStream,
+} from "./handler.ts";
 export {
   type DirectRequest,
+  type DirectRequestOptions,
   OVERRIDABLE_HEADERS,
+  parseDestination,
   parseDirectRequest,
+  parseHeaderOverrides,
   PASSED_THROUGH_HEADERS,
+  requiredDestination,
   upstreamHeaders,
 } from "./request.ts";
+export {
+  applyResponseOverrides,
+  NO_RESPONSE_OVERRIDES,
+  parseResponseOverrides,
+  type ResponseOverridePolicy,
+  type ResponseOverrides,
+} from "./response_overrides.ts";
 export {
   type AddressCategory,
   classifyAddress,
   isLocalhostName,
   parseHostLiteral,
 } from "./ssrf.ts";
+export { type DirectEndpoint, type DirectEndpointKind, locateDirectEndpoint } from "./endpoints.ts";
+export {
+  type GenerateCommon,
+  type GenerateItem,
+  type GenerateRequest,
+  generateUrl,
+  MAX_GENERATED_URLS,
+  readGenerateRequest,
+} from "./generate.ts";

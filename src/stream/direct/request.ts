@@ -1,6 +1,6 @@
 /**
- * The `/proxy/stream` request contract: the mandatory `d` destination and the `h_<name>`
- * header overrides. Pure.
+ * The `/proxy/stream` request contract: the mandatory `d` destination (a URL, or its
+ * base64 as MediaFlow clients send it) and the `h_<name>` header overrides. Pure.
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
@@ -43,6 +43,15 @@ export const PASSED_THROUGH_HEADERS: readonly string[] = [
   "user-agent",
 ];
 
+/** `h_<name>` spellings that name another header (MediaFlow clients write `h_referrer`). */
+const HEADER_ALIASES: ReadonlyMap<string, string> = new Map([["referrer", "referer"]]);
+
+/** What a deployment adds to the request contract. */
+export interface DirectRequestOptions {
+  /** Header names callers may override besides {@linkcode OVERRIDABLE_HEADERS} (lower-case). */
+  readonly extraOverridable?: ReadonlySet<string>;
+}
+
 /** A validated `/proxy/stream` request. */
 export interface DirectRequest {
   /** The destination as parsed by the WHATWG URL parser. */
@@ -67,35 +76,33 @@ const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
  * req.overrides.get("range"); // "bytes=0-1"
  * ```
  */
-export function parseDirectRequest(url: URL): DirectRequest {
-  const destinations = url.searchParams.getAll("d");
-  if (destinations.length === 0 || destinations[0] === "") {
-    throw new ProxyError(400, "bad_request", "query parameter d (the destination URL) is required");
-  }
-  if (destinations.length > 1) {
-    throw new ProxyError(400, "bad_request", "query parameter d must be given once");
-  }
-  let target: URL;
-  try {
-    target = new URL(destinations[0]);
-  } catch {
-    throw new ProxyError(400, "bad_request", "d must be an absolute http(s) URL");
-  }
-  if (target.protocol !== "http:" && target.protocol !== "https:") {
-    throw new ProxyError(400, "bad_request", "d must be an absolute http(s) URL");
-  }
-  // The path as the caller wrote it: the URL parser would silently resolve `..` and read
-  // `\` as `/`; such a destination is refused, not normalised (403 ambiguous_path).
-  assertUnambiguousPath(rawPathOf(destinations[0]));
-  target.hash = "";
+export function parseDirectRequest(url: URL, options: DirectRequestOptions = {}): DirectRequest {
+  const target = requiredDestination(url, "d");
+  return { target, overrides: parseHeaderOverrides(url, options) };
+}
+
+/**
+ * The `h_<name>` request-header overrides of a URL (lower-case names, validated values), for
+ * endpoints whose destinations are other parameters (`init_url`, `segment_url`).
+ *
+ * @example
+ * ```ts
+ * parseHeaderOverrides(new URL("http://s/proxy/mpd/init.mp4?init_url=x&h_referrer=r")).get("referer"); // "r"
+ * ```
+ */
+export function parseHeaderOverrides(
+  url: URL,
+  options: DirectRequestOptions = {},
+): Map<string, string> {
   const overrides = new Map<string, string>();
   for (const [key, value] of url.searchParams) {
     if (!key.toLowerCase().startsWith("h_")) continue;
-    const name = key.slice(2).toLowerCase().replaceAll("_", "-");
-    if (!/^[a-z0-9-]+$/.test(name)) {
+    const written = key.slice(2).toLowerCase().replaceAll("_", "-");
+    if (!/^[a-z0-9-]+$/.test(written)) {
       throw new ProxyError(400, "bad_override", `header override "${key}" is not a header name`);
     }
-    if (!OVERRIDABLE_HEADERS.has(name)) {
+    const name = HEADER_ALIASES.get(written) ?? written;
+    if (!OVERRIDABLE_HEADERS.has(name) && !options.extraOverridable?.has(name)) {
       throw new ProxyError(400, "bad_override", `header override "${name}" is not allowed`);
     }
     if (!FIELD_VALUE.test(value)) {
@@ -106,7 +113,74 @@ export function parseDirectRequest(url: URL): DirectRequest {
     }
     overrides.set(name, value.trim());
   }
-  return { target, overrides };
+  return overrides;
+}
+
+// A base64 (standard or URL-safe alphabet, padding optional) text: never a URL, which
+// always has a `:` after its scheme.
+const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/**
+ * Reads a destination parameter: an absolute http(s) URL, or the base64 of one (MediaFlow
+ * clients encode `d`). Anything else is a 400; a path that is ambiguous as written is a
+ * 403 `ambiguous_path` (`classifyPath` of `src/net/path.ts`). The fragment is dropped.
+ *
+ * @example
+ * ```ts
+ * parseDestination("aHR0cHM6Ly9jZG4uZXhhbXBsZS9hLm1wNA", "d").href; // "https://cdn.example/a.mp4"
+ * ```
+ */
+export function parseDestination(text: string, name: string): URL {
+  let written = text;
+  if (BASE64_TEXT.test(text)) {
+    const decoded = decodeBase64Text(text);
+    if (decoded === undefined) {
+      throw new ProxyError(400, "bad_request", `${name} must be an absolute http(s) URL`);
+    }
+    written = decoded;
+  }
+  let target: URL;
+  try {
+    target = new URL(written);
+  } catch {
+    throw new ProxyError(400, "bad_request", `${name} must be an absolute http(s) URL`);
+  }
+  if (target.protocol !== "http:" && target.protocol !== "https:") {
+    throw new ProxyError(400, "bad_request", `${name} must be an absolute http(s) URL`);
+  }
+  // The path as the caller wrote it: the URL parser would silently resolve `..` and read
+  // `\` as `/`; such a destination is refused, not normalised (403 ambiguous_path).
+  assertUnambiguousPath(rawPathOf(written));
+  target.hash = "";
+  return target;
+}
+
+/** The one value of a mandatory destination parameter, parsed. */
+export function requiredDestination(url: URL, name: string): URL {
+  const values = url.searchParams.getAll(name);
+  if (values.length === 0 || values[0] === "") {
+    const what = name === "d"
+      ? "query parameter d (the destination URL)"
+      : `query parameter ${name}`;
+    throw new ProxyError(400, "bad_request", `${what} is required`);
+  }
+  if (values.length > 1) {
+    throw new ProxyError(400, "bad_request", `query parameter ${name} must be given once`);
+  }
+  return parseDestination(values[0], name);
+}
+
+/** base64 (either alphabet) of UTF-8 text, or undefined. */
+function decodeBase64Text(text: string): string | undefined {
+  const stripped = text.replace(/=+$/, "");
+  if (stripped.length % 4 === 1) return undefined;
+  try {
+    const binary = atob(stripped.replace(/-/g, "+").replace(/_/g, "/"));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -9,9 +9,10 @@ import { checkCredentials, type CredentialPolicy } from "../../policy/mod.ts";
 import {
   base64UrlToBytes,
   bytesToBase64Url,
+  bytesToHex,
   CLEARKEY_PREFIX,
-  clearKeyId,
   hexToBytes,
+  type KeyResolver,
   type SecretStore,
 } from "../../secrets/mod.ts";
 import { drmKeyRequests } from "../../telemetry/mod.ts";
@@ -21,6 +22,8 @@ export interface KeyEndpointOptions {
   readonly store: SecretStore;
   /** Checked on every request when a credential is configured. */
   readonly credentials: CredentialPolicy;
+  /** Looks license requests up in the store and then the key servers (`?source=<id>`: one). */
+  readonly resolver: KeyResolver;
 }
 
 /** One JSON Web Key of type `oct` (RFC 7517, EME ClearKey). */
@@ -58,6 +61,31 @@ export type KeyLookup = (kid: Uint8Array) => Uint8Array | undefined;
  * ```
  */
 export function answerLicenseRequest(request: unknown, lookup: KeyLookup): ClearKeyLicense {
+  const { kids, type } = readLicenseRequest(request);
+  const keys: ClearKeyJwk[] = [];
+  for (const kid of kids) {
+    const key = lookup(kid);
+    if (key) keys.push({ kty: "oct", kid: bytesToBase64Url(kid), k: bytesToBase64Url(key) });
+  }
+  return { keys, type };
+}
+
+/** A validated EME ClearKey license request: distinct 16-byte kids and the session type. */
+export interface LicenseRequest {
+  readonly kids: readonly Uint8Array[];
+  readonly type: string;
+}
+
+/**
+ * Validates an EME ClearKey license request (`{"kids":[base64url...],"type":"temporary"}`);
+ * repeated kids are asked for once. Throws a 400 `ProxyError` for anything malformed.
+ *
+ * @example
+ * ```ts
+ * readLicenseRequest({ kids: ["ABEiM0RVZneImaq7zN3u_w"] }); // { kids: [Uint8Array(16)], type: "temporary" }
+ * ```
+ */
+export function readLicenseRequest(request: unknown): LicenseRequest {
   const bad = (message: string) => new ProxyError(400, "bad_request", message);
   if (typeof request !== "object" || request === null || Array.isArray(request)) {
     throw bad("license request must be a JSON object");
@@ -68,7 +96,7 @@ export function answerLicenseRequest(request: unknown, lookup: KeyLookup): Clear
   if (type !== undefined && (typeof type !== "string" || !SESSION_TYPES.has(type))) {
     throw bad("'type' must be 'temporary' or 'persistent-license'");
   }
-  const keys: ClearKeyJwk[] = [];
+  const out: Uint8Array[] = [];
   const seen = new Set<string>();
   for (const kid of kids) {
     const bytes = typeof kid === "string" ? base64UrlToBytes(kid) : undefined;
@@ -76,10 +104,9 @@ export function answerLicenseRequest(request: unknown, lookup: KeyLookup): Clear
     const canonical = bytesToBase64Url(bytes);
     if (seen.has(canonical)) continue;
     seen.add(canonical);
-    const key = lookup(bytes);
-    if (key) keys.push({ kty: "oct", kid: canonical, k: bytesToBase64Url(key) });
+    out.push(bytes);
   }
-  return { keys, type: (type as string | undefined) ?? "temporary" };
+  return { kids: out, type: (type as string | undefined) ?? "temporary" };
 }
 
 /** The JWK Set of every live ClearKey key. */
@@ -132,8 +159,8 @@ async function counted<T>(endpoint: string, run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * `/keys`: the identifiers loaded in the secret store and their remaining lifetimes; never
- * key material. Behind the API credential when one is configured.
+ * `/keys`: the identifiers loaded in the secret store and their remaining lifetimes (`null`
+ * for keys of the configuration, which live as long as it does); never key material. Behind the API credential when one is configured.
  */
 export function handleKeysList(request: Request, options: KeyEndpointOptions): Promise<Response> {
   return counted("keys", async () => {
@@ -149,7 +176,10 @@ export function handleKeysList(request: Request, options: KeyEndpointOptions): P
         kind,
         id: kidHex,
         ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
-        expires_in_secs: Math.max(0, Math.ceil((expiresAt - now) / 1000)),
+        // `null`: a key of the configuration, kept as long as the configuration is.
+        expires_in_secs: expiresAt === Infinity
+          ? null
+          : Math.max(0, Math.ceil((expiresAt - now) / 1000)),
       };
     });
     return Response.json({ keys }, { headers: NO_STORE });
@@ -157,9 +187,24 @@ export function handleKeysList(request: Request, options: KeyEndpointOptions): P
 }
 
 /**
- * `/keys/clearkey`: `GET` answers the JWK Set of every live ClearKey key; `POST` answers an
- * EME license request with only the requested keys. Behind the API credential when one is
- * configured.
+ * The key server a license request names (`?source=<id>`, written by sProx into the key URIs
+ * of a route or request with a key source); null for every configured one. An unknown name
+ * is a 400.
+ */
+function keySourceOf(request: Request, options: KeyEndpointOptions): string | null {
+  const source = new URL(request.url).searchParams.get("source");
+  if (source === null || source === "") return null;
+  if (!options.resolver.hasSource(source)) {
+    throw new ProxyError(400, "bad_request", "source names no configured key source");
+  }
+  return source;
+}
+
+/**
+ * `/keys/clearkey`: `GET` answers the JWK Set of every live ClearKey key of the store; `POST`
+ * answers an EME license request with only the requested keys, looked up in the store and
+ * then the key servers (`?source=<id>`: that one only). Behind the API credential when one
+ * is configured.
  */
 export function handleClearKey(request: Request, options: KeyEndpointOptions): Promise<Response> {
   const endpoint = request.method === "POST" ? "clearkey_license" : "clearkey_jwks";
@@ -177,7 +222,14 @@ export function handleClearKey(request: Request, options: KeyEndpointOptions): P
     } catch {
       throw new ProxyError(400, "bad_request", "license request must be JSON");
     }
-    const license = answerLicenseRequest(parsed, (kid) => options.store.get(clearKeyId(kid)));
-    return Response.json(license, { headers: NO_STORE });
+    const asked = readLicenseRequest(parsed);
+    const source = keySourceOf(request, options);
+    const found = await options.resolver.lookup(asked.kids, { source });
+    const keys: ClearKeyJwk[] = [];
+    for (const kid of asked.kids) {
+      const key = found.get(bytesToHex(kid));
+      if (key) keys.push({ kty: "oct", kid: bytesToBase64Url(kid), k: bytesToBase64Url(key) });
+    }
+    return Response.json({ keys, type: asked.type }, { headers: NO_STORE });
   });
 }

@@ -5,11 +5,23 @@
  */
 import { ProxyError } from "../../errors/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
+import { parseDestination } from "../direct/mod.ts";
 import { decodedBody, readManifest } from "./body.ts";
-import { type DirectLinkOptions, directModeResolver, guardInsecure } from "./links.ts";
+import {
+  type DirectLinkOptions,
+  directModeResolver,
+  guardInsecure,
+  type ProxiedReferences,
+} from "./links.ts";
+import type { ReferenceResolver } from "./resolve.ts";
 import { PLAYLIST_CONTENT_TYPE, textResponse } from "./respond.ts";
 import { rewritePlaylist } from "./rewrite.ts";
 import { logRefusal } from "./route.ts";
+import type { SignedLinkWriter } from "./signed_links.ts";
+import { selectVariant, type VariantChoice, variantChoice } from "./variants.ts";
+
+/** `/proxy/hls/key_proxy/manifest.m3u8`: playlists whose keys alone go through sProx. */
+export const KEY_PROXY_PLAYLIST_PATH = "/proxy/hls/key_proxy/manifest.m3u8";
 
 /** The manifest size bound in direct mode (the route default, 16 MiB). */
 export const DIRECT_MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -27,6 +39,53 @@ export interface DirectManifestOptions {
   readonly headers: Headers;
   readonly maxBytes?: number;
   readonly requestId?: string;
+  /** The request came with a signed URL: links are signed URLs minted by this writer. */
+  readonly signed?: SignedLinkWriter | null;
+}
+
+/** The HLS options of a direct-mode playlist request (MediaFlow's parameter names). */
+export interface DirectPlaylistOptions {
+  /** `key_url`: every key URI is replaced by this URL (then linked through sProx). */
+  readonly keyUrl: string | null;
+  /** `no_proxy=true`: none; `key_only_proxy=true` or the key-proxy path: keys. */
+  readonly proxy: ProxiedReferences;
+  /** `max_res=true` / `resolution=<height>p`. */
+  readonly variants: VariantChoice | null;
+  /** Decryption mode (`key_id`/`key`): rewrites the playlist in place of the plain rewrite. */
+  readonly decrypt?: PlaylistDecryption | null;
+}
+
+/** A playlist rewrite for decryption, given what the plain rewrite would use. */
+export type PlaylistDecryption = (text: string, context: {
+  readonly playlistUrl: string;
+  /** The plain rewrite's resolver (insecure guard included). */
+  readonly resolve: ReferenceResolver;
+  /** The parameters every link carries. */
+  readonly links: DirectLinkOptions;
+  /** The playlist came over HTTPS. */
+  readonly secure: boolean;
+}) => string;
+
+const TRUE = /^(true|1|yes)$/i;
+
+/**
+ * Reads the HLS options of a direct-mode request. `keysOnly` is set for
+ * `/proxy/hls/key_proxy/manifest.m3u8`. A `key_url` is read like `d` (a URL or its base64);
+ * it is fetched, like every link, under the `/proxy/stream` rules.
+ *
+ * @example
+ * ```ts
+ * directPlaylistOptions(new URL("http://s/proxy/hls/manifest.m3u8?d=x&no_proxy=true"), false);
+ * // { keyUrl: null, proxy: "none", variants: null }
+ * ```
+ */
+export function directPlaylistOptions(url: URL, keysOnly: boolean): DirectPlaylistOptions {
+  const keyText = url.searchParams.get("key_url");
+  const keyUrl = keyText ? parseDestination(keyText, "key_url").href : null;
+  let proxy: ProxiedReferences = "all";
+  if (TRUE.test(url.searchParams.get("no_proxy") ?? "")) proxy = "none";
+  else if (keysOnly || TRUE.test(url.searchParams.get("key_only_proxy") ?? "")) proxy = "keys";
+  return { keyUrl, proxy, variants: variantChoice(url) };
 }
 
 /**
@@ -41,11 +100,26 @@ export interface DirectManifestOptions {
  */
 export function carriedParameters(url: URL): DirectLinkOptions {
   const overrides: [string, string][] = [];
+  const playlistParameters: [string, string][] = [];
   for (const [key, value] of url.searchParams) {
-    if (key.toLowerCase().startsWith("h_")) overrides.push([key, value]);
+    const lower = key.toLowerCase();
+    if (lower.startsWith("h_") || lower.startsWith("rp_") || lower === "x_headers") {
+      overrides.push([key, value]);
+    } else if (PLAYLIST_PARAMETERS.has(lower)) playlistParameters.push([key, value]);
   }
-  return { overrides, credential: url.searchParams.get("api_password") };
+  return { overrides, playlistParameters, credential: url.searchParams.get("api_password") };
 }
+
+/**
+ * Parameters that shape nested playlists and are repeated on their links: the key
+ * replacement, and the per-request key material and key source of protected DASH.
+ */
+const PLAYLIST_PARAMETERS: ReadonlySet<string> = new Set([
+  "key_url",
+  "key_id",
+  "key",
+  "key_source",
+]);
 
 /** Fetches a manifest in direct mode; non-200 answers become client errors. */
 export async function fetchDirectManifest(
@@ -73,9 +147,10 @@ export async function fetchDirectManifest(
 /**
  * Serves `/proxy/hls/manifest.m3u8`: nested playlists come back through it, segments,
  * keys and init sections through `/proxy/stream`, all carrying the request's `h_`
- * overrides and query credential. A playlist fetched over HTTPS must not reference
- * `http://` resources. The response headers follow the direct-mode policy
- * (`directResponseHeaders`), as `/proxy/stream` does.
+ * overrides, `rp_`/`x_headers` and query credential (or as signed URLs). A playlist fetched
+ * over HTTPS must not reference `http://` resources. The response headers follow the
+ * direct-mode policy (`directResponseHeaders`), as `/proxy/stream` does. `playlist` holds
+ * the HLS options (`key_url`, `no_proxy`, key-only proxying, variant choice).
  *
  * @example
  * ```ts
@@ -86,15 +161,36 @@ export async function serveDirectPlaylist(
   url: URL,
   target: URL,
   options: DirectManifestOptions,
+  playlist: DirectPlaylistOptions = { keyUrl: null, proxy: "all", variants: null },
 ): Promise<Response> {
   try {
     const { response, finalUrl, text } = await fetchDirectManifest(target, options);
-    const resolve = guardInsecure(directModeResolver(carriedParameters(url)), {
+    let links: ReferenceResolver = directModeResolver({
+      ...carriedParameters(url),
+      proxy: playlist.proxy,
+      playlistPath: playlist.proxy === "keys" ? KEY_PROXY_PLAYLIST_PATH : undefined,
+      signed: options.signed,
+    });
+    if (playlist.keyUrl !== null) {
+      const replaced = playlist.keyUrl;
+      const inner = links;
+      links = (reference, kind) => inner(kind === "key" ? replaced : reference, kind);
+    }
+    const resolve = guardInsecure(links, {
       // Links point at sProx itself; what can be downgraded is the upstream leg.
       secure: finalUrl.protocol === "https:",
       allowInsecure: false,
     });
-    const out = rewritePlaylist(text, { playlistUrl: finalUrl.href, resolve });
+    const source = playlist.variants ? selectVariant(text, playlist.variants) : text;
+    let out = playlist.decrypt
+      ? playlist.decrypt(source, {
+        playlistUrl: finalUrl.href,
+        resolve,
+        links: { ...carriedParameters(url), signed: options.signed },
+        secure: finalUrl.protocol === "https:",
+      })
+      : rewritePlaylist(source, { playlistUrl: finalUrl.href, resolve });
+    if (options.signed) out = await options.signed.finish(out);
     return textResponse(out, response, {
       contentType: PLAYLIST_CONTENT_TYPE,
       headers: directResponseHeaders,

@@ -6,6 +6,7 @@
  */
 import { ProxyError } from "../../errors/mod.ts";
 import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
+import type { SignedLinkWriter } from "./signed_links.ts";
 
 // File names made only of these need no percent-encoding (a subset of what
 // encodeURIComponent leaves alone) and are shown as they are.
@@ -41,24 +42,50 @@ function isSafeName(name: string): boolean {
   return true;
 }
 
+/** Which references of a playlist go back through sProx. */
+export type ProxiedReferences =
+  /** Every reference (the default). */
+  | "all"
+  /** Keys, and nested playlists so that their keys are reached; segments stay upstream. */
+  | "keys"
+  /** None: references are written as absolute upstream URLs. */
+  | "none";
+
 /** What a direct-mode link carries besides the destination. */
 export interface DirectLinkOptions {
   /** Prepended to `/proxy/...`; empty for root-relative links (the default). */
   readonly prefix?: string;
-  /** `h_<name>` overrides exactly as the client gave them, repeated on every link. */
+  /**
+   * Parameters exactly as the client gave them, repeated on every link: the `h_<name>`
+   * request-header overrides and the `rp_*` / `x_headers` response overrides.
+   */
   readonly overrides?: readonly (readonly [string, string])[];
+  /** Parameters repeated on nested playlist links only (`key_url`). */
+  readonly playlistParameters?: readonly (readonly [string, string])[];
   /** The `api_password` query credential, carried only when the client sent it that way. */
   readonly credential?: string | null;
   /** Where nested playlists go; defaults to `/proxy/hls/manifest.m3u8`. */
   readonly playlistPath?: string;
+  /** Which references go through sProx; `all` by default. */
+  readonly proxy?: ProxiedReferences;
+  /**
+   * The request came with a signed URL: every link is a signed URL minted by this writer
+   * (same expiry and address), never a query credential.
+   */
+  readonly signed?: SignedLinkWriter | null;
+}
+
+function queryTail(pairs: readonly (readonly [string, string])[] | undefined): string {
+  let tail = "";
+  for (const [name, value] of pairs ?? []) {
+    tail += `&${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
+  }
+  return tail;
 }
 
 /** The `&h_x=…&api_password=…` tail shared by every link of one playlist. */
 export function directLinkTail(options: DirectLinkOptions): string {
-  let tail = "";
-  for (const [name, value] of options.overrides ?? []) {
-    tail += `&${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
-  }
+  let tail = queryTail(options.overrides);
   if (options.credential) tail += `&api_password=${encodeURIComponent(options.credential)}`;
   return tail;
 }
@@ -66,7 +93,8 @@ export function directLinkTail(options: DirectLinkOptions): string {
 /**
  * Direct mode: nested playlists come back through `/proxy/hls/manifest.m3u8`, segments,
  * keys, init sections and data through `/proxy/stream/<file name>`, each carrying the same
- * overrides and query credential.
+ * overrides and query credential, or, for a request that came with a signed URL, as signed
+ * URLs of their own. `proxy` narrows which references are rewritten at all.
  *
  * @example
  * ```ts
@@ -76,8 +104,33 @@ export function directLinkTail(options: DirectLinkOptions): string {
  * ```
  */
 export function directModeResolver(options: DirectLinkOptions = {}): ReferenceResolver {
+  const proxy = options.proxy ?? "all";
+  if (proxy === "none") return (url) => url;
+  const inner = options.signed ? signedResolver(options, options.signed) : queryResolver(options);
+  if (proxy === "all") return inner;
+  return (url, kind) => kind === "key" || kind === "playlist" ? inner(url, kind) : url;
+}
+
+/** Links carrying signed URLs: `/_token_<t>/proxy/…`, the parameters inside the token. */
+function signedResolver(options: DirectLinkOptions, signed: SignedLinkWriter): ReferenceResolver {
+  const playlistPath = options.playlistPath ?? "/proxy/hls/manifest.m3u8";
+  const carried = options.overrides ?? [];
+  const forPlaylists = [...carried, ...(options.playlistParameters ?? [])];
+  return (url: string, kind: ReferenceKind) => {
+    if (kind === "playlist") return signed.link(playlistPath, [["d", url], ...forPlaylists]);
+    const q = url.indexOf("?");
+    const end = q < 0 ? url.length : q;
+    const name = url.slice(url.lastIndexOf("/", end) + 1, end);
+    const shown = linkName(isSafeName(name) ? name : name.replace(UNSAFE_NAME, "_"));
+    return signed.link("/proxy/stream", [["d", url], ...carried], shown || null);
+  };
+}
+
+/** Links carrying the destination and the parameters in their query. */
+function queryResolver(options: DirectLinkOptions): ReferenceResolver {
   const prefix = options.prefix ?? "";
   const tail = directLinkTail(options);
+  const playlistTail = queryTail(options.playlistParameters);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
   const stream = `${prefix}/proxy/stream`;
   // Most references of a playlist share a directory and a query (a token): encode each
@@ -102,7 +155,7 @@ export function directModeResolver(options: DirectLinkOptions = {}): ReferenceRe
     const safe = isSafeName(name);
     const encoded = encodedDirectory + (safe ? name : encodeURIComponent(name)) +
       (q < 0 ? "" : encodedQuery) + tail;
-    if (kind === "playlist") return playlist + encoded;
+    if (kind === "playlist") return playlist + encoded + playlistTail;
     // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
     // demuxer) see the upstream file's own extension.
     const shown = linkName(safe ? name : name.replace(UNSAFE_NAME, "_"));

@@ -9,3 +9,5 @@ export * from "./resolve.ts";
 export * from "./respond.ts";
 export * from "./rewrite.ts";
 export * from "./route.ts";
+export * from "./signed_links.ts";
+export * from "./variants.ts";

@@ -12,8 +12,10 @@ export type ReferenceKind = "playlist" | "media" | "key" | "data";
  * Maps an absolute upstream URL to the string written into the output playlist, or throws
  * a {@linkcode ProxyError} to refuse the whole playlist. What it returns must be a
  * serialised URL (no `"`, CR or LF), as URL serialisation and percent-encoding give.
+ * `line` is the playlist line the reference sits on (its tag, or the URI line), when the
+ * rewriter knows it; references are resolved in line order.
  */
-export type ReferenceResolver = (absoluteUrl: string, kind: ReferenceKind) => string;
+export type ReferenceResolver = (absoluteUrl: string, kind: ReferenceKind, line?: string) => string;
 
 /** A playlist URL prepared once for resolving many references. */
 export interface ReferenceBase {

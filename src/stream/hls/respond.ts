@@ -80,6 +80,8 @@ export function textResponse(
  */
 function setGeneratedValidators(headers: Headers, text: string, bytes: Uint8Array): void {
   headers.delete("last-modified");
+  // The origin's `Date` (often a second behind) would age the output from before it existed.
+  headers.delete("date");
   headers.set("etag", `"${fnv1a64(bytes)}-${bytes.byteLength.toString(16)}"`);
   const cap = livePlaylistCapSecs(text);
   if (cap !== null) {

@@ -144,9 +144,11 @@ export class PlaylistRewriter {
     this.#variantNext = false;
     const absolute = resolveReference(this.#base, trimmed);
     if (absolute === null) return null;
-    if (trimmed.length === body.length) return this.#write(absolute, kind) + raw.slice(body.length);
+    if (trimmed.length === body.length) {
+      return this.#write(absolute, kind, raw) + raw.slice(body.length);
+    }
     const at = body.indexOf(trimmed);
-    return raw.slice(0, at) + this.#write(absolute, kind) + raw.slice(at + trimmed.length);
+    return raw.slice(0, at) + this.#write(absolute, kind, raw) + raw.slice(at + trimmed.length);
   }
 
   #tag(raw: string, tag: string, from: number, names: ReadonlySet<string>): string | null {
@@ -159,14 +161,14 @@ export class PlaylistRewriter {
       const value = raw.slice(span.start, span.end);
       const absolute = resolveReference(this.#base, value.trim());
       if (absolute === null) continue;
-      out += raw.slice(cursor, span.start) + this.#write(absolute, kinds.get(span.name)!);
+      out += raw.slice(cursor, span.start) + this.#write(absolute, kinds.get(span.name)!, raw);
       cursor = span.end;
     }
     return out + raw.slice(cursor);
   }
 
-  #write(absolute: string, kind: ReferenceKind): string {
-    return this.#resolve(absolute, kind);
+  #write(absolute: string, kind: ReferenceKind, line: string): string {
+    return this.#resolve(absolute, kind, line);
   }
 }
 

@@ -1,0 +1,139 @@
+/**
+ * Key management on the admin API: list the secret store's identifiers (never values),
+ * add or replace a ClearKey key at run time with a TTL, remove one. Keys added here carry
+ * the source `runtime`: they expire after their `ttl_secs` (or `secrets.default_ttl_secs`)
+ * and outlive reloads until then; keys of the configuration live as long as it does.
+ * @module
+ */
+import { ProxyError } from "../errors/mod.ts";
+import {
+  base64UrlToBytes,
+  bytesToBase64Url,
+  clearKeyId,
+  hexToBytes,
+  type SecretStore,
+} from "../secrets/mod.ts";
+import { readBodyLimited } from "../stream/drm/mod.ts";
+import { log } from "../telemetry/mod.ts";
+
+/** The source of keys added through the admin API. */
+export const RUNTIME_SOURCE = "runtime";
+
+/** Largest key request body. */
+const MAX_BODY_BYTES = 4096;
+
+/** Longest TTL accepted for a key added at run time: 30 days. */
+const MAX_TTL_SECS = 30 * 24 * 3600;
+
+const NO_STORE = { "cache-control": "no-store" };
+
+/**
+ * A 16-byte key id or key written as 32 hex digits or base64url (22 characters, padding
+ * optional); `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * parseKeyBytes("00112233445566778899aabbccddeeff")?.length; // 16
+ * parseKeyBytes("ABEiM0RVZneImaq7zN3u_w")?.length; // 16
+ * ```
+ */
+export function parseKeyBytes(text: string): Uint8Array | undefined {
+  const bytes = /^[0-9a-fA-F]{32}$/.test(text) ? hexToBytes(text) : base64UrlToBytes(text);
+  return bytes?.length === 16 ? bytes : undefined;
+}
+
+function remaining(expiresAt: number, now: number): number | null {
+  return expiresAt === Infinity ? null : Math.max(0, Math.ceil((expiresAt - now) / 1000));
+}
+
+/** `GET /admin/keys`: identifiers, sources and remaining lifetimes; never key material. */
+export function listKeys(store: SecretStore): Response {
+  const now = store.now();
+  const keys = store.list().map(({ id, expiresAt, source }) => {
+    const colon = id.indexOf(":");
+    const kind = colon > 0 ? id.slice(0, colon) : "secret";
+    const hex = id.slice(colon + 1);
+    const kid = kind === "clearkey" ? hexToBytes(hex) : undefined;
+    return {
+      kind,
+      id: hex,
+      ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
+      source,
+      expires_in_secs: remaining(expiresAt, now),
+    };
+  });
+  return Response.json({ keys }, { headers: NO_STORE });
+}
+
+function badRequest(message: string): ProxyError {
+  return new ProxyError(400, "bad_request", message);
+}
+
+/**
+ * `PUT /admin/keys/clearkey/<kid>` with `{"key": "<32 hex or base64url>", "ttl_secs": n}`:
+ * adds (201) or replaces (200) the key of `kid` for `ttl_secs`, or the store's default TTL.
+ */
+export async function putClearKey(
+  store: SecretStore,
+  kidText: string,
+  request: Request,
+): Promise<Response> {
+  const kid = parseKeyBytes(kidText);
+  if (!kid) throw badRequest("the key id must be 32 hex digits or 16 bytes of base64url");
+  const body = await readBodyLimited(request, MAX_BODY_BYTES).catch(() => {
+    throw badRequest(`the body must be JSON of at most ${MAX_BODY_BYTES} bytes`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch {
+    throw badRequest('the body must be JSON: {"key": "<32 hex digits>", "ttl_secs": 300}');
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw badRequest("the body must be a JSON object");
+  }
+  const { key: keyText, ttl_secs: ttl, ...rest } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw badRequest(`unknown field "${unknown[0]}"`);
+  const key = typeof keyText === "string" ? parseKeyBytes(keyText) : undefined;
+  if (!key) throw badRequest("'key' must be 32 hex digits or 16 bytes of base64url");
+  if (
+    ttl !== undefined && ttl !== null &&
+    (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECS)
+  ) {
+    throw badRequest(`'ttl_secs' must be an integer from 1 to ${MAX_TTL_SECS}`);
+  }
+  const id = clearKeyId(kid);
+  const previous = store.get(id);
+  const existed = previous !== undefined;
+  previous?.fill(0);
+  store.set(id, key, {
+    ttlSecs: (ttl as number | null | undefined) ?? null,
+    source: RUNTIME_SOURCE,
+  });
+  key.fill(0);
+  const entry = store.list(id).find((e) => e.id === id)!;
+  const expiresIn = remaining(entry.expiresAt, store.now());
+  log("info", existed ? "clearkey key replaced at run time" : "clearkey key added at run time", {
+    kid: bytesToBase64Url(kid),
+    expires_in_secs: expiresIn,
+  });
+  return Response.json({
+    kind: "clearkey",
+    id: id.slice(id.indexOf(":") + 1),
+    kid: bytesToBase64Url(kid),
+    source: RUNTIME_SOURCE,
+    expires_in_secs: expiresIn,
+  }, { status: existed ? 200 : 201, headers: NO_STORE });
+}
+
+/** `DELETE /admin/keys/clearkey/<kid>`: 204 when removed, 404 when unknown. */
+export function deleteClearKey(store: SecretStore, kidText: string): Response {
+  const kid = parseKeyBytes(kidText);
+  if (!kid) throw badRequest("the key id must be 32 hex digits or 16 bytes of base64url");
+  if (!store.delete(clearKeyId(kid))) {
+    throw new ProxyError(404, "not_found", "no such key");
+  }
+  log("info", "clearkey key removed at run time", { kid: bytesToBase64Url(kid) });
+  return new Response(null, { status: 204, headers: NO_STORE });
+}
