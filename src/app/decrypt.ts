@@ -6,7 +6,6 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { checkCredentials } from "../policy/mod.ts";
 import { bytesToHex } from "../secrets/mod.ts";
 import type { DecryptUri } from "../stream/dash/mod.ts";
 import {
@@ -26,13 +25,12 @@ import {
 import {
   type DirectPlan,
   parseDestination,
-  parseDirectRequest,
   screenContentType,
   upstreamHeaders,
 } from "../stream/direct/mod.ts";
 import type { DirectLinkOptions, PlaylistDecryption } from "../stream/hls/mod.ts";
 import type { RequestContext } from "./context.ts";
-import { type DirectAccess, directManifestFetch } from "./manifests.ts";
+import { admitDirectRequest, type DirectAccess, directManifestFetch } from "./manifests.ts";
 
 /** How the direct-mode manifests write links in decryption mode. */
 export interface ManifestDecryption {
@@ -121,25 +119,10 @@ export async function serveDecryptedSegment(
 ): Promise<Response> {
   ctx.route = "direct_decrypt";
   try {
-    const direct = ctx.plan.direct;
-    if (!direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+    if (!ctx.plan.direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
     requireDecryption(ctx);
+    const { direct, url, target, overrides } = await admitDirectRequest(ctx, access);
     const method = ctx.request.method;
-    if (method !== "GET" && method !== "HEAD") {
-      throw new ProxyError(405, "method_not_allowed", "only GET and HEAD are allowed", {
-        headers: { allow: "GET, HEAD" },
-      });
-    }
-    const url = access.url;
-    if (access.claims === null) {
-      await checkCredentials(ctx.request, url, {
-        apiPassword: direct.apiPassword,
-        bearerToken: direct.bearerToken,
-      });
-    }
-    const { target, overrides } = parseDirectRequest(url, {
-      extraOverridable: direct.extraOverridable,
-    });
     const keys = parseDecryptKeys(url);
     if (keys === null) throw new ProxyError(400, "bad_request", "key_id or key is required");
     const initText = url.searchParams.get("i");

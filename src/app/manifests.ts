@@ -320,6 +320,44 @@ export interface DirectAccess {
   readonly claims: TokenClaims | null;
 }
 
+/** A direct-mode request admitted to a GET/HEAD endpoint: its plan, URL and destination. */
+export interface AdmittedDirectRequest {
+  readonly direct: DirectPlan;
+  readonly url: URL;
+  readonly target: URL;
+  readonly overrides: ReadonlyMap<string, string>;
+}
+
+/**
+ * The first steps every direct-mode GET/HEAD endpoint shares: `/proxy/stream` enabled, the
+ * method, the credential (unless a verified signed URL stands for it), and the destination
+ * and header overrides parsed under the direct rules.
+ */
+export async function admitDirectRequest(
+  ctx: RequestContext,
+  access: DirectAccess,
+): Promise<AdmittedDirectRequest> {
+  const direct = ctx.plan.direct;
+  if (!direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
+  const method = ctx.request.method;
+  if (method !== "GET" && method !== "HEAD") {
+    throw new ProxyError(405, "method_not_allowed", "only GET and HEAD are allowed", {
+      headers: { allow: "GET, HEAD" },
+    });
+  }
+  const url = access.url;
+  if (access.claims === null) {
+    await checkCredentials(ctx.request, url, {
+      apiPassword: direct.apiPassword,
+      bearerToken: direct.bearerToken,
+    });
+  }
+  const { target, overrides } = parseDirectRequest(url, {
+    extraOverridable: direct.extraOverridable,
+  });
+  return { direct, url, target, overrides };
+}
+
 /** The fetch of direct-mode manifests and segments: the `/proxy/stream` rules, timed. */
 export function directManifestFetch(ctx: RequestContext, direct: DirectPlan) {
   return async (url: URL, requestHeaders: Headers) => {
@@ -376,24 +414,7 @@ export async function serveDirectManifest(
   access: DirectAccess = { url: ctx.url, claims: null },
 ): Promise<Response> {
   ctx.route = "direct_manifest";
-  const direct = ctx.plan.direct;
-  if (!direct) throw new ProxyError(404, "not_found", "/proxy/stream is not enabled");
-  const method = ctx.request.method;
-  if (method !== "GET" && method !== "HEAD") {
-    throw new ProxyError(405, "method_not_allowed", "only GET and HEAD are allowed", {
-      headers: { allow: "GET, HEAD" },
-    });
-  }
-  const url = access.url;
-  if (access.claims === null) {
-    await checkCredentials(ctx.request, url, {
-      apiPassword: direct.apiPassword,
-      bearerToken: direct.bearerToken,
-    });
-  }
-  const { target, overrides } = parseDirectRequest(url, {
-    extraOverridable: direct.extraOverridable,
-  });
+  const { direct, url, target, overrides } = await admitDirectRequest(ctx, access);
   const responseOverrides = parseResponseOverrides(url, direct.responseOverrides);
   const headers = directManifestHeaders(ctx, overrides);
   const keySource = requestKeySource(ctx, url);
