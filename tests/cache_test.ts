@@ -306,6 +306,11 @@ Deno.test("route cache: a byte bound evicts; uncacheable responses are never sto
     if (path.startsWith("/o/nostore")) {
       return new Response("none", { headers: { "cache-control": "no-store" } });
     }
+    if (path === "/o/tiny.txt") {
+      return new Response("tiny body", {
+        headers: { "cache-control": "max-age=60", "content-type": "text/plain" },
+      });
+    }
     return new Response(pattern(SEGMENT, n), {
       headers: { "content-type": "video/mp2t", "cache-control": "max-age=60" },
     });
@@ -328,6 +333,16 @@ Deno.test("route cache: a byte bound evicts; uncacheable responses are never sto
     const evicted = [...metrics.matchAll(/^sprox_cache_evictions_total\{[^}]*\} (\d+)/gm)]
       .reduce((sum, m) => sum + Number(m[1]), 0);
     assert.ok(evicted >= 3, `evictions: ${evicted}`);
+    // A small object answered from memory: same bytes, headers and Via as the first answer.
+    for (let i = 0; i < 3; i++) {
+      const tiny = await fetch(`${base}/tiny.txt`, { signal: deadline() });
+      assert.equal(await tiny.text(), "tiny body");
+      assert.equal(tiny.headers.get("via"), "1.1 sprox");
+      assert.equal(tiny.headers.get("content-length"), "9");
+      assert.equal(tiny.headers.get("content-type"), "text/plain");
+      if (i > 0) assert.match(tiny.headers.get("cache-status")!, /^sprox; hit/);
+    }
+    assert.equal(origin.requests.filter((r) => r.url.endsWith("/o/tiny.txt")).length, 1);
     for (const path of ["/private.txt", "/nostore.txt"]) {
       await (await fetch(`${base}${path}`, { signal: deadline() })).text();
       await (await fetch(`${base}${path}`, { signal: deadline() })).text();

@@ -7,13 +7,14 @@
 import { ProxyError } from "../errors/mod.ts";
 import { rawPathOf } from "../net/mod.ts";
 import {
+  appendVia,
   assertUnambiguousPath,
   buildClientResponse,
   forwardToRoute,
   joinUpstreamUrl,
   type RoutePlan,
 } from "../routing/mod.ts";
-import type { HttpCache } from "../cache/mod.ts";
+import { type HttpCache, inMemoryAnswerLength } from "../cache/mod.ts";
 import {
   type ConvertedPath,
   matchConvertedPath,
@@ -274,6 +275,14 @@ async function getFromRoute(
     (whole || isPlaylistAnswer(response) || ctx.request.method === "GET");
   if (!transformable) {
     if (source.tally && ctx.request.method !== "HEAD") ctx.bodyTally = source.tally;
+    const inMemory = source.cached ? inMemoryAnswerLength(response) : null;
+    if (inMemory !== null) {
+      // A small answer from memory: its headers were stored without hop-by-hop fields and
+      // its bytes cannot fail part-way, so it goes out as it is (no copy, no stream stage).
+      ctx.bodyTally = { bytes: inMemory, cancelled: false };
+      appendVia(response.headers);
+      return response;
+    }
     return buildClientResponse(response);
   }
   const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);

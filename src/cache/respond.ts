@@ -130,6 +130,42 @@ export function respondFromObject(
       return new Response(body, { status: 206, headers });
     }
   }
+  const small = withBody ? smallBytes(object) : null;
+  if (small !== null) {
+    // A small complete object goes out as bytes: no stream stage per answer.
+    const response = new Response(small as Uint8Array<ArrayBuffer>, {
+      status,
+      statusText: object.statusText,
+      headers,
+    });
+    inMemoryAnswers.set(response, small.byteLength);
+    return response;
+  }
   const body = withBody ? object.body!.reader({ signal }) : null;
   return new Response(body, { status, statusText: object.statusText, headers });
+}
+
+/** Objects up to this size are answered from a byte array rather than a stream. */
+export const SMALL_ANSWER_BYTES = 64 * 1024;
+
+/** Answers whose body is an in-memory byte array, with its length. */
+const inMemoryAnswers = new WeakMap<Response, number>();
+
+/**
+ * The body length of an answer sent from memory as bytes (it cannot fail or stall part-way,
+ * so the caller needs no stream stage to watch it), or `null` for a streamed answer.
+ */
+export function inMemoryAnswerLength(response: Response): number | null {
+  return inMemoryAnswers.get(response) ?? null;
+}
+
+/** The bytes of a small, complete, retained object; `null` otherwise. */
+function smallBytes(object: CachedObject): Uint8Array | null {
+  const fill = object.body;
+  if (fill === null || !fill.complete || fill.length > SMALL_ANSWER_BYTES) return null;
+  try {
+    return fill.bytes();
+  } catch {
+    return null; // Not retained (an object that is not stored).
+  }
 }

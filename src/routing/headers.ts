@@ -143,9 +143,14 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardingFacts
  */
 export function clientResponseHeaders(upstream: Headers): Headers {
   const out = stripHopByHop(upstream);
-  const previousVia = upstream.get("via");
-  out.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
+  appendVia(out);
   return out;
+}
+
+/** Adds sProx to a response's `Via` (RFC 9110 §7.6.3), in place. */
+export function appendVia(headers: Headers): void {
+  const previousVia = headers.get("via");
+  headers.set("via", previousVia ? `${previousVia}, ${VIA_TOKEN}` : VIA_TOKEN);
 }
 
 /**
