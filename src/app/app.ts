@@ -16,7 +16,7 @@ import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import { resolveClientIp } from "../edge/client_ip.ts";
 import type { ConnectionState } from "../edge/connection.ts";
-import { applyPolicy, finishPolicy } from "../policy/mod.ts";
+import { applyPolicy, applySharedPolicy, finishPolicy, type PolicyOutcome } from "../policy/mod.ts";
 import { requireRoute } from "../routing/mod.ts";
 import { handleClearKey, handleKeysList, type KeyEndpointOptions } from "../stream/drm/mod.ts";
 import {
@@ -102,8 +102,16 @@ function gate(ctx: RequestContext): Response | undefined {
  * Step 3: policy. Returns a response that ends the request here (429, CORS preflight), or
  * `undefined` to go on.
  */
-function policy(ctx: RequestContext): Response | undefined {
-  const outcome = applyPolicy(ctx.plan.policy, ctx);
+function policy(ctx: RequestContext): Response | undefined | Promise<Response | undefined> {
+  // Only buckets shared through Redis make this step asynchronous; the local limiter keeps
+  // the hot path free of promises.
+  if (ctx.plan.policy.shared) {
+    return applySharedPolicy(ctx.plan.policy, ctx).then((outcome) => settlePolicy(ctx, outcome));
+  }
+  return settlePolicy(ctx, applyPolicy(ctx.plan.policy, ctx));
+}
+
+function settlePolicy(ctx: RequestContext, outcome: PolicyOutcome): Response | undefined {
   ctx.policy = outcome;
   if (outcome.response?.status === 429) {
     ctx.route = "rate_limited";
@@ -249,7 +257,8 @@ export function buildApp(plan: Plan, listener: ListenerPlan): Hono<AppEnv> {
     // so that every request still gets its finish and its log line.
     let early: Response | undefined;
     try {
-      early = gate(ctx) ?? policy(ctx);
+      const decided = gate(ctx) ?? policy(ctx);
+      early = decided instanceof Promise ? await decided : decided;
     } catch (error) {
       early = failureResponse(ctx, error);
     }

@@ -149,6 +149,11 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   disposers.push(() => cache.dispose());
   const routing = compileRoutes(config, clients, previous?.routing);
   disposers.unshift(() => routing.deactivate());
+  const policy = compilePolicy(config, previous?.policy);
+  if (policy.shared) {
+    const shared = policy.shared;
+    disposers.push(() => shared.close());
+  }
   return {
     file: loaded.file,
     hash: loaded.hash,
@@ -157,7 +162,7 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
     listeners: compileListeners(config),
     routing,
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
-    policy: compilePolicy(config, previous?.policy),
+    policy,
     secrets,
     keys,
     direct,

@@ -24,6 +24,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   SPROX_DIRECT_RESPONSE_BUFFER_BYTES: "direct_stream.response_buffer_bytes",
   SPROX_CLEARKEY_KEYS: "extra ClearKey keys, 'kid:key[,kid:key…]' in hex",
   SPROX_LOG_LEVEL: "telemetry.log_level",
+  SPROX_STATE_REDIS_URL: "state.redis_url (shared rate-limit buckets in Redis)",
   API_PASSWORD: "auth.bearer_token when SPROX_API_PASSWORD is unset",
   SIGNING_SECRET: "tokens.signing_secret (HMAC-SHA256 key of signed URLs, base64)",
   AES_KEY: "tokens.aes_key (AES-256-GCM key of sealed URLs, 64 hex digits)",
@@ -121,6 +122,7 @@ export function applyEnvOverrides(
     ["SPROX_DIRECT_REQUEST_TIMEOUT_MS", ["direct_stream", "request_timeout_ms"]],
     ["SPROX_DIRECT_RESPONSE_BUFFER_BYTES", ["direct_stream", "response_buffer_bytes"]],
     ["SPROX_LOG_LEVEL", ["telemetry", "log_level"]],
+    ["SPROX_STATE_REDIS_URL", ["state", "redis_url"]],
     ["SPROX_ADMIN_TOKEN", ["admin", "bearer_token"]],
   ];
   for (const [variable, path] of simple) {

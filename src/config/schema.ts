@@ -432,6 +432,14 @@ export const RateLimitSchema = z.strictObject({
   idle_evict_secs: z.number().int().positive().default(60),
 });
 
+/** Shared state across instances (rate-limit buckets); `null` keeps it in this process. */
+export const StateSchema = z.strictObject({
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
+  redis_url: z.string().regex(/^rediss?:\/\/[^\s]+$/, {
+    message: "must be a redis:// or rediss:// URL",
+  }).nullable().default(null),
+});
+
 /** Which peers may set forwarding headers that `/ip` and the rate limiter believe. */
 export const ClientIpSchema = z.strictObject({
   trusted_proxies: z.array(z.string().min(1)).default(["127.0.0.0/8", "::1/128"]),
@@ -530,6 +538,7 @@ export const ConfigSchema = z.strictObject({
   sensitive_logging: SensitiveLoggingSchema.prefault({}),
   cors: CorsSchema.prefault({}),
   rate_limit: RateLimitSchema.prefault({}),
+  state: StateSchema.prefault({}),
   client_ip: ClientIpSchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
   drm: DrmSchema.prefault({}),

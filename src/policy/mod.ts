@@ -46,6 +46,7 @@ export {
 } from "./rate_limit.ts";
 export {
   applyPolicy,
+  applySharedPolicy,
   compilePolicy,
   finishPolicy,
   type PolicyInput,

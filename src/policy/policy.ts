@@ -25,6 +25,7 @@ import {
   rateLimitFields,
   type RateLimitSettings,
 } from "./rate_limit.ts";
+import { FallbackBucketStore, RedisBucketStore } from "../state/mod.ts";
 
 /** Where the rate-limit key of a request comes from. */
 export type RateLimitKeySource = { readonly kind: "ip" } | {
@@ -36,6 +37,12 @@ export type RateLimitKeySource = { readonly kind: "ip" } | {
 export interface PolicyPlan {
   /** `null` when `rate_limit.enabled` is false. */
   readonly limiter: RateLimiter | null;
+  /**
+   * The buckets shared through Redis (`state.redis_url`), with `limiter` as the fallback
+   * when Redis fails; `null` without `state.redis_url` or with the limiter off. The plan
+   * closes its connection on dispose.
+   */
+  readonly shared: FallbackBucketStore | null;
   readonly keySource: RateLimitKeySource;
   /** Exact paths, and prefixes for entries ending in `*`. */
   readonly exempt: { readonly exact: ReadonlySet<string>; readonly prefixes: readonly string[] };
@@ -94,6 +101,12 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
       ? previous.limiter
       : new RateLimiter(settings);
   }
+  // A new connection per plan: the buckets live in Redis, so a reload loses none of them.
+  const shared = limiter && config.state.redis_url
+    ? new FallbackBucketStore(new RedisBucketStore(config.state.redis_url, settings), limiter, {
+      countMetrics: config.telemetry.enabled,
+    })
+    : null;
   const abuse = config.auth_abuse;
   const abuseSettings: AuthAbuseSettings = {
     maxFailures: abuse.max_failures,
@@ -115,6 +128,7 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
   }
   return {
     limiter,
+    shared,
     keySource: rl.key === "ip"
       ? { kind: "ip" }
       : { kind: "header", name: rl.key.slice("header:".length).toLowerCase() },
@@ -163,6 +177,38 @@ function isExempt(policy: PolicyPlan, pathname: string): boolean {
  * ```
  */
 export function applyPolicy(policy: PolicyPlan, input: PolicyInput): PolicyOutcome {
+  bindClient(policy, input);
+  let decision: RateLimitDecision | undefined;
+  if (policy.limiter && !isExempt(policy, input.url.pathname)) {
+    decision = policy.limiter.take(rateLimitKey(policy.keySource, input));
+  }
+  return afterRateLimit(policy, input, decision);
+}
+
+/**
+ * {@linkcode applyPolicy} with the rate limiter's buckets in Redis (`policy.shared` set): the
+ * same steps, the bucket spent with one round trip (or locally when Redis fails).
+ *
+ * @example
+ * ```ts
+ * const outcome = plan.policy.shared
+ *   ? await applySharedPolicy(plan.policy, input)
+ *   : applyPolicy(plan.policy, input);
+ * ```
+ */
+export async function applySharedPolicy(
+  policy: PolicyPlan,
+  input: PolicyInput,
+): Promise<PolicyOutcome> {
+  bindClient(policy, input);
+  let decision: RateLimitDecision | undefined;
+  if (policy.shared && !isExempt(policy, input.url.pathname)) {
+    decision = await policy.shared.take(rateLimitKey(policy.keySource, input));
+  }
+  return afterRateLimit(policy, input, decision);
+}
+
+function bindClient(policy: PolicyPlan, input: PolicyInput): void {
   if (policy.authAbuse) {
     bindAuthAbuse(input.request, {
       tracker: policy.authAbuse,
@@ -170,15 +216,19 @@ export function applyPolicy(policy: PolicyPlan, input: PolicyInput): PolicyOutco
       countMetrics: policy.countMetrics,
     });
   }
-  let decision: RateLimitDecision | undefined;
-  if (policy.limiter && !isExempt(policy, input.url.pathname)) {
-    decision = policy.limiter.take(rateLimitKey(policy.keySource, input));
-    if (!decision.allowed) {
-      const error = new ProxyError(429, "rate_limited", "too many requests", {
-        headers: { "retry-after": String(decision.retryAfterSecs) },
-      });
-      return { response: errorResponse(error, input.requestId), decision };
-    }
+}
+
+/** The 429 of a refused decision, else the CORS preflight answer, else nothing. */
+function afterRateLimit(
+  policy: PolicyPlan,
+  input: PolicyInput,
+  decision: RateLimitDecision | undefined,
+): PolicyOutcome {
+  if (decision && !decision.allowed) {
+    const error = new ProxyError(429, "rate_limited", "too many requests", {
+      headers: { "retry-after": String(decision.retryAfterSecs) },
+    });
+    return { response: errorResponse(error, input.requestId), decision };
   }
   if (isPreflight(input.request)) {
     return { response: preflightResponse(policy.cors, input.request), decision };

@@ -1,112 +1,18 @@
 /**
- * A token-bucket rate limiter per client key, with bounded memory, and the IETF
- * `RateLimit` / `RateLimit-Policy` response fields (draft-ietf-httpapi-ratelimit-headers-11).
- *
- * Memory: buckets live in two generations of maps. Every `idleEvictSecs` (checked as
- * requests arrive; no timer) the current generation becomes the previous one and the old
- * previous one is dropped whole; a bucket touched while in the previous generation moves
- * back to the current one. So a bucket is dropped after between one and two idle periods
- * without a request, every operation is O(1) (no map is ever iterated), and when the
- * current generation reaches half of `maxTrackedClients` it rotates early, which keeps the
- * total under `maxTrackedClients`. Dropping a bucket idle for at least `burst / rate`
- * seconds loses nothing: it had refilled completely.
+ * The IETF `RateLimit` / `RateLimit-Policy` response fields
+ * (draft-ietf-httpapi-ratelimit-headers-11) of the token-bucket rate limiter, whose buckets
+ * live in `state/` (in-process, or shared through Redis).
+ * The buckets' memory bounds are described in `src/state/local.ts`.
  * @module
  */
 
-/** The limiter's knobs (from `rate_limit.*`). */
-export interface RateLimitSettings {
-  /** Tokens added per second. */
-  readonly requestsPerSecond: number;
-  /** Bucket capacity: how many requests may arrive at once. */
-  readonly burst: number;
-  /** Upper bound of buckets held at once (two generations of half each). */
-  readonly maxTrackedClients: number;
-  /** Buckets untouched for this long are evicted. */
-  readonly idleEvictSecs: number;
-}
-
-/** The outcome of one request against its bucket. */
-export interface RateLimitDecision {
-  readonly allowed: boolean;
-  /** Whole tokens left after this request. */
-  readonly remaining: number;
-  /** Seconds until the bucket is full again (`t` of the `RateLimit` field). */
-  readonly resetSecs: number;
-  /** When refused: whole seconds until one token is available (`Retry-After`). */
-  readonly retryAfterSecs: number;
-}
-
-interface Bucket {
-  tokens: number;
-  /** Milliseconds (limiter clock) of the last refill. */
-  updated: number;
-}
-
-/**
- * Token buckets keyed by client. The clock is injectable for tests.
- *
- * @example
- * ```ts
- * const limiter = new RateLimiter({ requestsPerSecond: 10, burst: 20, maxTrackedClients: 1e5, idleEvictSecs: 60 });
- * limiter.take("ip:203.0.113.9").allowed; // true
- * ```
- */
-export class RateLimiter {
-  readonly settings: RateLimitSettings;
-  #current = new Map<string, Bucket>();
-  #previous = new Map<string, Bucket>();
-  #rotatedAt: number;
-  #now: () => number;
-  #idleMs: number;
-  #generationCap: number;
-
-  constructor(settings: RateLimitSettings, options: { now?: () => number } = {}) {
-    this.settings = settings;
-    this.#now = options.now ?? (() => performance.now());
-    this.#idleMs = settings.idleEvictSecs * 1000;
-    this.#generationCap = Math.max(1, Math.floor(settings.maxTrackedClients / 2));
-    this.#rotatedAt = this.#now();
-  }
-
-  /** Buckets currently held. */
-  get size(): number {
-    return this.#current.size + this.#previous.size;
-  }
-
-  /** Spends one token of `key`'s bucket if there is one. */
-  take(key: string): RateLimitDecision {
-    const now = this.#now();
-    if (now - this.#rotatedAt >= this.#idleMs) this.#rotate(now);
-    const { requestsPerSecond: rate, burst } = this.settings;
-    let bucket = this.#current.get(key);
-    if (!bucket) {
-      bucket = this.#previous.get(key);
-      if (bucket) this.#previous.delete(key);
-      else bucket = { tokens: burst, updated: now };
-      if (this.#current.size >= this.#generationCap) this.#rotate(now);
-      this.#current.set(key, bucket);
-    }
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updated) / 1000) * rate);
-    bucket.updated = now;
-
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
-    const remaining = Math.floor(bucket.tokens);
-    return {
-      allowed,
-      remaining,
-      resetSecs: Math.ceil((burst - bucket.tokens) / rate),
-      retryAfterSecs: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / rate)),
-    };
-  }
-
-  /** The current generation becomes the previous one; the old previous one is dropped. */
-  #rotate(now: number): void {
-    this.#previous = this.#current;
-    this.#current = new Map();
-    this.#rotatedAt = now;
-  }
-}
+export {
+  /** The in-process token-bucket limiter (kept under its historical name). */
+  LocalBucketStore as RateLimiter,
+  type RateLimitDecision,
+  type RateLimitSettings,
+} from "../state/mod.ts";
+import type { RateLimitDecision, RateLimitSettings } from "../state/mod.ts";
 
 /** The policy name sProx advertises in the rate-limit fields. */
 export const RATE_LIMIT_POLICY_NAME = "sprox";

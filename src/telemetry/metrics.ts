@@ -147,3 +147,10 @@ export const drmKeyLookupDuration = new client.Histogram({
   buckets: [...DURATION_BUCKETS],
   registers: [registry],
 });
+
+/** Rate-limit decisions taken from local buckets because the shared state (Redis) failed. */
+export const stateFallbacks = new client.Counter({
+  name: "sprox_state_fallback_total",
+  help: "Rate-limit decisions made with local buckets because Redis (state.redis_url) failed.",
+  registers: [registry],
+});
