@@ -15,11 +15,11 @@ import {
   withTimeout,
 } from "./_support/mod.ts";
 import { spkiHash, startChromium } from "./_support/devtools.ts";
+import { fetchHlsJs } from "./_support/hls_js.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { makeTestPki } from "./_support/origins.ts";
 
 const SECONDS = 4;
-const HLS_JS = "hls.js@1.7.4";
 
 const FETCH_PAGE = `<!doctype html><html><body><script>
 const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -58,24 +58,6 @@ v.addEventListener("ended", () => {
 });
 </script></body></html>`;
 
-/** hls.js from the npm registry (as tests/player_browser_test.ts gets it). */
-async function hlsJs(dir: string): Promise<Uint8Array> {
-  const out = await new Deno.Command("npm", {
-    args: ["pack", HLS_JS, "--pack-destination", dir, "--silent"],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const tarball = `${dir}/${new TextDecoder().decode(out.stdout).trim().split("\n").pop()}`;
-  const untar = await new Deno.Command("tar", {
-    args: ["xzf", tarball, "-C", dir],
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  assert.ok(untar.success);
-  return await Deno.readFile(`${dir}/package/dist/hls.min.js`);
-}
-
 /** The first MPEG-TS segment under `dir` (relative path). */
 async function firstSegment(dir: string, prefix = ""): Promise<string> {
   const names = [...Deno.readDirSync(`${dir}/${prefix}`)].sort((a, b) =>
@@ -103,7 +85,7 @@ Deno.test({
     await requirePeer("chromium");
     const dir = await scratchDir();
     await packageContent("hls-ts", `${dir}/media/hls`, SECONDS);
-    const script = await hlsJs(dir);
+    const script = await fetchHlsJs(dir);
     const media = startMediaOrigin(`${dir}/media`);
     // The route's origin: the two pages and hls.js, and the media origin behind them.
     const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {

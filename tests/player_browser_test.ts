@@ -6,21 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { packageContent } from "../scripts/packagers/mod.ts";
-import {
-  deadline,
-  exitWithin,
-  freePort,
-  requirePeer,
-  scratchDir,
-  startSprox,
-  withTimeout,
-} from "./_support/mod.ts";
+import { freePort, requirePeer, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { startChromium } from "./_support/devtools.ts";
+import { fetchHlsJs } from "./_support/hls_js.ts";
 import { LIVE_PATHS, startLiveEncoder, startLiveOrigin } from "./_support/live_media.ts";
 
 const SECONDS = 4;
-const HLS_JS = "hls.js@1.7.4";
 
 const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
 <script src="/hls.min.js"></script>
@@ -38,81 +30,6 @@ hls.on(Hls.Events.MANIFEST_PARSED, () => {
 v.addEventListener("ended", () => (document.title = "ENDED " + v.duration.toFixed(3)));
 </script></body></html>`;
 
-/** Fetches hls.js from the npm registry (npm is how this project gets Deno, so it is here). */
-async function hlsJs(dir: string): Promise<Uint8Array> {
-  const out = await new Deno.Command("npm", {
-    args: ["pack", HLS_JS, "--pack-destination", dir, "--silent"],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const tarball = `${dir}/${new TextDecoder().decode(out.stdout).trim().split("\n").pop()}`;
-  const untar = await new Deno.Command("tar", {
-    args: ["xzf", tarball, "-C", dir],
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  assert.ok(untar.success);
-  return await Deno.readFile(`${dir}/package/dist/hls.min.js`);
-}
-
-/** A minimal DevTools-protocol session on one page. */
-async function devtools(port: number) {
-  let targets: { type: string; webSocketDebuggerUrl: string }[] = [];
-  for (let i = 0; i < 100 && targets.length === 0; i++) {
-    try {
-      targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, {
-        signal: deadline(2_000),
-      })).json())
-        .filter((t: { type: string }) => t.type === "page");
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  assert.ok(targets.length > 0, "chromium exposes a page target");
-  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = reject;
-    }),
-    10_000,
-    "the DevTools WebSocket to open",
-  );
-  let id = 0;
-  const pending = new Map<number, (value: unknown) => void>();
-  ws.onmessage = (event) => {
-    const message = JSON.parse(event.data);
-    pending.get(message.id)?.(message.result);
-    pending.delete(message.id);
-  };
-  const send = (method: string, params: Record<string, unknown> = {}) =>
-    withTimeout(
-      new Promise<Record<string, unknown>>((resolve) => {
-        pending.set(++id, resolve as (value: unknown) => void);
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-      10_000,
-      `DevTools ${method}`,
-    );
-  return {
-    /** Opens `url` and waits for the page title to say how playback ended. */
-    async play(url: string, timeoutMs = 30000): Promise<string> {
-      await send("Page.navigate", { url });
-      const deadline = Date.now() + timeoutMs;
-      let title = "";
-      while (Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 250));
-        const result = await send("Runtime.evaluate", { expression: "document.title" });
-        title = String((result.result as { value?: string } | undefined)?.value ?? "");
-        if (/^(ENDED|ERROR)/.test(title)) break;
-      }
-      return title;
-    },
-    close: () => ws.close(),
-  };
-}
-
 Deno.test({
   name: "hls.js in Chromium plays route HLS, route DASH→HLS and both direct modes to the end",
   async fn() {
@@ -121,7 +38,7 @@ Deno.test({
     const dir = await scratchDir();
     await packageContent("hls-ts", `${dir}/media/hls`, SECONDS);
     await packageContent("dash-number", `${dir}/media/dash`, SECONDS);
-    const script = await hlsJs(dir);
+    const script = await fetchHlsJs(dir);
     const origin = startMediaOrigin(`${dir}/media`);
     const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
       const path = new URL(req.url).pathname;
@@ -151,28 +68,9 @@ direct_stream:
     - domain: "127.0.0.1"
       schemes: ["http"]
 `);
-    const debugPort = freePort();
-    const browser = new Deno.Command("chromium", {
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        `--user-data-dir=${dir}/chromium`,
-        `--remote-debugging-port=${debugPort}`,
-        "about:blank",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let session: Awaited<ReturnType<typeof devtools>> | undefined;
+    let browser: Awaited<ReturnType<typeof startChromium>> | undefined;
     try {
-      session = await devtools(debugPort);
+      browser = await startChromium(dir, ["--disable-quic"]);
       const proxy = `http://127.0.0.1:${port}`;
       const d = (path: string) => encodeURIComponent(`${origin.url}/content/${path}`);
       const forms = {
@@ -183,15 +81,18 @@ direct_stream:
       };
       const pageUrl = `http://127.0.0.1:${page.addr.port}/index.html?src=`;
       for (const [form, src] of Object.entries(forms)) {
-        const title = await session.play(pageUrl + encodeURIComponent(src));
+        const title = await browser.open(
+          pageUrl + encodeURIComponent(src),
+          "document.title",
+          /^(ENDED|ERROR)/,
+          30_000,
+        );
         const match = /^ENDED ([\d.]+)$/.exec(title);
         assert.ok(match, `${form}: playback did not end: "${title}"`);
         assert.ok(Math.abs(Number(match[1]) - SECONDS) < 0.15, `${form}: duration ${match[1]}`);
       }
     } finally {
-      session?.close();
-      browser.kill("SIGTERM");
-      await exitWithin(browser, 10_000, "chromium");
+      await browser?.close();
       await sprox.stop();
       await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
       await withTimeout(origin.close(), 10_000, "the media origin to shut down");
@@ -250,7 +151,7 @@ Deno.test({
   async fn() {
     await requirePeer("chromium");
     const dir = await scratchDir();
-    const script = await hlsJs(dir);
+    const script = await fetchHlsJs(dir);
     // ffmpeg writes a live DASH stream (1 s segments); the origin serves it as nginx would:
     // Last-Modified and ETag, no Cache-Control.
     const encoder = await startLiveEncoder(`${dir}/media`, { dash: "timeline" });

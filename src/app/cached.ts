@@ -13,19 +13,10 @@ import {
   evaluateRange,
   type HttpCache,
   notModifiedHeaders,
+  PARTIAL_OR_CONDITIONAL_HEADERS,
   type ServeResult,
 } from "../cache/mod.ts";
 import type { RequestContext } from "./context.ts";
-
-/** Request fields that make an upstream response partial or conditional. */
-const PARTIAL_OR_CONDITIONAL = [
-  "range",
-  "if-range",
-  "if-none-match",
-  "if-modified-since",
-  "if-match",
-  "if-unmodified-since",
-];
 
 /**
  * `request` as a whole-object `GET` (no `Range`, no conditionals): what a generated
@@ -33,7 +24,7 @@ const PARTIAL_OR_CONDITIONAL = [
  */
 export function wholeObjectRequest(request: Request): Request {
   const headers = new Headers(request.headers);
-  for (const name of PARTIAL_OR_CONDITIONAL) headers.delete(name);
+  for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) headers.delete(name);
   return new Request(request.url, { method: "GET", headers, signal: request.signal });
 }
 

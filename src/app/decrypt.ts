@@ -30,7 +30,7 @@ import {
 } from "../stream/direct/mod.ts";
 import type { DirectLinkOptions, PlaylistDecryption } from "../stream/hls/mod.ts";
 import type { RequestContext } from "./context.ts";
-import { admitDirectRequest, type DirectAccess, directManifestFetch } from "./manifests.ts";
+import { admitDirectRequest, type DirectAccess, directManifestFetch } from "./direct_access.ts";
 
 /** How the direct-mode manifests write links in decryption mode. */
 export interface ManifestDecryption {

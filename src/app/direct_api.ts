@@ -26,13 +26,8 @@ import {
 import { readBodyLimited } from "../stream/drm/mod.ts";
 import type { RequestContext } from "./context.ts";
 import { serveDecryptedSegment } from "./decrypt.ts";
-import {
-  type DirectAccess,
-  directManifestFetch,
-  directManifestHeaders,
-  serveDirectManifest,
-  withResponseOverrides,
-} from "./manifests.ts";
+import { type DirectAccess, directManifestFetch, directManifestHeaders } from "./direct_access.ts";
+import { serveDirectManifest, withResponseOverrides } from "./manifests.ts";
 
 /** Largest `/generate_url(s)` body. */
 const MAX_GENERATE_BODY_BYTES = 1024 * 1024;

@@ -16,6 +16,7 @@ import type { CacheStatusMember, ForwardReason } from "./cache_status.ts";
 import {
   hasValidator,
   mergeNotModified,
+  PARTIAL_OR_CONDITIONAL_HEADERS,
   revalidationHeaders,
   selectsForUpdate,
 } from "./conditional.ts";
@@ -72,20 +73,10 @@ export interface FlightsOptions {
 
 /** Origin failures a stale response may stand in for (RFC 5861 §4). */
 const STALE_IF_ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
-/** Client headers never sent on the cache's own upstream requests. */
-const CLIENT_CONDITIONALS = [
-  "range",
-  "if-range",
-  "if-match",
-  "if-none-match",
-  "if-modified-since",
-  "if-unmodified-since",
-];
-
 /** The cache's `GET` for a client's request: whole object, the stored validators if any. */
 function upstreamRequest(template: Request, stored: Headers | null, signal: AbortSignal): Request {
   const headers = new Headers(template.headers);
-  for (const name of CLIENT_CONDITIONALS) headers.delete(name);
+  for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) headers.delete(name);
   if (stored) { for (const [name, value] of revalidationHeaders(stored)) headers.set(name, value); }
   return new Request(template.url, { method: "GET", headers, signal });
 }
@@ -432,7 +423,7 @@ export class Flights {
       return;
     }
     const only = sharing.length === 1 ? sharing[0] : null;
-    if (only && !CLIENT_CONDITIONALS.some((name) => only.request.headers.has(name))) {
+    if (only && !PARTIAL_OR_CONDITIONAL_HEADERS.some((name) => only.request.headers.has(name))) {
       // One reader and nothing to evaluate: the upstream body goes straight through.
       const { member, outcome } = label(only);
       const bodyless = only.request.method === "HEAD";

@@ -45,6 +45,7 @@ export {
   evaluatePreconditions,
   mergeNotModified,
   notModifiedHeaders,
+  PARTIAL_OR_CONDITIONAL_HEADERS,
   type PreconditionResult,
   revalidationHeaders,
   selectsForUpdate,

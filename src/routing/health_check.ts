@@ -6,10 +6,10 @@
  * stops them when a reload replaces it.
  * @module
  */
+import type { RouteConfig } from "../config/mod.ts";
 import { log, redactText } from "../telemetry/mod.ts";
 import { originHealthChecks } from "./metrics.ts";
 import type { OriginPlan } from "./origins.ts";
-import type { RoutePlan } from "./select_route.ts";
 import { RELAY_ERROR_HEADER, relayUrl } from "./tls_relay.ts";
 import { classifyUpstreamError } from "./upstream_failure.ts";
 
@@ -55,9 +55,16 @@ export async function checkOrigin(
   }
 }
 
+/** What the checker reads of a route (a `CheckedRoute` is one). */
+export interface CheckedRoute {
+  readonly id: string;
+  readonly config: RouteConfig;
+  readonly origins: readonly OriginPlan[];
+}
+
 /** The active checks of one routing table. */
 export class HealthChecker {
-  #routes: readonly RoutePlan[];
+  #routes: readonly CheckedRoute[];
   #controller = new AbortController();
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #running = false;
@@ -70,7 +77,7 @@ export class HealthChecker {
    * checker.stop();
    * ```
    */
-  constructor(routes: readonly RoutePlan[]) {
+  constructor(routes: readonly CheckedRoute[]) {
     this.#routes = routes;
   }
 
@@ -94,7 +101,7 @@ export class HealthChecker {
     this.#timers.clear();
   }
 
-  #schedule(route: RoutePlan, origin: OriginPlan, delayMs: number): void {
+  #schedule(route: CheckedRoute, origin: OriginPlan, delayMs: number): void {
     const timer = setTimeout(async () => {
       this.#timers.delete(timer);
       const settings = route.config.upstream.health_check;

@@ -3,7 +3,7 @@
  * direct rules → content-type screen → response filter → stream.
  * @module
  */
-import type { HttpCache } from "../../cache/mod.ts";
+import { type HttpCache, PARTIAL_OR_CONDITIONAL_HEADERS } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { checkCredentials } from "../../policy/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
@@ -119,7 +119,7 @@ export async function handleDirectStream(
       return response;
     };
     // An override that makes the upstream answer partial or conditional bypasses the cache.
-    if (cache && !PARTIAL_OVERRIDES.some((name) => overrides.has(name))) {
+    if (cache && !PARTIAL_OR_CONDITIONAL_HEADERS.some((name) => overrides.has(name))) {
       const served = await serveThroughCache(direct, cache, request, target, overrides, facts);
       directRequests.labels("ok").inc();
       return finish(served);
@@ -149,16 +149,6 @@ export async function handleDirectStream(
     throw error;
   }
 }
-
-/** Header overrides (`h_*`) that make an upstream answer partial or conditional. */
-const PARTIAL_OVERRIDES = [
-  "range",
-  "if-range",
-  "if-none-match",
-  "if-modified-since",
-  "if-match",
-  "if-unmodified-since",
-];
 
 /** Response fields the cache adds, kept through the direct-mode header policy. */
 const CACHE_FIELDS = ["cache-status", "age"];
