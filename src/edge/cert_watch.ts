@@ -1,12 +1,11 @@
 /**
  * Certificate file watching for TLS listeners with `watch_for_changes`.
  *
- * `Deno.serve` cannot swap a certificate in place, so a change is applied by binding a
- * second server on the same address with `SO_REUSEPORT` (`--unstable-net`) carrying the
- * new certificate, then gracefully shutting the old server down: new handshakes get the
- * new certificate, established connections and in-flight downloads finish on the old
- * server. A certificate/key pair that `Deno.serve` rejects (unparsable, mismatched) keeps
- * the old server and is logged.
+ * A TLS listening socket carries its certificate, so a change is applied by binding a new
+ * socket on the same port with `SO_REUSEPORT` (`--unstable-net`) carrying the new
+ * certificate and closing the old listening socket (see `server.ts`): new handshakes get the
+ * new certificate; established connections are not touched. A pair the runtime rejects
+ * (unparsable, mismatched) keeps the old socket and is logged.
  *
  * Files are polled (stat every {@linkcode CERT_POLL_MS}) rather than watched with inotify,
  * because renewal tools usually replace files by rename, which ends an inotify watch. A

@@ -27,7 +27,6 @@ import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
 import type { ConnectionState, HttpProtocol } from "./connection.ts";
 import { type ConnectionLimits, ConnectionTable, type TrackedConnection } from "./connections.ts";
 import { FdBudget, isDescriptorExhaustion } from "./fd_budget.ts";
-import { ensureRequestMigration } from "./request_migration.ts";
 import { errorCodeName, H3Session, QuicSocket } from "./h3/mod.ts";
 import { CertificateSelector, type KeyPair } from "./sni.ts";
 import {
@@ -216,7 +215,6 @@ export class ProxyServer {
   #reloading: Promise<unknown> = Promise.resolve();
   #fds: FdBudget;
   #warnings = new ThrottledWarning(5000);
-  #migrationChecked = false;
   #state: ServerState = { draining: false };
 
   private constructor(plan: Plan) {
@@ -228,7 +226,6 @@ export class ProxyServer {
   static async start(loaded: LoadedConfig): Promise<ProxyServer> {
     const server = new ProxyServer(compilePlan(loaded));
     await prepareAcmeCache(server.#plan);
-    server.#checkRequestMigration();
     try {
       for (const listener of server.#plan.listeners.values()) {
         assertAddressFree(listener.host, listener.port);
@@ -256,17 +253,6 @@ export class ProxyServer {
   /** The bound addresses, `host:port` → actual address (useful when port 0 was asked). */
   get addresses(): ReadonlyMap<string, Deno.NetAddr> {
     return new Map([...this.#records].map(([k, r]) => [k, r.socket.addr]));
-  }
-
-  /** Once any listener may swap sockets (a watched certificate), make the swap lossless. */
-  #checkRequestMigration(): void {
-    if (this.#migrationChecked) return;
-    const rotates = [...this.#plan.listeners.values()].some((l) =>
-      l.tls.enabled && l.tls.watchForChanges
-    );
-    if (!rotates) return;
-    this.#migrationChecked = true;
-    ensureRequestMigration();
   }
 
   #publishInfo(): void {
@@ -669,7 +655,6 @@ export class ProxyServer {
     // The health of unchanged origins carried over at compile time; checks move to the new plan.
     previous.routing.deactivate();
     next.routing.activate();
-    this.#checkRequestMigration();
     this.#fds.setReserve(next.config.server.limits.fd_reserve);
     const stopping: Promise<void>[] = [];
     for (const [key, record] of [...this.#records]) {
