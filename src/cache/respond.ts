@@ -4,6 +4,7 @@
  * without a body, `Age` and `Cache-Status` set. Each response gets its own reader.
  * @module
  */
+import { stripHopByHop } from "../net/mod.ts";
 import { appendCacheStatus } from "./cache_status.ts";
 import { evaluatePreconditions, notModifiedHeaders } from "./conditional.ts";
 import type { Fill } from "./fill.ts";
@@ -31,19 +32,6 @@ export interface RespondOptions {
 /** Statuses whose responses carry no body (Fetch "null body status"). */
 const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
-/** Hop-by-hop fields, never stored (RFC 9111 §3.1). */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-]);
-
 /**
  * The headers of a response as stored: hop-by-hop fields (and those `Connection` names)
  * removed (RFC 9111 §3.1).
@@ -54,12 +42,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
  * ```
  */
 export function storedHeaders(headers: Headers): Headers {
-  const named = (headers.get("connection") ?? "").split(",").map((n) => n.trim().toLowerCase());
-  const out = new Headers();
-  for (const [name, value] of headers) {
-    if (!HOP_BY_HOP.has(name) && !named.includes(name)) out.append(name, value);
-  }
-  return out;
+  return stripHopByHop(headers);
 }
 
 /** A rough size of a header set, for the store's byte accounting. */

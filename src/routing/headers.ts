@@ -7,23 +7,12 @@
  * @module
  */
 import type { RouteConfig } from "../config/mod.ts";
+import { connectionNamed, isHopByHop, stripHopByHop } from "../net/mod.ts";
+
+export { stripHopByHop };
 
 /** The `Via` pseudonym sProx adds in both directions (RFC 9110 §7.6.3). */
 export const VIA_TOKEN = "1.1 sprox";
-
-/** Hop-by-hop headers that never cross the proxy, in either direction. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "http2-settings",
-]);
 
 /** Request headers sProx sets itself; a client's values are dropped or extended. */
 const FORWARDING: ReadonlySet<string> = new Set([
@@ -57,28 +46,6 @@ export function compileHeaderPolicy(config: RouteConfig["headers"]): HeaderPolic
     deny: new Set(config.deny.map((h) => h.toLowerCase())),
     forwardedFor: config.x_forwarded_for,
   };
-}
-
-/** The names a `Connection` header lists (they are hop-by-hop too, RFC 9110 §7.6.1). */
-function connectionNamed(headers: Headers): readonly string[] {
-  const value = headers.get("connection");
-  return value ? value.split(",").map((t) => t.trim().toLowerCase()) : [];
-}
-
-function isHopByHop(name: string, named: readonly string[]): boolean {
-  return HOP_BY_HOP.has(name) || name.startsWith("proxy-") ||
-    (named.length > 0 && named.includes(name));
-}
-
-/** Removes hop-by-hop headers, including those named by `Connection`, from a copy. */
-export function stripHopByHop(headers: Headers): Headers {
-  const named = connectionNamed(headers);
-  const out = new Headers();
-  // One pass over the source (iterating Headers is costly; this runs on every request).
-  for (const [name, value] of headers) {
-    if (!isHopByHop(name, named)) out.append(name, value);
-  }
-  return out;
 }
 
 /** What the forwarding headers describe, and the route's policy. */

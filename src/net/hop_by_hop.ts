@@ -1,0 +1,57 @@
+/**
+ * Hop-by-hop header fields (RFC 9110 §7.6.1): they describe one connection and never cross a
+ * proxy or enter a cache (RFC 9111 §3.1), in either direction.
+ * @module
+ */
+
+/** The fields hop-by-hop by definition; `proxy-*` and those `Connection` names are too. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "http2-settings",
+]);
+
+/** The names a `Connection` header lists (lower-cased). */
+export function connectionNamed(headers: Headers): readonly string[] {
+  const value = headers.get("connection");
+  return value ? value.split(",").map((t) => t.trim().toLowerCase()) : [];
+}
+
+/**
+ * Whether a (lower-case) field name is hop-by-hop, given the names `Connection` lists.
+ *
+ * @example
+ * ```ts
+ * isHopByHop("keep-alive", []); // true
+ * isHopByHop("x-a", ["x-a"]); // true
+ * ```
+ */
+export function isHopByHop(name: string, named: readonly string[]): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith("proxy-") ||
+    (named.length > 0 && named.includes(name));
+}
+
+/**
+ * A copy of `headers` without its hop-by-hop fields.
+ *
+ * @example
+ * ```ts
+ * stripHopByHop(new Headers({ connection: "x-a", "x-a": "1", etag: '"v"' })).has("x-a"); // false
+ * ```
+ */
+export function stripHopByHop(headers: Headers): Headers {
+  const named = connectionNamed(headers);
+  const out = new Headers();
+  // One pass over the source (iterating Headers is costly; this runs on every request).
+  for (const [name, value] of headers) {
+    if (!isHopByHop(name, named)) out.append(name, value);
+  }
+  return out;
+}
