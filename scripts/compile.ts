@@ -117,6 +117,8 @@ export function compileArgs(options: CompileOptions): string[] {
     "--no-prompt",
     ...permissions,
     ...(options.excludes ?? []).map((dir) => `--exclude=${dir}`),
+    // Loaded with `new Worker(...)` (server.workers), so not found by following imports.
+    `--include=${ROOT}/src/cli/worker.ts`,
     "--output",
     options.output,
     `${ROOT}/main.ts`,

@@ -24,11 +24,13 @@ Deno.test("tasks start, sprox and compile share the sprox set and never prompt",
   const args = compileArgs({ output: "/tmp/out" });
   assert.deepEqual(args.slice(0, 3), ["compile", "--no-prompt", "-P=sprox"]);
   assert.equal(args.at(-1), `${REPO_ROOT}main.ts`);
+  assert.ok(args.includes(`--include=${REPO_ROOT}src/cli/worker.ts`), args.join(" "));
 });
 
 Deno.test("the sprox set: read config and TLS paths, write var, listed env only, no run/ffi/sys", () => {
   assert.deepEqual(Object.keys(SET).sort(), ["env", "net", "read", "write"]);
-  assert.deepEqual(SET.read, ["./config", "./var", "./.env", "/config", "/etc/sprox"]);
+  // ./src: the worker isolates of `server.workers` load their module graph from it.
+  assert.deepEqual(SET.read, ["./src", "./config", "./var", "./.env", "/config", "/etc/sprox"]);
   // /run/systemd/notify: readiness and watchdog datagrams under systemd (Type=notify).
   assert.deepEqual(SET.write, ["./var", "/run/systemd/notify"]);
   const env = SET.env as { allow: string[]; ignore: boolean };
@@ -38,7 +40,7 @@ Deno.test("the sprox set: read config and TLS paths, write var, listed env only,
 
 Deno.test("permissionFlags() re-bases relative entries and keeps the env allowlist", () => {
   assert.deepEqual(permissionFlags(SET, "/var/lib/sprox"), [
-    "--allow-read=/var/lib/sprox/config,/var/lib/sprox/var,/var/lib/sprox/.env,/config,/etc/sprox",
+    "--allow-read=/var/lib/sprox/src,/var/lib/sprox/config,/var/lib/sprox/var,/var/lib/sprox/.env,/config,/etc/sprox",
     "--allow-write=/var/lib/sprox/var,/run/systemd/notify",
     "--allow-net",
     `--allow-env=${(SET.env as { allow: string[] }).allow.join(",")}`,

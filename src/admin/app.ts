@@ -14,6 +14,7 @@
  * | `DELETE /admin/keys/clearkey/<kid>`| remove a key                                        |
  * | `GET /admin/stats`                 | request, byte and cache counters (console charts)   |
  * | `GET /admin/logs`                  | the last warning and error log lines                |
+ * | `GET /admin/workers`               | the isolates serving the listeners, with their plan |
  *
  * Paths outside `/admin/` serve the web console's static assets (`src/admin/console/`),
  * without the token: the page asks for it and sends it with every `/admin/*` request.
@@ -51,6 +52,12 @@ export interface AdminDependencies {
   readonly plan: () => Plan;
   /** The reload path `SIGHUP` runs. */
   readonly reload: () => Promise<ReloadOutcome>;
+  /** The worker isolates beside the first (`server.workers`), with their plan hash. */
+  readonly workers?: () => readonly {
+    readonly index: number;
+    readonly hash: string;
+    readonly restarts: number;
+  }[];
 }
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -173,6 +180,13 @@ export function buildAdminApp(deps: AdminDependencies): Hono {
 
   app.get("/admin/stats", async (c) => json(c, await statsReport()));
   app.get("/admin/logs", (c) => json(c, { lines: recentProblems() }));
+  app.get("/admin/workers", (c) =>
+    json(c, {
+      isolates: [
+        { index: 0, hash: deps.plan().hash, restarts: 0 },
+        ...(deps.workers?.() ?? []),
+      ],
+    }));
 
   app.get("/admin/keys", () => listKeys(deps.plan().secrets));
   app.put(
@@ -198,6 +212,7 @@ export function buildAdminApp(deps: AdminDependencies): Hono {
     ["/admin/keys/clearkey/:kid", "PUT, DELETE"],
     ["/admin/stats", "GET"],
     ["/admin/logs", "GET"],
+    ["/admin/workers", "GET"],
     ...CONSOLE_PATHS.map((path): [string, string] => [path, "GET, HEAD"]),
   ];
   for (const [path, methods] of allowed) {

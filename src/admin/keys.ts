@@ -3,6 +3,13 @@
  * add or replace a ClearKey key at run time with a TTL, remove one. Keys added here carry
  * the source `runtime`: they expire after their `ttl_secs` (or `secrets.default_ttl_secs`)
  * and outlive reloads until then; keys of the configuration live as long as it does.
+ *
+ * With a shared tier (`state.redis_url` and `tokens.aes_key`), an added key is also written to
+ * Redis (sealed) and a removal removes it there, so every instance serves or stops serving it.
+ * When Redis fails, the change is made on this instance only and the answer says so: a `PUT`
+ * answers its usual status with `"shared": false` and a `warning`; a `DELETE` of a key held
+ * here answers `200` with the same fields, and of a key not held here (Redis may hold it)
+ * `503` `shared_state_unavailable` — retry both once Redis answers.
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
@@ -46,10 +53,17 @@ function remaining(expiresAt: number, now: number): number | null {
   return expiresAt === Infinity ? null : Math.max(0, Math.ceil((expiresAt - now) / 1000));
 }
 
-/** `GET /admin/keys`: identifiers, sources and remaining lifetimes; never key material. */
-export function listKeys(store: SecretStore): Response {
+/** The warning of an answer whose change did not reach Redis. */
+const SHARED_WARNING = "shared state unreachable: changed on this instance only; retry to share it";
+
+/**
+ * `GET /admin/keys`: identifiers, sources and remaining lifetimes (with a shared tier, those of
+ * every instance's keys added at run time); never key material.
+ */
+export async function listKeys(store: SecretStore): Promise<Response> {
+  const entries = store.shared ? await store.shared.list() : store.list();
   const now = store.now();
-  const keys = store.list().map(({ id, expiresAt, source }) => {
+  const keys = entries.map(({ id, expiresAt, source }) => {
     const colon = id.indexOf(":");
     const kind = colon > 0 ? id.slice(0, colon) : "secret";
     const hex = id.slice(colon + 1);
@@ -105,18 +119,25 @@ export async function putClearKey(
   }
   const id = clearKeyId(kid);
   const previous = store.get(id);
-  const existed = previous !== undefined;
+  let existed = previous !== undefined;
   previous?.fill(0);
   store.set(id, key, {
     ttlSecs: (ttl as number | null | undefined) ?? null,
     source: RUNTIME_SOURCE,
   });
+  const entry = store.info(id)!;
+  let sharedFields = {};
+  if (store.shared) {
+    const written = await store.shared.put(id, key, (entry.expiresAt - store.now()) / 1000);
+    if (written.ok) existed ||= written.existed;
+    sharedFields = written.ok ? { shared: true } : { shared: false, warning: SHARED_WARNING };
+  }
   key.fill(0);
-  const entry = store.list(id).find((e) => e.id === id)!;
   const expiresIn = remaining(entry.expiresAt, store.now());
   log("info", existed ? "clearkey key replaced at run time" : "clearkey key added at run time", {
     kid: bytesToBase64Url(kid),
     expires_in_secs: expiresIn,
+    ...sharedFields,
   });
   return Response.json({
     kind: "clearkey",
@@ -124,14 +145,34 @@ export async function putClearKey(
     kid: bytesToBase64Url(kid),
     source: RUNTIME_SOURCE,
     expires_in_secs: expiresIn,
+    ...sharedFields,
   }, { status: existed ? 200 : 201, headers: NO_STORE });
 }
 
-/** `DELETE /admin/keys/clearkey/<kid>`: 204 when removed, 404 when unknown. */
-export function deleteClearKey(store: SecretStore, kidText: string): Response {
+/**
+ * `DELETE /admin/keys/clearkey/<kid>`: 204 when removed (here or, with a shared tier, in
+ * Redis), 404 when unknown; when Redis fails, 200 with a warning (removed here only) or 503.
+ */
+export async function deleteClearKey(store: SecretStore, kidText: string): Promise<Response> {
   const kid = parseKeyBytes(kidText);
   if (!kid) throw badRequest("the key id must be 32 hex digits or 16 bytes of base64url");
-  if (!store.delete(clearKeyId(kid))) {
+  const id = clearKeyId(kid);
+  const removedHere = store.delete(id);
+  const removed = store.shared ? await store.shared.delete(id) : { ok: true, existed: false };
+  if (!removed.ok) {
+    if (!removedHere) {
+      return Response.json({
+        error: "shared_state_unavailable",
+        message: "shared state unreachable: the key is not held here and Redis cannot be asked",
+      }, { status: 503, headers: { ...NO_STORE, "retry-after": "1" } });
+    }
+    log("info", "clearkey key removed at run time", { kid: bytesToBase64Url(kid), shared: false });
+    return Response.json(
+      { removed: true, shared: false, warning: SHARED_WARNING },
+      { status: 200, headers: NO_STORE },
+    );
+  }
+  if (!removedHere && !removed.existed) {
     throw new ProxyError(404, "not_found", "no such key");
   }
   log("info", "clearkey key removed at run time", { kid: bytesToBase64Url(kid) });

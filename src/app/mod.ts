@@ -4,4 +4,5 @@
  */
 export { buildApp, type EdgeBindings } from "./app.ts";
 export { compilePlan, type ListenerPlan, type Plan } from "./plan.ts";
+export { proxyApps } from "./serving.ts";
 export type { RequestContext } from "./context.ts";

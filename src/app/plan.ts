@@ -5,6 +5,7 @@
  */
 import type { Config, ConfigIssue, LoadedConfig } from "../config/mod.ts";
 import { compileTrustedProxies } from "../edge/client_ip.ts";
+import type { ListenerPlan } from "../edge/mod.ts";
 import type { Cidr } from "../net/mod.ts";
 import {
   ClientPool,
@@ -15,36 +16,12 @@ import {
 } from "../routing/mod.ts";
 import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
 import { KeyResolver, loadClearKeys, SecretStore } from "../secrets/mod.ts";
+import { RedisKeyStore } from "../state/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 import { compileRequestGate, type RequestGatePlan } from "./gate.ts";
 import { type CachePlan, compileCache } from "./cache_plan.ts";
 
-/** One listening address and what it serves. */
-export interface ListenerPlan {
-  /** `host:port`. */
-  readonly key: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: {
-    readonly enabled: boolean;
-    readonly certificatePath: string | null;
-    readonly privateKeyPath: string | null;
-    readonly watchForChanges: boolean;
-    /** Per-hostname certificates chosen by SNI (`listen.tls.certificates`). */
-    readonly certificates: readonly {
-      readonly serverNames: readonly string[];
-      readonly certificatePath: string;
-      readonly privateKeyPath: string;
-    }[];
-  };
-  readonly maxConcurrentRequests: number | null;
-  /** The `Strict-Transport-Security` value of a TLS listener with `tls.hsts`, else `null`. */
-  readonly hsts: string | null;
-  /** HTTP/3 on the same port (`listen.http3`, TLS listeners only). */
-  readonly http3: boolean;
-  /** Ids of the routes on this listener. */
-  readonly routeIds: readonly string[];
-}
+export type { ListenerPlan };
 
 /** The compiled, read-only state of one configuration. */
 export interface Plan {
@@ -135,7 +112,15 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const disposers: (() => void)[] = [() => clients.close()];
   // The budget is process-wide (shared across reloads and with /proxy/stream).
   processRetryBudget.configure(config.retry_budget);
-  const secrets = new SecretStore({ defaultTtlSecs: config.secrets.default_ttl_secs });
+  // Keys added at run time are shared through Redis only sealed with tokens.aes_key; without
+  // it they stay in this process (a configuration warning says so).
+  const sharedKeys = config.state.redis_url && config.tokens.aes_key
+    ? new RedisKeyStore(config.state.redis_url, config.tokens.aes_key)
+    : undefined;
+  const secrets = new SecretStore({
+    defaultTtlSecs: config.secrets.default_ttl_secs,
+    shared: sharedKeys,
+  });
   loadClearKeys(secrets, config.secrets.clearkey);
   // Keys added through the admin API outlive a reload (until their own TTL); a kid the new
   // configuration also lists keeps the configuration's key.

@@ -7,7 +7,6 @@
 import type { ReloadOutcome } from "../admin/mod.ts";
 import { ConfigError, formatIssue, loadConfig } from "../config/mod.ts";
 import type { ConfigIssue, LoadedConfig } from "../config/mod.ts";
-import type { ProxyServer } from "../edge/mod.ts";
 import { configuredSecretValues } from "../secrets/mod.ts";
 import { configReloads, configureLogging, log, protectSecrets } from "../telemetry/mod.ts";
 
@@ -24,10 +23,16 @@ export function applyTelemetry(loaded: LoadedConfig): void {
   configureLogging({ level: loaded.config.telemetry.log_level });
 }
 
+/** What a reload swaps the configuration of: every isolate of the process. */
+export interface ReloadTarget {
+  readonly plan: { readonly hash: string };
+  reload(loaded: LoadedConfig): Promise<void>;
+}
+
 /** Reloads the configuration of a running server from its file. */
 export class Reloader {
   #path: string;
-  #server: ProxyServer;
+  #server: ReloadTarget;
   #queue: Promise<unknown> = Promise.resolve();
   #applied: ((loaded: LoadedConfig) => Promise<void>) | undefined;
 
@@ -42,7 +47,7 @@ export class Reloader {
    */
   constructor(
     path: string,
-    server: ProxyServer,
+    server: ReloadTarget,
     applied?: (loaded: LoadedConfig) => Promise<void>,
   ) {
     this.#path = path;

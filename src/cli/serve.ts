@@ -6,15 +6,18 @@
  */
 import { AdminListener } from "../admin/mod.ts";
 import { ConfigError, formatIssue, loadConfig, resolveConfigPath } from "../config/mod.ts";
+import { type Plan, proxyApps } from "../app/mod.ts";
 import { ProxyServer } from "../edge/mod.ts";
-import { log } from "../telemetry/mod.ts";
+import { log, tagLogLines } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import type { LoadedConfig } from "../config/mod.ts";
 import { applyTelemetry, logWarnings, Reloader } from "./reload.ts";
 import { SystemdNotifier } from "./systemd.ts";
+import { Fleet, workerCount } from "./fleet.ts";
 
-function statusLine(server: ProxyServer): string {
-  return `serving ${server.addresses.size} listener(s), config ${server.plan.hash}`;
+function statusLine(fleet: Fleet): string {
+  const workers = fleet.workers().length + 1;
+  return `serving ${fleet.server.addresses.size} listener(s) with ${workers} isolate(s), config ${fleet.plan.hash}`;
 }
 
 /** Runs the server until a termination signal; returns the process exit code. */
@@ -32,15 +35,32 @@ export async function runServe(configArg: string | undefined): Promise<number> {
   applyTelemetry(loaded);
   logWarnings(loaded.warnings);
 
-  let server: ProxyServer;
+  const workers = workerCount(loaded.config.server.workers);
+  // With worker isolates, every line says which isolate wrote it (this one is 0).
+  if (workers > 1) tagLogLines(0);
+  let server: ProxyServer<Plan>;
   try {
-    server = await ProxyServer.start(loaded);
+    server = await ProxyServer.start(loaded, proxyApps);
   } catch (error) {
     log("error", "cannot start listeners", { error: (error as Error).message });
     return 1;
   }
+  const fleet = new Fleet(server);
+  try {
+    await fleet.startWorkers(workers, loaded);
+  } catch (error) {
+    log("error", "cannot start worker isolates", { error: (error as Error).message });
+    await fleet.shutdown(0);
+    return 1;
+  }
   const notifier = SystemdNotifier.fromEnvironment();
-  const reloader: Reloader = new Reloader(path, server, async (next) => {
+  const reloader: Reloader = new Reloader(path, fleet, async (next) => {
+    if (workerCount(next.config.server.workers) !== workers) {
+      log("warn", "server.workers changes at the next start", {
+        running: workers,
+        configured: next.config.server.workers,
+      });
+    }
     try {
       await admin.apply(next.config.admin);
     } catch (error) {
@@ -48,17 +68,18 @@ export async function runServe(configArg: string | undefined): Promise<number> {
         error: (error as Error).message,
       });
     }
-    await notifier?.status(statusLine(server));
+    await notifier?.status(statusLine(fleet));
   });
   const admin = new AdminListener({
-    plan: () => server.plan,
+    plan: () => fleet.plan,
+    workers: () => fleet.workers(),
     reload: () => reloader.reload("admin"),
   });
   try {
     await admin.apply(loaded.config.admin);
   } catch (error) {
     log("error", "cannot start the admin listener", { error: (error as Error).message });
-    await server.shutdown(0);
+    await fleet.shutdown(0);
     return 1;
   }
   log("info", "sprox started", {
@@ -66,8 +87,9 @@ export async function runServe(configArg: string | undefined): Promise<number> {
     config: loaded.file,
     hash: loaded.hash,
     pid: Deno.pid,
+    workers,
   });
-  await notifier?.ready(statusLine(server));
+  await notifier?.ready(statusLine(fleet));
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const onHup = () => void reloader.reload("SIGHUP");
@@ -78,11 +100,11 @@ export async function runServe(configArg: string | undefined): Promise<number> {
   Deno.addSignalListener("SIGINT", onInt);
 
   const signal = await stopped;
-  const grace = server.plan.config.server.shutdown_grace_ms;
+  const grace = fleet.plan.config.server.shutdown_grace_ms;
   log("info", "shutting down", { signal, grace_ms: grace });
   Deno.removeSignalListener("SIGHUP", onHup);
   await notifier?.stopping();
-  await Promise.all([server.shutdown(grace), admin.close()]);
+  await Promise.all([fleet.shutdown(grace), admin.close()]);
   notifier?.close();
   log("info", "stopped");
   return 0;

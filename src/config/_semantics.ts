@@ -17,6 +17,8 @@ import {
   type RouteConfig,
   RouteDrmSchema,
   SecretsSchema,
+  StateSchema,
+  TokensSchema,
   UpstreamSchema,
 } from "./schema.ts";
 import { parseIp, parseSocketAddress } from "../net/mod.ts";
@@ -34,6 +36,8 @@ export interface PartialConfig {
   readonly auth?: Config["auth"];
   readonly admin?: Config["admin"];
   readonly secrets?: Config["secrets"];
+  readonly state?: Config["state"];
+  readonly tokens?: Config["tokens"];
 }
 
 function parsePart<T>(
@@ -81,6 +85,8 @@ export function partialConfig(raw: unknown): PartialConfig {
     auth: parsePart(AuthSchema, root.auth ?? {}),
     admin: parsePart(AdminSchema, root.admin ?? {}),
     secrets: parsePart(SecretsSchema, root.secrets ?? {}),
+    state: parsePart(StateSchema, root.state ?? {}),
+    tokens: parsePart(TokensSchema, root.tokens ?? {}),
   };
 }
 
@@ -199,6 +205,14 @@ export function checkSemantics(config: PartialConfig): SemanticIssue[] {
     [["direct_stream", "api_password"], config.direct_stream?.api_password],
     [["admin", "bearer_token"], config.admin?.bearer_token],
   ], warn);
+  if (config.state?.redis_url && config.tokens && !config.tokens.aes_key) {
+    // Keys reach Redis only sealed with tokens.aes_key; without it they are not shared.
+    warn(
+      ["state", "redis_url"],
+      "is set without tokens.aes_key (AES_KEY): keys added at run time stay on the instance " +
+        "that received them, since they are written to Redis only encrypted with that key",
+    );
+  }
   config.client_ip?.trusted_proxies.forEach((cidr, i) => {
     if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
       error(

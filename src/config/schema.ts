@@ -525,6 +525,14 @@ export const AdminSchema = z.strictObject({
 export const ServerSchema = z.strictObject({
   /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
   shutdown_grace_ms: z.number().int().min(0).default(10000),
+  /**
+   * Isolates serving the listeners (`SO_REUSEPORT`): a number, or `auto` for the cores the
+   * runtime reports. Read at start; a reload that changes it is applied at the next start.
+   */
+  workers: z.union([
+    z.literal("auto"),
+    z.number().int().min(1, { message: "must be >= 1" }).max(256, { message: "must be <= 256" }),
+  ]).default(1),
   limits: ListenerLimitsSchema.prefault({}),
 });
 

@@ -2,7 +2,8 @@
  * The edge: listeners, client identification, reload.
  * @module
  */
-export { ProxyServer } from "./server.ts";
+export { ProxyServer, type ServerOptions } from "./server.ts";
+export type { Apps, EdgePlan, Handler, ListenerPlan, ServerState } from "./plan.ts";
 export type { ConnectionCloseReason, ConnectionState } from "./connection.ts";
 export { CLIENT_IP_HEADERS, compileTrustedProxies, resolveClientIp } from "./client_ip.ts";
 export {
@@ -10,3 +11,4 @@ export {
   type CertificateSource,
   refreshCertificateExpiry,
 } from "./certificate_expiry.ts";
+export type { PreparedReload } from "./server.ts";

@@ -6,7 +6,6 @@
  * the new configuration says.
  * @module
  */
-import { buildApp, compilePlan, type ListenerPlan, type Plan } from "../app/mod.ts";
 import type { LoadedConfig } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import {
@@ -24,7 +23,8 @@ import {
 } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
-import type { ConnectionState, HttpProtocol } from "./connection.ts";
+import type { Apps, EdgePlan, Handler, ListenerPlan, ServerState } from "./plan.ts";
+import type { HttpProtocol } from "./connection.ts";
 import { type ConnectionLimits, ConnectionTable, type TrackedConnection } from "./connections.ts";
 import { FdBudget, isDescriptorExhaustion } from "./fd_budget.ts";
 import { errorCodeName, H3Session, QuicSocket } from "./h3/mod.ts";
@@ -39,12 +39,6 @@ import {
   type HttpConnection,
   serveHttp,
 } from "./listener.ts";
-
-type Handler = (
-  request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  connection: ConnectionState,
-) => Response | Promise<Response>;
 
 interface ListenerRecord {
   listener: ListenerPlan;
@@ -92,20 +86,31 @@ const QUIC_IDLE_MARGIN_MS = 10_000;
 /** How long HTTP/3 clients may cache the Alt-Svc advertisement, in seconds. */
 const ALT_SVC_MAX_AGE = 86400;
 
-/** What the app reads of the server's own state (`/ready` during a drain). */
-interface ServerState {
-  draining: boolean;
+/** How one isolate's server binds (see `workers/`). */
+export interface ServerOptions {
+  /**
+   * Serve HTTP/3 on the listeners that ask for it (default true). One isolate only: a UDP
+   * port cannot be shared the way a TCP port is.
+   */
+  readonly http3?: boolean;
+  /**
+   * Ports another isolate of this process already holds, by listener key: this server binds
+   * beside it (`SO_REUSEPORT`) on the same port instead of checking the address is free.
+   */
+  readonly ports?: ReadonlyMap<string, number>;
 }
 
-function makeHandler(plan: Plan, listener: ListenerPlan, state: ServerState): Handler {
-  const app = buildApp(plan, listener);
-  const protocol = listener.tls.enabled ? "https" : "http";
-  const draining = () => state.draining;
-  return (request, info, connection) =>
-    app.fetch(request, { info, protocol, connection, draining });
+/** A reload whose new listeners are bound, waiting to be committed or abandoned. */
+export interface PreparedReload {
+  /** The port of every listener of the new plan, by key. */
+  readonly ports: ReadonlyMap<string, number>;
+  /** Swaps the new plan in (after every isolate prepared). */
+  commit(): Promise<void>;
+  /** Closes what the preparation bound and drops the new plan; the current one stays. */
+  abort(): Promise<void>;
 }
 
-function connectionLimits(plan: Plan): ConnectionLimits {
+function connectionLimits(plan: EdgePlan): ConnectionLimits {
   const limits = plan.config.server.limits;
   return {
     maxConnections: limits.max_connections,
@@ -191,7 +196,7 @@ class ThrottledWarning {
 }
 
 /** Creates the ACME cache directory (mode 0700) of listeners that enable ACME. */
-async function prepareAcmeCache(plan: Plan): Promise<void> {
+async function prepareAcmeCache(plan: EdgePlan): Promise<void> {
   for (const route of plan.config.routes) {
     const acme = route.listen.tls.acme;
     if (!route.listen.tls.enabled || !acme.enabled) continue;
@@ -209,27 +214,43 @@ async function prepareAcmeCache(plan: Plan): Promise<void> {
 }
 
 /** The running proxy: its listeners and its current plan. */
-export class ProxyServer {
-  #plan: Plan;
+export class ProxyServer<P extends EdgePlan = EdgePlan> {
+  #plan: P;
+  #apps: Apps<P>;
+  #http3: boolean;
   #records = new Map<string, ListenerRecord>();
   #reloading: Promise<unknown> = Promise.resolve();
   #fds: FdBudget;
   #warnings = new ThrottledWarning(5000);
-  #state: ServerState = { draining: false };
+  #state: { draining: boolean } = { draining: false };
 
-  private constructor(plan: Plan) {
+  private constructor(plan: P, apps: Apps<P>, options: ServerOptions) {
     this.#plan = plan;
+    this.#apps = apps;
+    this.#http3 = options.http3 ?? true;
     this.#fds = new FdBudget(plan.config.server.limits.fd_reserve);
   }
 
-  /** Compiles `loaded`, binds every listener, and returns the running server. */
-  static async start(loaded: LoadedConfig): Promise<ProxyServer> {
-    const server = new ProxyServer(compilePlan(loaded));
+  /**
+   * Compiles `loaded` with `apps`, binds every listener, and returns the running server.
+   *
+   * @example
+   * ```ts
+   * const server = await ProxyServer.start(await loadConfig("config"), proxyApps);
+   * ```
+   */
+  static async start<P extends EdgePlan>(
+    loaded: LoadedConfig,
+    apps: Apps<P>,
+    options: ServerOptions = {},
+  ): Promise<ProxyServer<P>> {
+    const server = new ProxyServer(apps.compile(loaded), apps, options);
     await prepareAcmeCache(server.#plan);
     try {
       for (const listener of server.#plan.listeners.values()) {
-        assertAddressFree(listener.host, listener.port);
-        await server.#bind(listener, makeHandler(server.#plan, listener, server.#state));
+        const shared = options.ports?.get(listener.key);
+        if (shared === undefined) assertAddressFree(listener.host, listener.port);
+        await server.#bind(listener, server.#handler(server.#plan, listener), shared);
       }
     } catch (error) {
       await server.shutdown(0);
@@ -246,13 +267,22 @@ export class ProxyServer {
   }
 
   /** The plan new requests are served from. */
-  get plan(): Plan {
+  get plan(): P {
     return this.#plan;
   }
 
   /** The bound addresses, `host:port` → actual address (useful when port 0 was asked). */
   get addresses(): ReadonlyMap<string, Deno.NetAddr> {
     return new Map([...this.#records].map(([k, r]) => [k, r.socket.addr]));
+  }
+
+  #handler(plan: P, listener: ListenerPlan): Handler {
+    return this.#apps.handler(plan, listener, this.#state as ServerState);
+  }
+
+  /** Whether this server serves HTTP/3 on `listener`. */
+  #wantsQuic(listener: ListenerPlan): boolean {
+    return this.#http3 && listener.http3;
   }
 
   #publishInfo(): void {
@@ -475,11 +505,11 @@ export class ProxyServer {
     });
   }
 
-  async #bind(listener: ListenerPlan, handler: Handler): Promise<void> {
+  async #bind(listener: ListenerPlan, handler: Handler, port = listener.port): Promise<void> {
     const ref: { record?: ListenerRecord } = {};
     const material = await socketMaterial(
       listener,
-      listener.port,
+      port,
       () => ref.record && this.#onNameLimit(ref.record),
     );
     const socket = bindSocket(material.options);
@@ -496,7 +526,7 @@ export class ProxyServer {
         closedByServer: (reason) => connectionsClosedByServer.labels(key, reason).inc(),
       }),
     };
-    if (listener.http3) {
+    if (this.#wantsQuic(listener)) {
       try {
         this.#startQuic(record, material.options);
       } catch (error) {
@@ -621,35 +651,88 @@ export class ProxyServer {
    * listener cannot be bound.
    */
   reload(loaded: LoadedConfig): Promise<void> {
-    const run = this.#reloading.then(() => this.#reload(loaded));
+    const run = this.#reloading.then(async () => {
+      const prepared = await this.#prepare(loaded);
+      await prepared.commit();
+    });
     this.#reloading = run.catch(() => {});
     return run;
   }
 
-  async #reload(loaded: LoadedConfig): Promise<void> {
-    const next = compilePlan(loaded, this.#plan);
+  /**
+   * The first half of a reload across isolates: compiles the new plan and binds its new
+   * listeners (on `ports` when another isolate holds them), without swapping anything in.
+   * Exactly one of `commit` and `abort` must follow; no other reload starts in between.
+   */
+  prepare(loaded: LoadedConfig, ports?: ReadonlyMap<string, number>): Promise<PreparedReload> {
+    const run = this.#reloading.then(() => this.#prepare(loaded, ports));
+    // The next reload waits for this one's commit or abort.
+    const { promise: settled, resolve: settle } = Promise.withResolvers<void>();
+    this.#reloading = run.then(() => settled, () => {});
+    return run.then((prepared) => ({
+      ports: prepared.ports,
+      commit: () => prepared.commit().finally(settle),
+      abort: () => prepared.abort().finally(settle),
+    }));
+  }
+
+  async #prepare(
+    loaded: LoadedConfig,
+    ports?: ReadonlyMap<string, number>,
+  ): Promise<PreparedReload> {
+    const next = this.#apps.compile(loaded, this.#plan);
     await prepareAcmeCache(next);
     const started: string[] = [];
     const heldPorts = new Set([...this.#records.values()].map((r) => r.socket.addr.port));
-    try {
-      // Bind new listeners first; on failure nothing else has changed.
-      for (const listener of next.listeners.values()) {
-        if (this.#records.has(listener.key)) continue;
-        // A port sProx already holds (a listener moving between host addresses) is shared
-        // through SO_REUSEPORT; any other must be free of other processes.
-        if (!heldPorts.has(listener.port)) assertAddressFree(listener.host, listener.port);
-        await this.#bind(listener, makeHandler(next, listener, this.#state));
-        started.push(listener.key);
-      }
-    } catch (error) {
+    const closeStarted = async () => {
       for (const key of started) {
         const record = this.#records.get(key)!;
         this.#records.delete(key);
         await this.#close(record, 0);
       }
+    };
+    try {
+      // Bind new listeners first; on failure nothing else has changed.
+      for (const listener of next.listeners.values()) {
+        if (this.#records.has(listener.key)) continue;
+        const shared = ports?.get(listener.key);
+        // A port sProx already holds (a listener moving between host addresses, or one
+        // another isolate bound) is shared through SO_REUSEPORT; any other must be free of
+        // other processes.
+        if (shared === undefined && !heldPorts.has(listener.port)) {
+          assertAddressFree(listener.host, listener.port);
+        }
+        await this.#bind(listener, this.#handler(next, listener), shared);
+        started.push(listener.key);
+      }
+    } catch (error) {
+      await closeStarted();
       next.dispose();
       throw error;
     }
+    const bound = new Map<string, number>();
+    for (const key of next.listeners.keys()) {
+      const record = this.#records.get(key);
+      if (record) bound.set(key, record.socket.addr.port);
+    }
+    let done = false;
+    return {
+      ports: bound,
+      commit: async () => {
+        if (done) return;
+        done = true;
+        await this.#commit(next, started);
+      },
+      abort: async () => {
+        if (done) return;
+        done = true;
+        await closeStarted();
+        next.dispose();
+      },
+    };
+  }
+
+  async #commit(next: P, started: readonly string[]): Promise<void> {
     const previous = this.#plan;
     this.#plan = next;
     // The health of unchanged origins carried over at compile time; checks move to the new plan.
@@ -672,7 +755,7 @@ export class ProxyServer {
       if (started.includes(key)) continue;
       const tlsChanged = tlsSignature(record.listener) !== tlsSignature(listener);
       record.listener = listener;
-      record.handler = makeHandler(next, listener, this.#state);
+      record.handler = this.#handler(next, listener);
       if (tlsChanged) {
         record.watch?.stop();
         record.watch = undefined;
@@ -686,13 +769,13 @@ export class ProxyServer {
         // reconnect (the UDP socket stays: QUIC cannot share a port with a second one);
         // established TCP connections keep the certificate they negotiated.
         const hadQuic = record.quic !== undefined;
-        if (hadQuic && !listener.http3) {
+        if (hadQuic && !this.#wantsQuic(listener)) {
           stopping.push(this.#stopQuic(record, next.config.server.shutdown_grace_ms));
         } else if (hadQuic) {
           for (const connection of record.http.values()) connection.drain?.();
         }
         await this.#rotate(record, "listener TLS settings applied");
-        if (!hadQuic && listener.http3) {
+        if (!hadQuic && this.#wantsQuic(listener)) {
           try {
             this.#startQuic(record, (await socketMaterial(listener, 0, () => {})).options);
           } catch (error) {

@@ -25,7 +25,12 @@ import {
   rateLimitFields,
   type RateLimitSettings,
 } from "./rate_limit.ts";
-import { FallbackBucketStore, RedisBucketStore } from "../state/mod.ts";
+import {
+  type BucketStore,
+  FallbackBucketStore,
+  isolateBucketStore,
+  RedisBucketStore,
+} from "../state/mod.ts";
 
 /** Where the rate-limit key of a request comes from. */
 export type RateLimitKeySource = { readonly kind: "ip" } | {
@@ -38,11 +43,12 @@ export interface PolicyPlan {
   /** `null` when `rate_limit.enabled` is false. */
   readonly limiter: RateLimiter | null;
   /**
-   * The buckets shared through Redis (`state.redis_url`), with `limiter` as the fallback
-   * when Redis fails; `null` without `state.redis_url` or with the limiter off. The plan
-   * closes its connection on dispose.
+   * Buckets held outside this isolate: in Redis (`state.redis_url`, with `limiter` as the
+   * fallback when Redis fails), or, in a worker isolate (`server.workers`), in the first
+   * isolate of the process. `null` otherwise or with the limiter off. The plan closes it on
+   * dispose.
    */
-  readonly shared: FallbackBucketStore | null;
+  readonly shared: (BucketStore & { close(): void }) | null;
   readonly keySource: RateLimitKeySource;
   /** Exact paths, and prefixes for entries ending in `*`. */
   readonly exempt: { readonly exact: ReadonlySet<string>; readonly prefixes: readonly string[] };
@@ -106,6 +112,8 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
     ? new FallbackBucketStore(new RedisBucketStore(config.state.redis_url, settings), limiter, {
       countMetrics: config.telemetry.enabled,
     })
+    : limiter
+    ? isolateBucketStore(settings)
     : null;
   const abuse = config.auth_abuse;
   const abuseSettings: AuthAbuseSettings = {

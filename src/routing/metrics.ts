@@ -44,6 +44,8 @@ export const liveOrigins: Set<{ publish(): void }> = new Set();
 /** 1 while an origin may take requests, 0 while ejected or failing its active checks. */
 export const originHealthy: client.Gauge<"route" | "origin"> = new client.Gauge({
   name: "sprox_upstream_origin_healthy",
+  // Each isolate checks on its own: an origin counts as healthy when every isolate says so.
+  aggregator: "min",
   help: "1 while an origin takes requests, 0 while ejected or failing its active checks.",
   labelNames: ["route", "origin"] as const,
   registers: [registry],

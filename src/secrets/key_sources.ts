@@ -4,6 +4,8 @@
  *
  * 1. the secret store: keys of the configuration (kept as long as it is), keys added at run
  *    time (admin API), and keys fetched from key servers (cached with their source's TTL);
+ *    with a shared tier (`state.redis_url`), a key the store lacks or has not checked lately is
+ *    asked of Redis (keys added at run time on any instance);
  * 2. remote key servers (`secrets.key_sources`): a W3C ClearKey license request (`POST` of
  *    `{"kids": [...], "type": "temporary"}`) to the server's URL over HTTPS, optionally with
  *    a client certificate (mTLS); the keys it answers are cached in the store.
@@ -175,12 +177,26 @@ export class KeyResolver {
     let missing = [...new Map(kids.slice(0, MAX_KIDS).map((k) => [bytesToHex(k), k])).values()];
     if (missing.length === 0) return found;
     const started = performance.now();
+    const shared = this.#store.shared;
     missing = missing.filter((kid) => {
-      const key = this.#store.get(clearKeyId(kid));
+      const id = clearKeyId(kid);
+      // Synchronous unless the key is a shared one not checked against Redis lately.
+      if (shared && !shared.isFresh(id)) return true;
+      const key = this.#store.get(id);
       if (key) found.set(bytesToHex(kid), key);
       return !key;
     });
     observe("store", missing.length === 0 ? "found" : "missing", started);
+    if (shared && missing.length > 0) {
+      const sharedStarted = performance.now();
+      const fetched = await Promise.all(missing.map((kid) => shared.fetch(clearKeyId(kid))));
+      missing = missing.filter((kid, i) => {
+        const key = fetched[i];
+        if (key) found.set(bytesToHex(kid), key);
+        return !key;
+      });
+      observe("shared", missing.length === 0 ? "found" : "missing", sharedStarted);
+    }
     const sources = options.source
       ? [this.#sources.get(options.source)].filter((s) => s !== undefined)
       : [...this.#sources.values()];

@@ -1,9 +1,23 @@
 /**
- * Secrets: the in-memory TTL store, the ClearKey keys it holds, and the key sources
- * (the store, remote key servers) DRM keys are looked up in.
+ * Secrets: the in-memory TTL store (optionally backed by a shared tier in Redis), the ClearKey
+ * keys it holds, and the key sources (the store, the shared tier, remote key servers) DRM keys
+ * are looked up in.
  * @module
  */
-export { type SecretEntryInfo, SecretStore, type SecretStoreOptions } from "./store.ts";
+export {
+  type SecretEntryInfo,
+  SecretStore,
+  type SecretStoreChange,
+  type SecretStoreListener,
+  type SecretStoreOptions,
+} from "./store.ts";
+export {
+  SHARED_HOLD_SECS,
+  SHARED_SOURCE,
+  type SharedKeys,
+  type SharedKeyTier,
+  type SharedWrite,
+} from "./shared.ts";
 export {
   base64UrlToBytes,
   bytesToBase64Url,

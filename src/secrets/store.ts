@@ -1,8 +1,11 @@
 /**
  * The in-memory secret store: values with a time to live, purged lazily on read and by a
- * periodic sweep, never serialised (no `toJSON` output, no inspectable values).
+ * periodic sweep, never serialised (no `toJSON` output, no inspectable values). With a shared
+ * tier (`state.redis_url` and `tokens.aes_key`), keys added at run time are also sealed into
+ * Redis for the other instances: see `shared.ts`.
  * @module
  */
+import { SharedKeys, type SharedKeyTier } from "./shared.ts";
 
 /** One identifier held by the store, without its value. */
 export interface SecretEntryInfo {
@@ -21,7 +24,23 @@ export interface SecretStoreOptions {
   readonly sweepIntervalMs?: number;
   /** Milliseconds clock; `Date.now` by default, a fake in tests. */
   readonly now?: () => number;
+  /** The shared tier keys added at run time are written to and looked up in; closed with the store. */
+  readonly shared?: SharedKeyTier;
 }
+
+/** One change of an entry that did not come from the configuration, as observers see it. */
+export interface SecretStoreChange {
+  readonly id: string;
+  /** A copy of the new value (the observer's to keep or wipe); `null` when removed. */
+  readonly value: Uint8Array | null;
+  /** The entry's lifetime from now in seconds (`Infinity`: none); `null` when removed. */
+  readonly ttlSecs: number | null;
+  /** The entry's source (`runtime`, `shared`, `remote:<id>`, …). */
+  readonly source: string;
+}
+
+/** Called with every change {@linkcode SecretStore.observe} reports. */
+export type SecretStoreListener = (change: SecretStoreChange) => void;
 
 interface Entry {
   value: Uint8Array;
@@ -46,8 +65,15 @@ export class SecretStore {
   #defaultTtlMs: number;
   #now: () => number;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #listeners = new Set<SecretStoreListener>();
+  /**
+   * The shared key tier bound to this store (Redis, sealed with `tokens.aes_key`), or `null`
+   * when keys stay in this process.
+   */
+  readonly shared: SharedKeys | null;
 
   constructor(options: SecretStoreOptions) {
+    this.shared = options.shared ? new SharedKeys(this, options.shared) : null;
     this.#defaultTtlMs = options.defaultTtlSecs * 1000;
     this.#now = options.now ?? Date.now;
     const interval = options.sweepIntervalMs ??
@@ -62,20 +88,54 @@ export class SecretStore {
 
   /**
    * Stores `value` (copied) for `ttlSecs` (`Infinity`: until removed), or the default TTL;
-   * `source` says where it came from (`config` by default).
+   * `source` says where it came from (`config` by default). Observers hear of every source
+   * but `config`, unless `notify` is false.
    */
   set(
     id: string,
     value: Uint8Array,
-    options: { ttlSecs?: number | null; source?: string } = {},
+    options: { ttlSecs?: number | null; source?: string; notify?: boolean } = {},
   ): void {
     const ttlMs = options.ttlSecs ? options.ttlSecs * 1000 : this.#defaultTtlMs;
+    const source = options.source ?? "config";
     this.#drop(id);
-    this.#entries.set(id, {
-      value: value.slice(),
-      expiresAt: this.#now() + ttlMs,
-      source: options.source ?? "config",
-    });
+    this.#entries.set(id, { value: value.slice(), expiresAt: this.#now() + ttlMs, source });
+    if (source !== "config" && options.notify !== false) {
+      this.#notify(() => ({ id, value: value.slice(), ttlSecs: ttlMs / 1000, source }));
+    }
+  }
+
+  /**
+   * Calls `listener` after every `set` and `delete` of an entry whose source is not `config`
+   * (keys added at run time, copies of shared keys, keys cached from key servers): the
+   * identifier, a copy of the new value or `null`, the lifetime and the source. Expiry and
+   * `dispose` are not reported (every holder expires entries on its own clock). A listener
+   * that throws is ignored. Returns the function that unsubscribes it.
+   *
+   * @example
+   * ```ts
+   * const stop = store.observe(({ id, value, ttlSecs, source }) => replicate(id, value, ttlSecs, source));
+   * stop();
+   * ```
+   */
+  observe(listener: SecretStoreListener): () => void {
+    // A wrapper per subscription: the same function observing twice is two subscriptions.
+    const subscription: SecretStoreListener = (change) => listener(change);
+    this.#listeners.add(subscription);
+    return () => {
+      this.#listeners.delete(subscription);
+    };
+  }
+
+  /** The identifier's lifetime and source, without its value; `undefined` when absent or expired. */
+  info(id: string): SecretEntryInfo | undefined {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#drop(id);
+      return undefined;
+    }
+    return { id, expiresAt: entry.expiresAt, source: entry.source };
   }
 
   /**
@@ -90,6 +150,7 @@ export class SecretStore {
       this.#entries.set(id, { ...entry, value: entry.value.slice() });
       copied++;
     }
+    if (this.shared && other.shared) this.shared.adopt(other.shared);
     return copied;
   }
 
@@ -104,9 +165,17 @@ export class SecretStore {
     return entry.value.slice();
   }
 
-  /** Removes an entry; true when it existed. */
-  delete(id: string): boolean {
-    return this.#drop(id);
+  /**
+   * Removes an entry; true when it existed. Observers hear of it when its source was not
+   * `config`, unless `notify` is false.
+   */
+  delete(id: string, options: { notify?: boolean } = {}): boolean {
+    const source = this.#entries.get(id)?.source;
+    if (!this.#drop(id)) return false;
+    if (source !== undefined && source !== "config" && options.notify !== false) {
+      this.#notify(() => ({ id, value: null, ttlSecs: null, source }));
+    }
+    return true;
   }
 
   /** Identifiers of live entries (no values), optionally those starting with `prefix`. */
@@ -142,10 +211,12 @@ export class SecretStore {
     return dropped;
   }
 
-  /** Stops the sweep and wipes every value. */
+  /** Stops the sweep, wipes every value and releases the shared tier. */
   dispose(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#listeners.clear();
+    this.shared?.close();
     for (const id of [...this.#entries.keys()]) this.#drop(id);
   }
 
@@ -157,6 +228,16 @@ export class SecretStore {
   /** `console.log(store)` shows a count, never values. */
   [Symbol.for("Deno.customInspect")](): string {
     return `SecretStore { entries: ${this.#entries.size} }`;
+  }
+
+  #notify(change: () => SecretStoreChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change());
+      } catch {
+        // An observer's failure is its own; the store's change stands.
+      }
+    }
   }
 
   #drop(id: string): boolean {

@@ -108,3 +108,58 @@ Deno.test("SecretStore: Infinity never expires; adopt() copies one source's live
   before.dispose();
   after.dispose();
 });
+
+Deno.test("SecretStore.observe() reports set and delete of non-config entries until unsubscribed", () => {
+  const clock = fakeClock();
+  const store = new SecretStore({ defaultTtlSecs: 60, sweepIntervalMs: 0, now: clock.now });
+  const seen: unknown[] = [];
+  const stop = store.observe((change) => seen.push(change));
+  store.set("clearkey:aa", bytes(1, 2), { ttlSecs: Infinity }); // config: not reported
+  store.set("clearkey:bb", bytes(3, 4), { ttlSecs: 30, source: "runtime" });
+  store.set("clearkey:cc", bytes(5), { source: "shared" });
+  store.set("clearkey:dd", bytes(6), { source: "runtime", notify: false });
+  assertEquals(store.delete("clearkey:bb"), true);
+  assertEquals(store.delete("clearkey:bb"), false); // gone: not reported again
+  assertEquals(store.delete("clearkey:aa"), true); // config: not reported
+  store.delete("clearkey:cc", { notify: false });
+  assertEquals(seen, [
+    { id: "clearkey:bb", value: bytes(3, 4), ttlSecs: 30, source: "runtime" },
+    { id: "clearkey:cc", value: bytes(5), ttlSecs: 60, source: "shared" },
+    { id: "clearkey:bb", value: null, ttlSecs: null, source: "runtime" },
+  ]);
+  stop();
+  store.set("clearkey:ee", bytes(7), { source: "runtime" });
+  assertEquals(seen.length, 3);
+  store.dispose();
+});
+
+Deno.test("SecretStore.observe() hands out copies, and a throwing listener changes nothing", () => {
+  const store = new SecretStore({ defaultTtlSecs: 60, sweepIntervalMs: 0 });
+  let received: Uint8Array | null = null;
+  store.observe(() => {
+    throw new Error("listener failure");
+  });
+  store.observe(({ value }) => {
+    received = value;
+    value?.fill(0);
+  });
+  store.set("clearkey:aa", bytes(9, 9), { source: "runtime" });
+  assertEquals(received, bytes(0, 0));
+  assertEquals(store.get("clearkey:aa"), bytes(9, 9));
+  store.dispose();
+});
+
+Deno.test("SecretStore.info() answers lifetime and source without the value, and purges expired", () => {
+  const clock = fakeClock();
+  const store = new SecretStore({ defaultTtlSecs: 60, sweepIntervalMs: 0, now: clock.now });
+  store.set("clearkey:aa", bytes(1), { ttlSecs: 10, source: "runtime" });
+  assertEquals(store.info("clearkey:aa"), {
+    id: "clearkey:aa",
+    expiresAt: clock.now() + 10_000,
+    source: "runtime",
+  });
+  clock.advance(10_000);
+  assertEquals(store.info("clearkey:aa"), undefined);
+  assertEquals(store.size, 0);
+  store.dispose();
+});

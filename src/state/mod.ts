@@ -1,6 +1,8 @@
 /**
  * Shared state: rate-limit buckets behind one interface, held in this process or in Redis
- * (`state.redis_url`) so that several instances enforce one limit.
+ * (`state.redis_url`) so that several instances enforce one limit; and secret values (ClearKey
+ * keys added at run time) sealed with `tokens.aes_key` in the same Redis, so that every
+ * instance serves them.
  * @module
  */
 export {
@@ -10,5 +12,26 @@ export {
   type RateLimitSettings,
 } from "./buckets.ts";
 export { LocalBucketStore } from "./local.ts";
-export { REDIS_BUCKET_PREFIX, type RedisBucketOptions, RedisBucketStore } from "./redis.ts";
+export {
+  leaseRedisClient,
+  REDIS_BUCKET_PREFIX,
+  type RedisBucketOptions,
+  RedisBucketStore,
+  type RedisLease,
+} from "./redis.ts";
+export {
+  MAX_LISTED_KEYS,
+  REDIS_KEY_PREFIX,
+  type RedisKeyOptions,
+  RedisKeyStore,
+  type SharedKeyEntry,
+  type SharedKeyInfo,
+} from "./keys.ts";
+export { importSealKey, openValue, SEAL_PREFIX, sealValue } from "./keys_seal.ts";
 export { FALLBACK_LOG_INTERVAL_MS, FallbackBucketStore, type FallbackOptions } from "./fallback.ts";
+export {
+  type BucketRequest,
+  IsolateBucketStore,
+  isolateBucketStore,
+  shareBucketsThrough,
+} from "./isolate.ts";

@@ -71,6 +71,7 @@ export interface RedisBucketOptions {
 export class RedisBucketStore implements BucketStore {
   readonly settings: RateLimitSettings;
   #client: Redis;
+  #lease: RedisLease;
   #ttlMs: number;
 
   constructor(url: string, settings: RateLimitSettings, options: RedisBucketOptions = {}) {
@@ -78,16 +79,8 @@ export class RedisBucketStore implements BucketStore {
     // A full bucket is indistinguishable from a missing one, and a bucket is full again
     // burst / rate seconds after its last request; one more second covers clock rounding.
     this.#ttlMs = Math.ceil((settings.burst / settings.requestsPerSecond) * 1000) + 1000;
-    this.#client = new Redis(url, {
-      enableOfflineQueue: false,
-      commandTimeout: options.timeoutMs ?? 50,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
-      retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
-    });
-    // Failures reach the caller through the rejected commands (which fall back and log);
-    // the connection's own error events would only repeat them.
-    this.#client.on("error", () => {});
+    this.#lease = leaseRedisClient(url, { timeoutMs: options.timeoutMs });
+    this.#client = this.#lease.client;
   }
 
   /** Spends one token of `key`'s shared bucket: one round trip. */
@@ -106,8 +99,62 @@ export class RedisBucketStore implements BucketStore {
     return decide(this.settings, allowed === 1, Number(tokens));
   }
 
-  /** Closes the connection and stops reconnecting. */
+  /** Releases the connection (closed, and reconnecting stopped, once no store uses it). */
   close(): void {
-    this.#client.disconnect();
+    this.#lease.release();
   }
+}
+
+/** One Redis connection used by the stores of one URL; {@linkcode RedisLease.release} once. */
+export interface RedisLease {
+  readonly client: Redis;
+  /** Gives the connection back; the last release closes it. */
+  release(): void;
+}
+
+const clients = new Map<string, { client: Redis; users: number }>();
+
+/**
+ * The connection to `url`, shared by every store (buckets, keys) of every plan naming it: one
+ * client per URL, closed when its last user releases it. A reload's new plan takes its lease
+ * before the old plan releases its own, so the connection survives the reload. Commands fail
+ * at once while the connection is down (no queue) and after `timeoutMs` (the first lease's,
+ * default 50 ms) when Redis is slow; the client reconnects in the background.
+ *
+ * @example
+ * ```ts
+ * const lease = leaseRedisClient("redis://127.0.0.1:6379");
+ * await lease.client.ping();
+ * lease.release();
+ * ```
+ */
+export function leaseRedisClient(url: string, options: { timeoutMs?: number } = {}): RedisLease {
+  let shared = clients.get(url);
+  if (!shared) {
+    const client = new Redis(url, {
+      enableOfflineQueue: false,
+      commandTimeout: options.timeoutMs ?? 50,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    });
+    // Failures reach the caller through the rejected commands (which fall back and log);
+    // the connection's own error events would only repeat them.
+    client.on("error", () => {});
+    shared = { client, users: 0 };
+    clients.set(url, shared);
+  }
+  const entry = shared;
+  entry.users++;
+  let released = false;
+  return {
+    client: entry.client,
+    release(): void {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.client.disconnect();
+      if (clients.get(url) === entry) clients.delete(url);
+    },
+  };
 }

@@ -42,6 +42,14 @@ function scrub(line: string): string {
   return line;
 }
 
+/** The isolate writing (`server.workers` > 1), on every line; `null` with one isolate. */
+let worker: number | null = null;
+
+/** Tags every line of this isolate with `"worker": index` (`null`: no tag). */
+export function tagLogLines(index: number | null): void {
+  worker = index;
+}
+
 /** Sets the minimum level written. */
 export function configureLogging(options: { level: LogLevel }): void {
   threshold = options.level;
@@ -54,7 +62,9 @@ export function configureLogging(options: { level: LogLevel }): void {
 function serialise(level: LogLevel, msg: string, fields: Record<string, unknown>): string {
   const ts = new Date().toISOString();
   try {
-    return JSON.stringify({ ts, level, msg, ...fields });
+    return JSON.stringify(
+      worker === null ? { ts, level, msg, ...fields } : { ts, level, msg, worker, ...fields },
+    );
   } catch (error) {
     let detail = "unserialisable fields";
     try {
@@ -142,9 +152,29 @@ export function flushLogs(): void {
   }
   if (pending.length === 0) return;
   const count = pending.length;
-  const bytes = encoder.encode(pending.join("\n") + "\n");
+  const text = pending.join("\n") + "\n";
   pending = [];
   pendingChars = 0;
+  if (logOutput) logOutput(text);
+  else writeLogText(text, count);
+}
+
+let logOutput: ((text: string) => void) | null = null;
+
+/**
+ * Sends this isolate's log batches to `output` instead of stdout (a worker isolate hands
+ * them to the first isolate, the process's one writer, so lines never interleave).
+ */
+export function sendLogsTo(output: ((text: string) => void) | null): void {
+  logOutput = output;
+}
+
+/**
+ * Writes whole log lines (`text` ends with a newline) to stdout; `count` lines, dropped
+ * together if stdout cannot be written.
+ */
+export function writeLogText(text: string, count: number): void {
+  const bytes = encoder.encode(text);
   try {
     let offset = 0;
     while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));

@@ -61,6 +61,8 @@ export const configReloads = new client.Counter({
 /** Always 1; labels carry the hash of the active configuration. */
 export const configInfo = new client.Gauge({
   name: "sprox_config_info",
+  // Every isolate serves the same plan: one series, not one per isolate.
+  aggregator: "first",
   help: "Information about the active configuration; the value is always 1.",
   labelNames: ["hash", "version"] as const,
   registers: [registry],
@@ -109,14 +111,28 @@ export const drmKeyRequests = new client.Counter({
 /** When each TLS listener's certificate expires (refreshed at every scrape). */
 export const tlsCertificateExpiry = new client.Gauge({
   name: "sprox_tls_certificate_expiry_timestamp_seconds",
+  aggregator: "min",
   help: "Not-after time of the certificate served by each TLS listener, in Unix seconds.",
   labelNames: ["listener"] as const,
   registers: [registry],
 });
 
-/** Renders the registry in the Prometheus text format. */
+let metricsSource: (() => Promise<string>) | null = null;
+
+/**
+ * Renders the registry in the Prometheus text format; with worker isolates, the figures of
+ * every isolate added up (see {@linkcode useMetricsSource}).
+ */
 export function renderMetrics(): Promise<string> {
-  return registry.metrics();
+  return metricsSource ? metricsSource() : registry.metrics();
+}
+
+/**
+ * Makes {@linkcode renderMetrics} answer from `source` (the aggregate of every worker
+ * isolate) instead of this isolate's registry; `null` goes back to the registry.
+ */
+export function useMetricsSource(source: (() => Promise<string>) | null): void {
+  metricsSource = source;
 }
 
 /** The content type of {@linkcode renderMetrics}. */
@@ -142,7 +158,7 @@ export const authBlocks = new client.Counter({
  */
 export const drmKeyLookupDuration = new client.Histogram({
   name: "sprox_drm_key_lookup_duration_seconds",
-  help: "Time to look DRM keys up, by source (store, remote) and outcome.",
+  help: "Time to look DRM keys up, by source (store, shared, remote) and outcome.",
   labelNames: ["source", "outcome"] as const,
   buckets: [...DURATION_BUCKETS],
   registers: [registry],
@@ -152,5 +168,16 @@ export const drmKeyLookupDuration = new client.Histogram({
 export const stateFallbacks = new client.Counter({
   name: "sprox_state_fallback_total",
   help: "Rate-limit decisions made with local buckets because Redis (state.redis_url) failed.",
+  registers: [registry],
+});
+
+/**
+ * Secret-store operations on the shared key tier (Redis) that failed and were answered by this
+ * instance's own store alone: `put` and `delete` (admin API), `get` (a lookup), `list`.
+ */
+export const stateKeyFallbacks = new client.Counter({
+  name: "sprox_state_key_fallback_total",
+  help: "Shared key operations answered by the local secret store because Redis failed.",
+  labelNames: ["operation"] as const,
   registers: [registry],
 });

@@ -10,6 +10,9 @@ export {
   protectSecrets,
   RECENT_PROBLEMS,
   recentProblems,
+  sendLogsTo,
+  tagLogLines,
+  writeLogText,
 } from "./log.ts";
 export * from "./metrics.ts";
 export * from "./connection_metrics.ts";
@@ -28,3 +31,4 @@ export {
   SENSITIVE_HEADERS,
 } from "./redact.ts";
 export { annotateRequestSpan, inSpan } from "./tracing.ts";
+export { aggregateMetrics, type MetricsSnapshot, snapshotMetrics } from "./aggregate.ts";

@@ -24,11 +24,14 @@ function cpuDelta(): { user: number; system: number } {
 
 const cpuUser = new client.Counter({
   name: "process_cpu_user_seconds_total",
+  // Process-wide: every isolate reads the same figure; the first isolate's counts.
+  aggregator: "first",
   help: "Total user CPU time spent in seconds.",
   registers: [registry],
 });
 const cpuSystem = new client.Counter({
   name: "process_cpu_system_seconds_total",
+  aggregator: "first",
   help: "Total system CPU time spent in seconds.",
   registers: [registry],
 });
@@ -36,6 +39,7 @@ const cpuSystem = new client.Counter({
 /** Total CPU; its collector also advances the user and system counters. */
 export const processCpu = new client.Counter({
   name: "process_cpu_seconds_total",
+  aggregator: "first",
   help: "Total user and system CPU time spent in seconds.",
   registers: [registry],
   collect() {
@@ -49,6 +53,7 @@ export const processCpu = new client.Counter({
 /** Process start, from the runtime's time origin. */
 export const processStartTime = new client.Gauge({
   name: "process_start_time_seconds",
+  aggregator: "first",
   help: "Start time of the process since unix epoch in seconds.",
   registers: [registry],
   collect() {
@@ -59,6 +64,7 @@ export const processStartTime = new client.Gauge({
 /** Resident set size. */
 export const processResidentMemory = new client.Gauge({
   name: "process_resident_memory_bytes",
+  aggregator: "first",
   help: "Resident memory size in bytes.",
   registers: [registry],
   collect() {
@@ -83,6 +89,8 @@ export const runtimeHeap = new client.Gauge({
 /** How late a zero-delay timer fires at scrape time: a cheap event-loop lag probe. */
 export const eventLoopLag = new client.Gauge({
   name: "deno_eventloop_lag_seconds",
+  // The worst isolate's lag.
+  aggregator: "max",
   help: "Delay of a zero-delay timer measured at scrape time, in seconds.",
   registers: [registry],
   async collect() {

@@ -109,7 +109,7 @@ export function readLicenseRequest(request: unknown): LicenseRequest {
   return { kids: out, type: (type as string | undefined) ?? "temporary" };
 }
 
-/** The JWK Set of every live ClearKey key. */
+/** The JWK Set of every live ClearKey key of this instance's store. */
 export function clearKeyJwks(store: SecretStore): ClearKeyLicense {
   const keys: ClearKeyJwk[] = [];
   for (const { id } of store.list(CLEARKEY_PREFIX)) {
@@ -117,6 +117,26 @@ export function clearKeyJwks(store: SecretStore): ClearKeyLicense {
     const key = store.get(id);
     if (kid && key) keys.push({ kty: "oct", kid: bytesToBase64Url(kid), k: bytesToBase64Url(key) });
   }
+  return { keys };
+}
+
+/**
+ * The JWK Set of every live ClearKey key: with a shared tier, the keys every instance added
+ * at run time too (read from Redis unless held and checked lately); else {@linkcode clearKeyJwks}.
+ */
+export async function sharedClearKeyJwks(store: SecretStore): Promise<ClearKeyLicense> {
+  const shared = store.shared;
+  if (!shared) return clearKeyJwks(store);
+  const entries = await shared.list(CLEARKEY_PREFIX);
+  const values = await Promise.all(
+    entries.map(({ id }) => shared.isFresh(id) ? store.get(id) : shared.fetch(id)),
+  );
+  const keys: ClearKeyJwk[] = [];
+  entries.forEach(({ id }, i) => {
+    const kid = hexToBytes(id.slice(CLEARKEY_PREFIX.length));
+    const key = values[i];
+    if (kid && key) keys.push({ kty: "oct", kid: bytesToBase64Url(kid), k: bytesToBase64Url(key) });
+  });
   return { keys };
 }
 
@@ -159,15 +179,19 @@ async function counted<T>(endpoint: string, run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * `/keys`: the identifiers loaded in the secret store and their remaining lifetimes (`null`
- * for keys of the configuration, which live as long as it does); never key material. Behind the API credential when one is configured.
+ * `/keys`: the identifiers loaded in the secret store (and, with a shared tier, those in Redis)
+ * and their remaining lifetimes (`null` for keys of the configuration, which live as long as it
+ * does); never key material. Behind the API credential when one is configured.
  */
 export function handleKeysList(request: Request, options: KeyEndpointOptions): Promise<Response> {
   return counted("keys", async () => {
     if (request.method !== "GET" && request.method !== "HEAD") methodNotAllowed("GET, HEAD");
     await checkCredentials(request, new URL(request.url), options.credentials);
-    const now = options.store.now();
-    const keys = options.store.list().map(({ id, expiresAt }) => {
+    const store = options.store;
+    // With a shared tier: every instance's keys added at run time (Redis), not only this one's.
+    const entries = store.shared ? await store.shared.list() : store.list();
+    const now = store.now();
+    const keys = entries.map(({ id, expiresAt }) => {
       const colon = id.indexOf(":");
       const kind = colon > 0 ? id.slice(0, colon) : "secret";
       const kidHex = id.slice(colon + 1);
@@ -214,7 +238,9 @@ export function handleClearKey(request: Request, options: KeyEndpointOptions): P
       methodNotAllowed("GET, HEAD, POST");
     }
     await checkCredentials(request, new URL(request.url), options.credentials);
-    if (method !== "POST") return Response.json(clearKeyJwks(options.store), { headers: NO_STORE });
+    if (method !== "POST") {
+      return Response.json(await sharedClearKeyJwks(options.store), { headers: NO_STORE });
+    }
     const body = await readBodyLimited(request, MAX_LICENSE_REQUEST_BYTES);
     let parsed: unknown;
     try {

@@ -1,0 +1,140 @@
+/**
+ * The isolates serving one process: the first isolate's server, and with
+ * `server.workers` > 1 the worker isolates beside it. A reload is prepared in every isolate,
+ * then committed in all of them or in none; `/metrics` adds up every isolate; rate-limit
+ * buckets and runtime keys are held by the first isolate and reached or copied by the
+ * others; a shutdown drains them all.
+ * @module
+ */
+import type { Plan } from "../app/mod.ts";
+import type { LoadedConfig } from "../config/mod.ts";
+import type { ProxyServer } from "../edge/mod.ts";
+import { WorkerPool, type WorkerStatus } from "../edge/workers/mod.ts";
+import type { SecretStoreChange } from "../secrets/mod.ts";
+import { decide, type RateLimitDecision } from "../state/mod.ts";
+import {
+  aggregateMetrics,
+  log,
+  type MetricsSnapshot,
+  snapshotMetrics,
+  useMetricsSource,
+  writeLogText,
+} from "../telemetry/mod.ts";
+
+/** How many isolates `server.workers` asks for on this machine. */
+export function workerCount(setting: number | "auto"): number {
+  if (setting !== "auto") return setting;
+  return Math.max(1, navigator.hardwareConcurrency || 1);
+}
+
+/** A runtime key change as it travels to worker isolates. */
+export interface KeyNote {
+  readonly id: string;
+  readonly value: Uint8Array | null;
+  readonly ttlSecs: number | null;
+}
+
+/** Every isolate of the process, reloaded and stopped together. */
+export class Fleet {
+  readonly server: ProxyServer<Plan>;
+  #pool: WorkerPool | null = null;
+  #unobserve: (() => void) | null = null;
+
+  constructor(server: ProxyServer<Plan>) {
+    this.server = server;
+  }
+
+  /** The plan the first isolate serves (what the admin API shows). */
+  get plan(): Plan {
+    return this.server.plan;
+  }
+
+  /** Worker isolates beside the first, with the plan each one serves. */
+  workers(): WorkerStatus[] {
+    return this.#pool?.status() ?? [];
+  }
+
+  /** Starts `count - 1` worker isolates beside the first (none when `count` is 1). */
+  async startWorkers(count: number, loaded: LoadedConfig): Promise<void> {
+    if (count <= 1) return;
+    const ports = new Map([...this.server.addresses].map(([key, addr]) => [key, addr.port]));
+    this.#pool = await WorkerPool.start({
+      module: new URL("./worker.ts", import.meta.url),
+      count: count - 1,
+      loaded,
+      ports,
+      services: {
+        requests: {
+          "metrics": () => this.#renderAll(),
+          "bucket.take": (key) => this.#take(String(key)),
+        },
+        notes: {
+          // One writer for the process: worker batches are whole lines.
+          "log": (text) => {
+            const lines = String(text);
+            writeLogText(lines, lines.split("\n").length - 1);
+          },
+        },
+      },
+    });
+    useMetricsSource(() => this.#renderAll());
+    this.#observeKeys();
+    log("info", "worker isolates started", { workers: count, ports: Object.fromEntries(ports) });
+  }
+
+  /** Spends a token of the first isolate's bucket for a worker. */
+  #take(key: string): RateLimitDecision {
+    const limiter = this.server.plan.policy.limiter;
+    if (limiter) return limiter.take(key);
+    // The limiter is off in the current plan (a reload turned it off mid-request).
+    const settings = { requestsPerSecond: 1, burst: 1, maxTrackedClients: 1, idleEvictSecs: 1 };
+    return decide(settings, true, 1);
+  }
+
+  async #renderAll(): Promise<string> {
+    const own = await snapshotMetrics();
+    const others = this.#pool ? await this.#pool.collect<MetricsSnapshot>("snapshot") : [];
+    return aggregateMetrics([own, ...others]);
+  }
+
+  /** Copies keys added or removed at run time (admin API) to every worker isolate. */
+  #observeKeys(): void {
+    this.#unobserve?.();
+    const pool = this.#pool;
+    if (!pool) return;
+    this.#unobserve = this.server.plan.secrets.observe((change: SecretStoreChange) => {
+      if (change.source !== "runtime") return;
+      pool.broadcast("key", { id: change.id, value: change.value, ttlSecs: change.ttlSecs });
+    });
+  }
+
+  /**
+   * Reloads every isolate: each prepares the new plan (binding new listeners), then all
+   * commit; if any isolate fails to prepare, all abandon it and the error is thrown.
+   */
+  async reload(loaded: LoadedConfig): Promise<void> {
+    const pool = this.#pool;
+    if (!pool) {
+      await this.server.reload(loaded);
+      return;
+    }
+    const own = await this.server.prepare(loaded);
+    let others: Awaited<ReturnType<WorkerPool["prepare"]>>;
+    try {
+      others = await pool.prepare(loaded, own.ports);
+    } catch (error) {
+      await own.abort();
+      throw error;
+    }
+    await own.commit();
+    await others.commit();
+    this.#observeKeys();
+  }
+
+  /** Drains every isolate for up to `graceMs`. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#unobserve?.();
+    await Promise.all([this.server.shutdown(graceMs), this.#pool?.shutdown(graceMs)]);
+    useMetricsSource(null);
+  }
+}

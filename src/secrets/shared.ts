@@ -1,0 +1,215 @@
+/**
+ * The shared key tier of a secret store: keys added at run time are also written to Redis
+ * (sealed with `tokens.aes_key`), and lookups that this instance cannot answer for sure ask
+ * Redis, so a key added or removed on one instance is served or refused by every instance.
+ *
+ * - **Fast path.** A key held locally and checked against Redis less than
+ *   {@linkcode SHARED_HOLD_SECS} ago is answered synchronously, with no I/O. Keys of the
+ *   configuration and keys cached from key servers are never shared and never checked.
+ * - **Bound.** Past that, the next lookup asks Redis again: a removal or replacement on another
+ *   instance takes effect here within {@linkcode SHARED_HOLD_SECS} while Redis answers.
+ * - **Redis unreachable.** Lookups answer from the local store (including copies past their
+ *   check: availability over revocation, until Redis answers or the entry's own TTL ends);
+ *   `sprox_state_key_fallback_total{operation}` counts each failure and a `warn` line is logged
+ *   at most once per 10 s. A key added while Redis fails stays local to this instance (never
+ *   dropped by a later check) until it is added again, removed or expires.
+ * @module
+ */
+import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
+import type { SecretEntryInfo, SecretStore } from "./store.ts";
+
+/** Seconds a key read from (or written to) Redis is served locally before Redis is asked again. */
+export const SHARED_HOLD_SECS = 5;
+
+/** Source of a local copy of a key another instance added. */
+export const SHARED_SOURCE = "shared";
+
+/** At most one "unreachable" warning per this many milliseconds. */
+const LOG_INTERVAL_MS = 10_000;
+
+/** Sources of the entries that are copies of the shared tier's (checked against it). */
+const SHARED_SOURCES = new Set(["runtime", SHARED_SOURCE]);
+
+/** Where shared keys are kept (Redis: `RedisKeyStore` of `src/state`). Methods throw when it fails. */
+export interface SharedKeyTier {
+  /** Stores `value` under `id` for `ttlSecs`; true when it replaced a value. */
+  put(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean>;
+  /** The value and its remaining milliseconds; `undefined` when absent or unreadable. */
+  get(id: string): Promise<{ readonly value: Uint8Array; readonly ttlMs: number } | undefined>;
+  /** Removes `id`; true when it was held. */
+  delete(id: string): Promise<boolean>;
+  /** Identifiers starting with `prefix` and their remaining milliseconds. */
+  list(prefix?: string): Promise<readonly { readonly id: string; readonly ttlMs: number }[]>;
+  close(): void;
+}
+
+/** The outcome of a write to the shared tier. */
+export type SharedWrite =
+  | { readonly ok: true; readonly existed: boolean }
+  | { readonly ok: false; readonly error: string };
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/**
+ * A secret store's view of the shared tier (built by the store from its `shared` option).
+ *
+ * @example
+ * ```ts
+ * const store = new SecretStore({ defaultTtlSecs: 300, shared: new RedisKeyStore(url, aesKey) });
+ * await store.shared!.put("clearkey:00112233445566778899aabbccddeeff", key, 300);
+ * await store.shared!.fetch("clearkey:00112233445566778899aabbccddeeff"); // key, on any instance
+ * ```
+ */
+export class SharedKeys {
+  #store: SecretStore;
+  #tier: SharedKeyTier;
+  /** Store-clock milliseconds of the last answer of Redis for an identifier. */
+  #checked = new Map<string, number>();
+  /** Keys added here while Redis failed: served as this instance's own, never checked. */
+  #localOnly = new Set<string>();
+  #loggedAt = -Infinity;
+
+  constructor(store: SecretStore, tier: SharedKeyTier) {
+    this.#store = store;
+    this.#tier = tier;
+  }
+
+  /**
+   * Whether the local entry of `id` may be served without asking Redis: an entry of the
+   * configuration or a key server, a key added while Redis failed, or a shared key checked
+   * less than {@linkcode SHARED_HOLD_SECS} ago. False when there is no local entry.
+   */
+  isFresh(id: string): boolean {
+    const info = this.#store.info(id);
+    if (!info) return false;
+    if (!SHARED_SOURCES.has(info.source) || this.#localOnly.has(id)) return true;
+    const checked = this.#checked.get(id);
+    return checked !== undefined && this.#store.now() - checked < SHARED_HOLD_SECS * 1000;
+  }
+
+  /** Writes a key added at run time (already in the local store) to Redis. */
+  async put(id: string, value: Uint8Array, ttlSecs: number): Promise<SharedWrite> {
+    try {
+      const existed = await this.#tier.put(id, value, ttlSecs);
+      this.#checked.set(id, this.#store.now());
+      this.#localOnly.delete(id);
+      return { ok: true, existed };
+    } catch (error) {
+      this.#localOnly.add(id);
+      return { ok: false, error: this.#fail("put", error) };
+    }
+  }
+
+  /** Removes a key from Redis (the caller removed the local one). */
+  async delete(id: string): Promise<SharedWrite> {
+    this.#checked.delete(id);
+    this.#localOnly.delete(id);
+    try {
+      return { ok: true, existed: await this.#tier.delete(id) };
+    } catch (error) {
+      return { ok: false, error: this.#fail("delete", error) };
+    }
+  }
+
+  /**
+   * The key of `id` as Redis has it now, kept in the local store with its remaining TTL (so
+   * the next lookups within {@linkcode SHARED_HOLD_SECS} need no round trip); a local copy of
+   * a key Redis no longer holds is dropped. When Redis fails: the local entry, if any.
+   */
+  async fetch(id: string): Promise<Uint8Array | undefined> {
+    const local = this.#store.info(id);
+    if (local && (!SHARED_SOURCES.has(local.source) || this.#localOnly.has(id))) {
+      return this.#store.get(id);
+    }
+    let entry: { readonly value: Uint8Array; readonly ttlMs: number } | undefined;
+    try {
+      entry = await this.#tier.get(id);
+    } catch (error) {
+      this.#fail("get", error);
+      return this.#store.get(id);
+    }
+    const now = this.#store.now();
+    if (!entry || entry.ttlMs <= 0) {
+      this.#checked.delete(id);
+      // Still a shared copy (not replaced by a configuration or local-only key meanwhile).
+      const current = this.#store.info(id);
+      if (current && SHARED_SOURCES.has(current.source) && !this.#localOnly.has(id)) {
+        this.#store.delete(id);
+      }
+      return undefined;
+    }
+    this.#checked.set(id, now);
+    const current = this.#store.get(id);
+    const expiresAt = now + entry.ttlMs;
+    const held = this.#store.info(id);
+    const unchanged = current !== undefined && held !== undefined &&
+      sameBytes(current, entry.value) && Math.abs(held.expiresAt - expiresAt) < 1000;
+    current?.fill(0);
+    if (!unchanged) {
+      this.#store.set(id, entry.value, {
+        ttlSecs: entry.ttlMs === Infinity ? Infinity : entry.ttlMs / 1000,
+        source: held?.source === "runtime" ? "runtime" : SHARED_SOURCE,
+      });
+    }
+    return entry.value;
+  }
+
+  /**
+   * The live entries starting with `prefix` across instances: Redis's (with their TTL there)
+   * and the local ones Redis does not speak for (configuration, key servers, local-only). When
+   * Redis fails: the local list.
+   */
+  async list(prefix = ""): Promise<SecretEntryInfo[]> {
+    const local = this.#store.list(prefix);
+    let shared: readonly { readonly id: string; readonly ttlMs: number }[];
+    try {
+      shared = await this.#tier.list(prefix);
+    } catch (error) {
+      this.#fail("list", error);
+      return local;
+    }
+    const now = this.#store.now();
+    const byId = new Map<string, SecretEntryInfo>();
+    for (const entry of local) {
+      if (!SHARED_SOURCES.has(entry.source) || this.#localOnly.has(entry.id)) {
+        byId.set(entry.id, entry);
+      }
+    }
+    const localSource = new Map(local.map((e) => [e.id, e.source]));
+    for (const { id, ttlMs } of shared) {
+      if (byId.has(id)) continue;
+      const source = localSource.get(id) === "runtime" ? "runtime" : SHARED_SOURCE;
+      byId.set(id, { id, expiresAt: now + ttlMs, source });
+    }
+    return [...byId.values()];
+  }
+
+  /** Takes over what `previous` (the store of the plan a reload replaces) knew. */
+  adopt(previous: SharedKeys): void {
+    for (const id of previous.#localOnly) this.#localOnly.add(id);
+    for (const [id, at] of previous.#checked) {
+      if (!this.#checked.has(id)) this.#checked.set(id, at);
+    }
+  }
+
+  /** Releases the tier's connection. */
+  close(): void {
+    this.#tier.close();
+  }
+
+  #fail(operation: string, error: unknown): string {
+    stateKeyFallbacks.labels(operation).inc();
+    const message = error instanceof Error ? error.message : String(error);
+    const now = performance.now();
+    if (now - this.#loggedAt >= LOG_INTERVAL_MS) {
+      this.#loggedAt = now;
+      log("warn", "shared state unreachable; keys served from the local secret store", {
+        operation,
+        error: message,
+      });
+    }
+    return message;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Secret values in Redis, shared by every sProx instance that names the same server
+ * (`state.redis_url`) and holds the same `tokens.aes_key`.
+ *
+ * Only sealed values reach Redis (AES-256-GCM under `tokens.aes_key`, the identifier bound as
+ * additional authenticated data: see `keys_seal.ts`); an entry's time to live is the Redis
+ * key's own (`SET … PX`), so Redis drops it when it expires. A value Redis holds that does not
+ * open with this instance's key (another `AES_KEY`, altered, moved to another identifier) is
+ * treated as missing. Commands throw when Redis fails; the caller decides what to fall back to.
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { log } from "../telemetry/mod.ts";
+import { importSealKey, openValue, sealValue } from "./keys_seal.ts";
+import { leaseRedisClient, type RedisLease } from "./redis.ts";
+
+/** Prefix of the secret entries in Redis (`sprox:key:clearkey:<hex kid>`). */
+export const REDIS_KEY_PREFIX = "sprox:key:";
+
+/** At most one "unreadable" warning per this many milliseconds. */
+const UNREADABLE_LOG_INTERVAL_MS = 10_000;
+
+/** Most identifiers one {@linkcode RedisKeyStore.list} answers. */
+export const MAX_LISTED_KEYS = 1000;
+
+/** One value read back from Redis. */
+export interface SharedKeyEntry {
+  /** The opened value (the caller wipes it when done). */
+  readonly value: Uint8Array;
+  /** Milliseconds the entry has left in Redis; `Infinity` when it has no TTL. */
+  readonly ttlMs: number;
+}
+
+/** One identifier held in Redis, without its value. */
+export interface SharedKeyInfo {
+  readonly id: string;
+  /** Milliseconds the entry has left; `Infinity` when it has no TTL. */
+  readonly ttlMs: number;
+}
+
+/** Options of {@linkcode RedisKeyStore}. */
+export interface RedisKeyOptions {
+  /** How long a command waits for Redis (the connection's, when it is already open). */
+  readonly timeoutMs?: number;
+}
+
+/** A glob (`SCAN MATCH`) matching exactly the keys that start with `prefix`. */
+function matchPrefix(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`) + "*";
+}
+
+function ttlOf(pttl: unknown): number {
+  return typeof pttl === "number" && pttl >= 0 ? pttl : Infinity;
+}
+
+/**
+ * Sealed secret values in Redis with their TTL, over the connection of `url` shared with the
+ * other stores naming it.
+ *
+ * @example
+ * ```ts
+ * const keys = new RedisKeyStore("redis://127.0.0.1:6379", config.tokens.aes_key!);
+ * await keys.put("clearkey:00112233445566778899aabbccddeeff", key, 3600);
+ * (await keys.get("clearkey:00112233445566778899aabbccddeeff"))?.value; // key
+ * keys.close();
+ * ```
+ */
+export class RedisKeyStore {
+  #lease: RedisLease;
+  #client: Redis;
+  #key: Promise<CryptoKey>;
+  #loggedAt = -Infinity;
+
+  constructor(url: string, aesKeyHex: string, options: RedisKeyOptions = {}) {
+    this.#key = importSealKey(aesKeyHex);
+    // An import failure surfaces on first use; never as an unhandled rejection before it.
+    this.#key.catch(() => {});
+    this.#lease = leaseRedisClient(url, { timeoutMs: options.timeoutMs });
+    this.#client = this.#lease.client;
+  }
+
+  /**
+   * Stores `value` sealed under `id` for `ttlSecs` (`Infinity`: no TTL), replacing any; true
+   * when Redis held a value for `id` before (one round trip: `SET … GET`).
+   */
+  async put(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean> {
+    const sealed = await sealValue(await this.#key, id, value);
+    const key = REDIS_KEY_PREFIX + id;
+    const previous = Number.isFinite(ttlSecs)
+      ? await this.#client.set(key, sealed, "PX", Math.max(1, Math.ceil(ttlSecs * 1000)), "GET")
+      : await this.#client.set(key, sealed, "GET");
+    return previous !== null;
+  }
+
+  /** The value of `id` and its remaining TTL (one round trip); `undefined` when absent or unreadable. */
+  async get(id: string): Promise<SharedKeyEntry | undefined> {
+    const key = REDIS_KEY_PREFIX + id;
+    const replies = await this.#client.multi().get(key).pttl(key).exec();
+    if (!replies) throw new Error("Redis aborted the transaction");
+    const [[getError, sealed], [ttlError, pttl]] = replies;
+    if (getError) throw getError;
+    if (ttlError) throw ttlError;
+    if (typeof sealed !== "string") return undefined;
+    const value = await openValue(await this.#key, id, sealed);
+    if (!value) {
+      this.#warnUnreadable(id);
+      return undefined;
+    }
+    return { value, ttlMs: ttlOf(pttl) };
+  }
+
+  /** Removes `id`; true when Redis held it. */
+  async delete(id: string): Promise<boolean> {
+    return (await this.#client.del(REDIS_KEY_PREFIX + id)) > 0;
+  }
+
+  /**
+   * Identifiers starting with `prefix` and their remaining TTL, at most
+   * {@linkcode MAX_LISTED_KEYS} (`SCAN`, never `KEYS`: Redis keeps serving others meanwhile).
+   */
+  async list(prefix = ""): Promise<SharedKeyInfo[]> {
+    const ids: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.#client.scan(
+        cursor,
+        "MATCH",
+        matchPrefix(REDIS_KEY_PREFIX + prefix),
+        "COUNT",
+        500,
+      );
+      cursor = next;
+      for (const key of keys) {
+        if (ids.length < MAX_LISTED_KEYS) ids.push(key.slice(REDIS_KEY_PREFIX.length));
+      }
+    } while (cursor !== "0" && ids.length < MAX_LISTED_KEYS);
+    if (ids.length === 0) return [];
+    const pipeline = this.#client.pipeline();
+    for (const id of ids) pipeline.pttl(REDIS_KEY_PREFIX + id);
+    const replies = (await pipeline.exec()) ?? [];
+    const out: SharedKeyInfo[] = [];
+    replies.forEach(([error, pttl], i) => {
+      if (error) throw error;
+      // -2: expired between the scan and now.
+      if (pttl !== -2) out.push({ id: ids[i], ttlMs: ttlOf(pttl) });
+    });
+    return [...new Map(out.map((e) => [e.id, e])).values()];
+  }
+
+  /** Releases the connection. */
+  close(): void {
+    this.#lease.release();
+  }
+
+  #warnUnreadable(id: string): void {
+    const now = performance.now();
+    if (now - this.#loggedAt < UNREADABLE_LOG_INTERVAL_MS) return;
+    this.#loggedAt = now;
+    log("warn", "shared key unreadable with this AES_KEY; treated as missing", { id });
+  }
+}
