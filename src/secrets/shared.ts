@@ -16,7 +16,7 @@
  * @module
  */
 import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
-import type { SecretEntryInfo, SecretStore } from "./store.ts";
+import type { HeldKeys, SecretEntryInfo } from "./entry.ts";
 
 /** Seconds a key read from (or written to) Redis is served locally before Redis is asked again. */
 export const SHARED_HOLD_SECS = 5;
@@ -63,7 +63,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * ```
  */
 export class SharedKeys {
-  #store: SecretStore;
+  #store: HeldKeys;
   #tier: SharedKeyTier;
   /** Store-clock milliseconds of the last answer of Redis for an identifier. */
   #checked = new Map<string, number>();
@@ -71,7 +71,7 @@ export class SharedKeys {
   #localOnly = new Set<string>();
   #loggedAt = -Infinity;
 
-  constructor(store: SecretStore, tier: SharedKeyTier) {
+  constructor(store: HeldKeys, tier: SharedKeyTier) {
     this.#store = store;
     this.#tier = tier;
   }

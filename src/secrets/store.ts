@@ -6,15 +6,9 @@
  * @module
  */
 import { SharedKeys, type SharedKeyTier } from "./shared.ts";
+import type { SecretEntryInfo } from "./entry.ts";
 
-/** One identifier held by the store, without its value. */
-export interface SecretEntryInfo {
-  readonly id: string;
-  /** Milliseconds (store clock) at which the entry expires; `Infinity` for never. */
-  readonly expiresAt: number;
-  /** Where the entry came from: `config` (the file and environment) or `runtime` (admin API). */
-  readonly source: string;
-}
+export type { SecretEntryInfo };
 
 /** How a store is built. */
 export interface SecretStoreOptions {
