@@ -62,7 +62,9 @@ routes:
 export async function runWorkersBench(quick: boolean): Promise<string> {
   const seconds = quick ? 3 : 8;
   const reps = quick ? 2 : 3;
-  const dir = await Deno.makeTempDir({ prefix: "sprox-bench-workers-" });
+  // Under var/ (not a 0700 temporary directory): nginx's workers must read the content.
+  const dir = `${ROOT}var/bench/workers-${Date.now()}`;
+  await Deno.mkdir(dir, { recursive: true });
   const content = `${dir}/content`;
   await writeContent(content, 1024 * 1024);
   const originPort = freePort();
@@ -92,9 +94,9 @@ export async function runWorkersBench(quick: boolean): Promise<string> {
             const entry = results.get(key) ?? { rps: [], cpu: [], rss: [] };
             entry.rps.push(figures.rps);
             entry.cpu.push(cpu);
-            entry.rss.push(rss.stop().max / 1048576);
+            entry.rss.push(rss.stop().max);
             results.set(key, entry);
-            if (figures.errors > 0) console.error(`${key}: ${figures.errors} errors`);
+            if (figures.errors > 0) throw new Error(`${key}: ${figures.errors} errors`);
           }
         } finally {
           await sprox.stop();

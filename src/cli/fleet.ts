@@ -76,6 +76,9 @@ export class Fleet {
           },
         },
       },
+      restarted: (send) => {
+        for (const note of this.#runtimeKeys()) send("key", note);
+      },
     });
     useMetricsSource(() => this.#renderAll());
     this.#observeKeys();
@@ -95,6 +98,16 @@ export class Fleet {
     const own = await snapshotMetrics();
     const others = this.#pool ? await this.#pool.collect<MetricsSnapshot>("snapshot") : [];
     return aggregateMetrics([own, ...others]);
+  }
+
+  /** The keys added at run time that the first isolate holds now. */
+  #runtimeKeys(): KeyNote[] {
+    const secrets = this.server.plan.secrets;
+    const now = secrets.now();
+    return secrets.list().filter((e) => e.source === "runtime").flatMap((e) => {
+      const value = secrets.get(e.id);
+      return value ? [{ id: e.id, value, ttlSecs: (e.expiresAt - now) / 1000 }] : [];
+    });
   }
 
   /** Copies keys added or removed at run time (admin API) to every worker isolate. */

@@ -29,6 +29,11 @@ export interface WorkerPoolOptions {
   readonly services: HostServices;
   /** How long a worker may take to start or to prepare a reload (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Called when a worker that replaced a failed one has started: it is sent what the first
+   * isolate copied to the others since the start (runtime keys).
+   */
+  readonly restarted?: (send: (kind: string, payload: unknown) => void) => void;
 }
 
 /** What the first isolate knows of one worker. */
@@ -129,6 +134,7 @@ export class WorkerPool {
       this.#timeoutMs,
     );
     member.hash = reply.hash;
+    if (restarts > 0) this.#options.restarted?.((kind, payload) => channel.notify(kind, payload));
     return member;
   }
 
