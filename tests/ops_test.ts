@@ -74,7 +74,7 @@ Deno.test("systemd: READY=1 once listening, WATCHDOG=1 at half WATCHDOG_USEC, ST
     const started = await sprox.waitForLog((l) => l.msg === "sprox started");
     assert.equal(
       ready,
-      `READY=1\nSTATUS=serving 1 listener(s), config ${started.hash}\nMAINPID=${sprox.pid}`,
+      `READY=1\nSTATUS=serving 1 listener(s) with 1 isolate(s), config ${started.hash}\nMAINPID=${sprox.pid}`,
     );
     // The listener answers by the time READY=1 is sent.
     const health = await fetch(`http://127.0.0.1:${port}/health`, { signal: deadline() });
@@ -90,7 +90,7 @@ Deno.test("systemd: READY=1 once listening, WATCHDOG=1 at half WATCHDOG_USEC, ST
     sprox.kill("SIGHUP");
     const reloaded = await sprox.waitForLog((l) => l.msg === "config reloaded");
     await receiver.waitFor(
-      (m) => m === `STATUS=serving 1 listener(s), config ${reloaded.hash}`,
+      (m) => m === `STATUS=serving 1 listener(s) with 1 isolate(s), config ${reloaded.hash}`,
       "STATUS after the reload",
     );
     assert.notEqual(reloaded.hash, started.hash);

@@ -52,6 +52,8 @@ export function runWorkerIsolate<P extends EdgePlan>(apps: Apps<P>, hooks: Isola
     hooks.setup(channel, index);
     server = await ProxyServer.start(loaded, apps, { http3: false, ports });
     hooks.applied(loaded, server);
+    // Its lines reach the first isolate before the answer does ("listening" before "started").
+    flushLogs();
     return { hash: server.plan.hash };
   });
   channel.handle("prepare", async (payload) => {
@@ -65,6 +67,7 @@ export function runWorkerIsolate<P extends EdgePlan>(apps: Apps<P>, hooks: Isola
     pending = undefined;
     await reload.commit();
     hooks.applied(loaded, running());
+    flushLogs();
     return running().plan.hash;
   });
   channel.handle("abort", async () => {
