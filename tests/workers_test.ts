@@ -115,6 +115,13 @@ Deno.test("workers: two isolates answer on one port, and /metrics adds them up",
     }
     assert.deepEqual([...servedBy(sprox, "/metrics")].sort(), [0, 1]);
 
+    // The admin API's counters are the process's too, not the first isolate's.
+    const routes = await adminCall(adminPort, "GET", "/admin/routes");
+    assert.equal(routes.status, 200);
+    assert.deepEqual(routes.json.routes[0].counters.requests, { "2xx": N });
+    const stats = await adminCall(adminPort, "GET", "/admin/stats");
+    assert.equal(stats.json.requests["2xx"], N + 6);
+
     const workers = await adminCall(adminPort, "GET", "/admin/workers");
     assert.equal(workers.status, 200);
     const hash = started.hash;

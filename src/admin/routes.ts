@@ -4,8 +4,8 @@
  * @module
  */
 import type { Plan } from "../app/mod.ts";
-import { type OriginHealthSnapshot, upstreamErrors, upstreamRetries } from "../routing/mod.ts";
-import { httpRequests, redactUrl } from "../telemetry/mod.ts";
+import type { OriginHealthSnapshot } from "../routing/mod.ts";
+import { type MetricReading, metricsView, redactUrl } from "../telemetry/mod.ts";
 
 /** One origin as the admin API shows it. */
 export interface OriginReport {
@@ -42,12 +42,12 @@ export interface RouteReport {
 
 /** A metric's values summed by its `owner` label, then by its `key` label. */
 async function sumBy(
-  metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> },
+  metric: MetricReading | undefined,
   owner: string,
   key: string,
 ): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
-  for (const { labels, value } of (await metric.get()).values) {
+  for (const { labels, value } of metric ? (await metric.get()).values : []) {
     const id = String(labels[owner] ?? "");
     const bucket = out.get(id) ?? {};
     const name = String(labels[key] ?? "");
@@ -66,10 +66,12 @@ async function sumBy(
  * ```
  */
 export async function routesReport(plan: Plan): Promise<RouteReport[]> {
+  // With worker isolates, every isolate's counters added up.
+  const view = await metricsView();
   const [requests, errors, retries] = await Promise.all([
-    sumBy(httpRequests, "route", "status_class"),
-    sumBy(upstreamErrors, "scope", "reason"),
-    sumBy(upstreamRetries, "scope", "scope"),
+    sumBy(view.getSingleMetric("sprox_http_requests_total"), "route", "status_class"),
+    sumBy(view.getSingleMetric("sprox_upstream_errors_total"), "scope", "reason"),
+    sumBy(view.getSingleMetric("sprox_upstream_retries_total"), "scope", "scope"),
   ]);
   const iso = (ms: number) => new Date(ms).toISOString();
   return plan.routing.routes.map((route) => {

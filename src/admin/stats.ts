@@ -1,10 +1,10 @@
 /**
- * `GET /admin/stats`: the process-wide counters the console charts, read from the metrics
- * registry by name (so the admin room needs no import of the cache or stream rooms).
+ * `GET /admin/stats`: the process-wide counters the console charts (every isolate's, added
+ * up), read from the metrics registry by name (so the admin room needs no import of the cache or stream rooms).
  * Counters only grow; the console turns two readings into rates.
  * @module
  */
-import { registry } from "../telemetry/mod.ts";
+import { metricsView } from "../telemetry/mod.ts";
 
 /** Counters since the process started, at one instant. */
 export interface StatsReport {
@@ -21,7 +21,7 @@ export interface StatsReport {
 /** The values of counter `name` summed by `label`. */
 async function sumByLabel(name: string, label: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const metric = registry.getSingleMetric(name);
+  const metric = (await metricsView()).getSingleMetric(name);
   if (metric === undefined) return out;
   const { values } = await metric.get() as {
     values: { labels: Record<string, unknown>; value: number }[];

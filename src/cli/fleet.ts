@@ -18,6 +18,7 @@ import {
   type MetricsSnapshot,
   snapshotMetrics,
   useMetricsSource,
+  useSnapshotSource,
   writeLogText,
 } from "../telemetry/mod.ts";
 
@@ -81,6 +82,7 @@ export class Fleet {
       },
     });
     useMetricsSource(() => this.#renderAll());
+    useSnapshotSource(() => this.#snapshots());
     this.#observeKeys();
     log("info", "worker isolates started", { workers: count, ports: Object.fromEntries(ports) });
   }
@@ -94,10 +96,14 @@ export class Fleet {
     return decide(settings, true, 1);
   }
 
-  async #renderAll(): Promise<string> {
+  async #snapshots(): Promise<MetricsSnapshot[]> {
     const own = await snapshotMetrics();
     const others = this.#pool ? await this.#pool.collect<MetricsSnapshot>("snapshot") : [];
-    return aggregateMetrics([own, ...others]);
+    return [own, ...others];
+  }
+
+  async #renderAll(): Promise<string> {
+    return aggregateMetrics(await this.#snapshots());
   }
 
   /** The keys added at run time that the first isolate holds now. */
@@ -149,5 +155,6 @@ export class Fleet {
     this.#unobserve?.();
     await Promise.all([this.server.shutdown(graceMs), this.#pool?.shutdown(graceMs)]);
     useMetricsSource(null);
+    useSnapshotSource(null);
   }
 }

@@ -26,3 +26,34 @@ export function snapshotMetrics(): Promise<MetricsSnapshot> {
 export function aggregateMetrics(snapshots: readonly MetricsSnapshot[]): Promise<string> {
   return client.AggregatorRegistry.aggregate(snapshots as MetricsSnapshot[]).metrics();
 }
+
+let snapshotSource: (() => Promise<MetricsSnapshot[]>) | null = null;
+
+/**
+ * Makes {@linkcode metricsView} add up the snapshots `source` returns (every isolate's, the
+ * first isolate's first); `null`: this isolate's registry alone.
+ */
+export function useSnapshotSource(source: (() => Promise<MetricsSnapshot[]>) | null): void {
+  snapshotSource = source;
+}
+
+/** A metric read by name from {@linkcode metricsView}. */
+export interface MetricReading {
+  get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }>;
+}
+
+/**
+ * The metrics registry as the process sees it: this isolate's, or with worker isolates the
+ * sum of every isolate's (what the admin API reads).
+ *
+ * @example
+ * ```ts
+ * const requests = (await metricsView()).getSingleMetric("sprox_http_requests_total");
+ * ```
+ */
+export async function metricsView(): Promise<
+  { getSingleMetric(name: string): MetricReading | undefined }
+> {
+  if (!snapshotSource) return registry as never;
+  return client.AggregatorRegistry.aggregate(await snapshotSource()) as never;
+}

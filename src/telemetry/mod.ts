@@ -31,4 +31,11 @@ export {
   SENSITIVE_HEADERS,
 } from "./redact.ts";
 export { annotateRequestSpan, inSpan } from "./tracing.ts";
-export { aggregateMetrics, type MetricsSnapshot, snapshotMetrics } from "./aggregate.ts";
+export {
+  aggregateMetrics,
+  type MetricReading,
+  type MetricsSnapshot,
+  metricsView,
+  snapshotMetrics,
+  useSnapshotSource,
+} from "./aggregate.ts";

@@ -143,6 +143,9 @@ export async function decodedBody(
   return encoded.pipeThrough(new DecompressionStream(format as CompressionFormat));
 }
 
+// Decoding without `stream` keeps no state between calls, so one decoder serves all.
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /**
  * Reads a decoded manifest body whole, refusing more than `limit` bytes (502
  * `manifest_too_large`) and bytes that are not UTF-8 or fail to decompress (502
@@ -180,14 +183,17 @@ export async function readManifest(
   } finally {
     reader.releaseLock();
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
+  // A body that came in one chunk (most playlists) is decoded where it lies.
+  const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
+  if (chunks.length > 1) {
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch (error) {
     throw new ProxyError(502, "manifest_invalid", "manifest is not UTF-8 text", { cause: error });
   }

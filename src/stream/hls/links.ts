@@ -5,7 +5,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
-import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
+import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import type { SignedLinkWriter } from "./signed_links.ts";
 
 // File names made only of these need no percent-encoding (a subset of what
@@ -30,8 +30,11 @@ const MEDIA_EXTENSIONS = new Set(
 function linkName(name: string): string {
   if (name === "") return name;
   const dot = name.lastIndexOf(".");
-  const extension = dot < 0 ? "" : name.slice(dot + 1).toLowerCase();
-  return MEDIA_EXTENSIONS.has(extension) ? name : `${name}.ts`;
+  const extension = dot < 0 ? "" : name.slice(dot + 1);
+  // Lower case is the common spelling: lower-case a copy only when that is not it.
+  return MEDIA_EXTENSIONS.has(extension) || MEDIA_EXTENSIONS.has(extension.toLowerCase())
+    ? name
+    : `${name}.ts`;
 }
 
 function isSafeName(name: string): boolean {
@@ -105,7 +108,7 @@ export function directLinkTail(options: DirectLinkOptions): string {
  */
 export function directModeResolver(options: DirectLinkOptions = {}): ReferenceResolver {
   const proxy = options.proxy ?? "all";
-  if (proxy === "none") return (url) => url;
+  if (proxy === "none") return withDirectoryMapping((url) => url, (directory) => directory);
   const inner = options.signed ? signedResolver(options, options.signed) : queryResolver(options);
   if (proxy === "all") return inner;
   return (url, kind) => kind === "key" || kind === "playlist" ? inner(url, kind) : url;
@@ -133,6 +136,8 @@ function queryResolver(options: DirectLinkOptions): ReferenceResolver {
   const playlistTail = queryTail(options.playlistParameters);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
   const stream = `${prefix}/proxy/stream`;
+  const streamWithName = `${stream}/`;
+  const streamWithoutName = `${stream}?d=`;
   // Most references of a playlist share a directory and a query (a token): encode each
   // once, and only the file name per reference.
   let directory = "";
@@ -154,12 +159,12 @@ function queryResolver(options: DirectLinkOptions): ReferenceResolver {
     const name = url.slice(slash, end);
     const safe = isSafeName(name);
     const encoded = encodedDirectory + (safe ? name : encodeURIComponent(name)) +
-      (q < 0 ? "" : encodedQuery) + tail;
+      (q < 0 ? tail : encodedQuery + tail);
     if (kind === "playlist") return playlist + encoded + playlistTail;
     // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
     // demuxer) see the upstream file's own extension.
     const shown = linkName(safe ? name : name.replace(UNSAFE_NAME, "_"));
-    return shown ? `${stream}/${shown}?d=${encoded}` : `${stream}?d=${encoded}`;
+    return shown ? streamWithName + shown + "?d=" + encoded : streamWithoutName + encoded;
   };
 }
 
@@ -178,12 +183,37 @@ export interface RouteLinkOptions {
   readonly directLink?: ((url: string, kind: ReferenceKind) => string | null) | null;
 }
 
+// Route origins and base URLs come from the plan: a few distinct strings, each parsed once
+// rather than on every playlist request.
+const PREFIXES = new Map<string, string>();
+const MAX_PREFIXES = 1024;
+
+function remember(key: string, value: string): string {
+  if (PREFIXES.size >= MAX_PREFIXES) PREFIXES.delete(PREFIXES.keys().next().value!);
+  PREFIXES.set(key, value);
+  return value;
+}
+
 /** The origin URL as a prefix ending in `/`, for string comparisons on resolved hrefs. */
 export function originPrefix(origin: string): string {
+  const key = `o ${origin}`;
+  const known = PREFIXES.get(key);
+  if (known !== undefined) return known;
   const url = new URL(origin);
   url.search = "";
   url.hash = "";
-  return url.href.endsWith("/") ? url.href : `${url.href}/`;
+  return remember(key, url.href.endsWith("/") ? url.href : `${url.href}/`);
+}
+
+/** Where `base_url` publishes origin paths, serialised by the URL parser and ending in `/`. */
+function publishedPrefix(baseUrl: string | null): string {
+  if (baseUrl === null) return "/";
+  const key = `b ${baseUrl}`;
+  const known = PREFIXES.get(key);
+  if (known !== undefined) return known;
+  // Serialised by the URL parser, so nothing unsafe in a playlist line can come from it.
+  const base = new URL(baseUrl).href;
+  return remember(key, base.endsWith("/") ? base : `${base}/`);
 }
 
 /**
@@ -202,10 +232,8 @@ export function originPrefix(origin: string): string {
  */
 export function routeModeResolver(options: RouteLinkOptions): ReferenceResolver {
   const prefix = originPrefix(options.origin);
-  // Serialised by the URL parser, so nothing unsafe in a playlist line can come from it.
-  const base = options.baseUrl === null ? "/" : new URL(options.baseUrl).href;
-  const published = base.endsWith("/") ? base : `${base}/`;
-  return (url: string, kind: ReferenceKind) => {
+  const published = publishedPrefix(options.baseUrl);
+  const resolve = (url: string, kind: ReferenceKind) => {
     if (url.slice(0, prefix.length) === prefix) return published + url.slice(prefix.length);
     switch (options.crossOrigin) {
       case "keep":
@@ -222,6 +250,10 @@ export function routeModeResolver(options: RouteLinkOptions): ReferenceResolver 
       "playlist references a host this route does not proxy",
     );
   };
+  return withDirectoryMapping(
+    resolve,
+    (directory) => directory.startsWith(prefix) ? published + directory.slice(prefix.length) : null,
+  );
 }
 
 /** When a playlist is delivered in a secure context, and which references stay exempt. */
@@ -249,7 +281,7 @@ export function guardInsecure(
 ): ReferenceResolver {
   if (!options.secure || options.allowInsecure) return resolve;
   const trusted = options.trustedPrefix ?? null;
-  return (url: string, kind: ReferenceKind) => {
+  const guarded = (url: string, kind: ReferenceKind) => {
     if (url.startsWith("http:") && !(trusted !== null && url.startsWith(trusted))) {
       throw insecure(url);
     }
@@ -257,6 +289,19 @@ export function guardInsecure(
     if (out.startsWith("http:")) throw insecure(url);
     return out;
   };
+  const inner = resolve.directoryMapping;
+  if (inner === undefined) return guarded;
+  // A directory maps as a whole only when no name under it can be refused.
+  return withDirectoryMapping(guarded, (directory) => {
+    if (directory.startsWith("http:") && !(trusted !== null && directory.startsWith(trusted))) {
+      return null;
+    }
+    const mapped = inner(directory);
+    // `/…` and `https:…` stay so whatever name follows; anything else is checked per name.
+    return mapped !== null && (mapped.startsWith("/") || mapped.startsWith("https:"))
+      ? mapped
+      : null;
+  });
 }
 
 function insecure(url: string): ProxyError {

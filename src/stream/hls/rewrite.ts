@@ -7,6 +7,7 @@
 import { ProxyError } from "../../errors/mod.ts";
 import { findAttributes } from "./_attributes.ts";
 import {
+  isPlainRelativeReference,
   type ReferenceBase,
   referenceBase,
   type ReferenceKind,
@@ -42,8 +43,30 @@ export interface RewriteOptions {
 }
 
 /**
+ * True for the characters `String.prototype.trim` removes (ECMAScript WhiteSpace and
+ * LineTerminator), so that a line's reference is found without slicing and trimming it.
+ */
+function isBlank(c: number): boolean {
+  if (c > 32 && c < 160) return false;
+  return c === 32 || (c >= 9 && c <= 13) || c === 160 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f ||
+    c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/** True when `text` holds `#EXT-X-` at `at` (compared by char code: no call, no slice). */
+function isTagPrefix(text: string, at: number): boolean {
+  return text.charCodeAt(at + 4) === 45 /* - */ && text.charCodeAt(at + 6) === 45 &&
+    text.charCodeAt(at + 5) === 88 /* X */ && text.charCodeAt(at + 1) === 69 /* E */ &&
+    text.charCodeAt(at + 2) === 88 /* X */ && text.charCodeAt(at + 3) === 84 /* T */;
+}
+const STREAM_INF = "EXT-X-STREAM-INF";
+
+/**
  * An incremental rewriter: feed text chunks with {@linkcode PlaylistRewriter.push} (lines may
  * span chunks), then {@linkcode PlaylistRewriter.finish}. Each call returns output text.
+ *
+ * One scan over the text: unchanged spans are copied as they are (slices of the input, no
+ * per-line strings), and new strings are built only for references that change.
  *
  * @example
  * ```ts
@@ -57,6 +80,8 @@ export class PlaylistRewriter {
   #pending = "";
   #sawHeader = false;
   #variantNext = false;
+  /** The resolver's mapping of the base directory: unknown until a reference needs it. */
+  #mapped: string | null | undefined = undefined;
 
   constructor(options: RewriteOptions) {
     this.#base = referenceBase(options.playlistUrl);
@@ -68,13 +93,13 @@ export class PlaylistRewriter {
     if (chunk.indexOf("\0") >= 0) {
       throw new ProxyError(502, "manifest_invalid", "playlist holds a NUL byte");
     }
-    const text = this.#pending + chunk;
+    const text = this.#pending.length === 0 ? chunk : this.#pending + chunk;
     const last = text.lastIndexOf("\n");
     if (last < 0) {
       this.#pending = text;
       return "";
     }
-    this.#pending = text.slice(last + 1);
+    this.#pending = last + 1 === text.length ? "" : text.slice(last + 1);
     return this.#lines(text, last + 1);
   }
 
@@ -89,66 +114,101 @@ export class PlaylistRewriter {
     return out;
   }
 
-  /** Copies unchanged lines as spans of `text`; only rewritten lines are rebuilt. */
+  /**
+   * Rewrites `text[0, end)`: copies everything up to each changed reference as one slice
+   * and writes the new reference in its place.
+   */
   #lines(text: string, end: number): string {
     let out = "";
     let cursor = 0;
     let start = 0;
+    // Where the next `:` is, searched once per stretch of text rather than once per tag
+    // line, so that lines without one cost no rescans.
+    let colon = -1;
+    while (start < end && !this.#sawHeader) {
+      let nl = text.indexOf("\n", start);
+      if (nl < 0 || nl > end) nl = end;
+      this.#header(text, start, nl);
+      start = nl + 1;
+    }
     while (start < end) {
       let nl = text.indexOf("\n", start);
       if (nl < 0 || nl > end) nl = end;
-      const replaced = this.#line(text, start, nl);
-      if (replaced !== null) {
-        out += text.slice(cursor, start) + replaced;
-        cursor = nl;
+      if (start === nl) {
+        start = nl + 1;
+        continue;
+      }
+      // Tags are found after leading blanks too, as sloppy generators indent them.
+      let first = start;
+      let c = text.charCodeAt(first);
+      while ((c === 32 || c === 9) && first < nl) c = text.charCodeAt(++first);
+      if (c === 35 /* # */ && first < nl) {
+        if (isTagPrefix(text, first)) {
+          if (colon < first) {
+            colon = text.indexOf(":", first);
+            if (colon < 0) colon = text.length;
+          }
+          const replaced = this.#tagLine(text, start, first, colon < nl ? colon : -1, nl);
+          if (replaced !== null) {
+            out += text.slice(cursor, start) + replaced;
+            cursor = nl;
+          }
+        }
+        start = nl + 1;
+        continue;
+      }
+      // A URI line: the reference is the line without the blanks around it.
+      let from = first;
+      while (from < nl && isBlank(text.charCodeAt(from))) from++;
+      let to = nl;
+      while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
+      if (from < to) {
+        const kind: ReferenceKind = this.#variantNext ? "playlist" : "media";
+        this.#variantNext = false;
+        const written = this.#write(text.slice(from, to), kind, text, start, nl);
+        if (written !== null) {
+          out += text.slice(cursor, from) + written;
+          cursor = to;
+        }
       }
       start = nl + 1;
     }
-    return out + text.slice(cursor, end);
+    return cursor === 0 && end === text.length ? text : out + text.slice(cursor, end);
   }
 
-  /** The replacement for the line `text[start, end)`, or null when it stays as it is. */
-  #line(text: string, start: number, end: number): string | null {
-    if (!this.#sawHeader) {
-      const raw = text.slice(start, end);
-      const line = (raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).trim();
-      if (line === "") return null;
-      if (!line.startsWith("#EXTM3U")) {
-        throw new ProxyError(502, "manifest_invalid", "playlist does not start with #EXTM3U");
-      }
-      this.#sawHeader = true;
+  /** Checks a line before `#EXTM3U`: blank lines (and a byte order mark) may precede it. */
+  #header(text: string, start: number, end: number): void {
+    const raw = text.slice(start, end);
+    const line = (raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).trim();
+    if (line === "") return;
+    if (!line.startsWith("#EXTM3U")) {
+      throw new ProxyError(502, "manifest_invalid", "playlist does not start with #EXTM3U");
+    }
+    this.#sawHeader = true;
+  }
+
+  /**
+   * The replacement for the `#EXT-X-` tag line `text[start, end)` (its `#` at `first`, its
+   * first `:` at `colon`, or -1), or null when it stays as it is.
+   */
+  #tagLine(
+    text: string,
+    start: number,
+    first: number,
+    colon: number,
+    end: number,
+  ): string | null {
+    if (colon < 0) {
+      if (text.slice(first + 1, end).trimEnd() === STREAM_INF) this.#variantNext = true;
       return null;
     }
-    if (start === end) return null;
-    // Tags are found after leading blanks too, as sloppy generators indent them.
-    let first = start;
-    while (first < end && (text.charCodeAt(first) === 32 || text.charCodeAt(first) === 9)) first++;
-    if (text.charCodeAt(first) === 35 /* # */) {
-      if (!text.startsWith("#EXT-X-", first)) return null;
-      const raw = text.slice(start, end);
-      const colon = raw.indexOf(":");
-      const from = first - start + 1;
-      const tag = colon < 0 ? raw.slice(from).trimEnd() : raw.slice(from, colon);
-      if (tag === "EXT-X-STREAM-INF") {
-        this.#variantNext = true;
-        return null;
-      }
-      const names = ATTRIBUTE_NAMES.get(tag);
-      return names && colon > 0 ? this.#tag(raw, tag, colon + 1, names) : null;
+    const tag = text.slice(first + 1, colon);
+    const names = ATTRIBUTE_NAMES.get(tag);
+    if (names === undefined) {
+      if (tag === STREAM_INF) this.#variantNext = true;
+      return null;
     }
-    const raw = text.slice(start, end);
-    const body = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    const trimmed = body.trim();
-    if (trimmed === "") return null;
-    const kind: ReferenceKind = this.#variantNext ? "playlist" : "media";
-    this.#variantNext = false;
-    const absolute = resolveReference(this.#base, trimmed);
-    if (absolute === null) return null;
-    if (trimmed.length === body.length) {
-      return this.#write(absolute, kind, raw) + raw.slice(body.length);
-    }
-    const at = body.indexOf(trimmed);
-    return raw.slice(0, at) + this.#write(absolute, kind, raw) + raw.slice(at + trimmed.length);
+    return this.#tag(text.slice(start, end), tag, colon - start + 1, names);
   }
 
   #tag(raw: string, tag: string, from: number, names: ReadonlySet<string>): string | null {
@@ -159,16 +219,35 @@ export class PlaylistRewriter {
     let cursor = 0;
     for (const span of spans) {
       const value = raw.slice(span.start, span.end);
-      const absolute = resolveReference(this.#base, value.trim());
-      if (absolute === null) continue;
-      out += raw.slice(cursor, span.start) + this.#write(absolute, kinds.get(span.name)!, raw);
+      const written = this.#write(value.trim(), kinds.get(span.name)!, raw, 0, raw.length);
+      if (written === null) continue;
+      out += raw.slice(cursor, span.start) + written;
       cursor = span.end;
     }
     return out + raw.slice(cursor);
   }
 
-  #write(absolute: string, kind: ReferenceKind, line: string): string {
-    return this.#resolve(absolute, kind, line);
+  /**
+   * What `reference` (on the line `text[start, end)`) is written as, or null when it stays.
+   * Plain relative names under a directory the resolver maps as a whole cost one
+   * concatenation; everything else is resolved and handed to the resolver.
+   */
+  #write(
+    reference: string,
+    kind: ReferenceKind,
+    text: string,
+    start: number,
+    end: number,
+  ): string | null {
+    if (isPlainRelativeReference(reference)) {
+      if (this.#mapped === undefined) {
+        this.#mapped = this.#resolve.directoryMapping?.(this.#base.directory) ?? null;
+      }
+      if (this.#mapped !== null) return this.#mapped + reference;
+      return this.#resolve(this.#base.directory + reference, kind, text.slice(start, end));
+    }
+    const absolute = resolveReference(this.#base, reference);
+    return absolute === null ? null : this.#resolve(absolute, kind, text.slice(start, end));
   }
 }
 

@@ -7,7 +7,7 @@ import type { RouteConfig } from "../../config/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { log } from "../../telemetry/mod.ts";
 import { guardInsecure, originPrefix, routeModeResolver } from "./links.ts";
-import type { ReferenceKind, ReferenceResolver } from "./resolve.ts";
+import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import { playlistBody, rewritePlaylistResponse } from "./respond.ts";
 
 /** What the route-mode transform needs to know about the request and the route. */
@@ -67,7 +67,8 @@ function checkingResolver(
   playlistUrl: string,
   options: Omit<RoutePlaylistOptions, "routeId" | "requestId">,
 ): ReferenceResolver {
-  return guardInsecure((url) => url, {
+  const identity = withDirectoryMapping((url) => url, (directory) => directory);
+  return guardInsecure(identity, {
     secure: playlistUrl.startsWith("https:") || options.clientProtocol === "https",
     allowInsecure: options.hls.allow_insecure_segments,
     trustedPrefix: originPrefix(options.origin.href),

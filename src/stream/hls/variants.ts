@@ -43,9 +43,14 @@ interface Variant {
   readonly bandwidth: number;
 }
 
-function attribute(line: string, name: string): string | undefined {
-  const match = new RegExp(`(?:^|[:,])${name}=("[^"]*"|[^,]*)`).exec(line);
-  return match?.[1];
+// Compiled once, not per variant line.
+const ATTRIBUTE_PATTERNS: Readonly<Record<"RESOLUTION" | "BANDWIDTH", RegExp>> = {
+  RESOLUTION: /(?:^|[:,])RESOLUTION=("[^"]*"|[^,]*)/,
+  BANDWIDTH: /(?:^|[:,])BANDWIDTH=("[^"]*"|[^,]*)/,
+};
+
+function attribute(line: string, name: "RESOLUTION" | "BANDWIDTH"): string | undefined {
+  return ATTRIBUTE_PATTERNS[name].exec(line)?.[1];
 }
 
 function readVariants(lines: readonly string[]): Variant[] {
