@@ -15,54 +15,28 @@ import {
   connectionsClosedByServer,
   connectionsOpen,
   connectionsShed,
-  h3Errors,
   log,
   requestsByProtocol,
   tlsHandshakes,
   tlsServerNames,
 } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
-import { type CertWatch, watchCertificateFiles } from "./cert_watch.ts";
+import { watchCertificateFiles } from "./cert_watch.ts";
 import type { Apps, EdgePlan, Handler, ListenerPlan, ServerState } from "./plan.ts";
 import type { HttpProtocol } from "./connection.ts";
 import { type ConnectionLimits, ConnectionTable, type TrackedConnection } from "./connections.ts";
 import { FdBudget, isDescriptorExhaustion } from "./fd_budget.ts";
-import { errorCodeName, H3Session, QuicSocket } from "./h3/mod.ts";
+import { advertiseHttp3, type QuicServing, startQuic, stopQuic } from "./http3.ts";
+import type { ListenerRecord } from "./record.ts";
 import { CertificateSelector, type KeyPair } from "./sni.ts";
 import {
   acceptLoop,
   assertAddressFree,
-  BindError,
   type BindOptions,
   bindSocket,
-  formatAddress,
   type HttpConnection,
   serveHttp,
 } from "./listener.ts";
-
-interface ListenerRecord {
-  listener: ListenerPlan;
-  /** The socket accepting now (a certificate rotation replaces it). */
-  socket: Deno.Listener<Deno.Conn, Deno.NetAddr>;
-  /** The handler of the newest plan for this address. */
-  handler: Handler;
-  /** Requests in flight (for `max_concurrent_requests`). */
-  inFlight: number;
-  /** Set when the listener stops: connections close as soon as nothing is in flight. */
-  draining: boolean;
-  /** Open connections, across the sockets of certificate rotations. */
-  table: ConnectionTable;
-  /** HTTP of each open connection, by connection id. */
-  http: Map<number, HttpConnection>;
-  /** Certificate watch of a TLS listener with `watch_for_changes`. */
-  watch?: CertWatch;
-  /** The UDP socket serving HTTP/3 (`listen.http3`). */
-  quic?: QuicSocket;
-  /** The certificate selector of the current TCP socket (per-hostname certificates). */
-  selector?: CertificateSelector;
-  /** Set while a socket swap is under way (one at a time). */
-  rotating?: Promise<void>;
-}
 
 function tlsSignature(listener: ListenerPlan): string {
   return JSON.stringify([listener.tls, listener.http3]);
@@ -76,15 +50,6 @@ function certificatePaths(listener: ListenerPlan): string[] {
     ...listener.tls.certificates.flatMap((c) => [c.certificatePath, c.privateKeyPath]),
   ];
 }
-
-/** Concurrent request streams per HTTP/3 connection (QUIC MAX_STREAMS, bidirectional). */
-const H3_MAX_CONCURRENT_STREAMS = 100;
-
-/** How much longer QUIC's idle timeout is than `server.limits.idle_timeout_ms`. */
-const QUIC_IDLE_MARGIN_MS = 10_000;
-
-/** How long HTTP/3 clients may cache the Alt-Svc advertisement, in seconds. */
-const ALT_SVC_MAX_AGE = 86400;
 
 /** How one isolate's server binds (see `workers/`). */
 export interface ServerOptions {
@@ -167,16 +132,6 @@ function checkKeyPair(pair: KeyPair): void {
   // A throwaway socket is the runtime's own parser: it fails as a handshake would.
   const probe = Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pair });
   probe.close();
-}
-
-/** The answer to a request the HTTP/3 layer refuses before the application. */
-function errorFor(status: 400 | 431 | 501, message: string): Response {
-  const reason = status === 431
-    ? "request_header_fields_too_large"
-    : status === 501
-    ? "method_not_implemented"
-    : "bad_request";
-  return errorResponse(new ProxyError(status, reason, message));
 }
 
 /** At most one log line per listener and event kind per interval, with the count. */
@@ -275,6 +230,12 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   get addresses(): ReadonlyMap<string, Deno.NetAddr> {
     return new Map([...this.#records].map(([k, r]) => [k, r.socket.addr]));
   }
+
+  /** What HTTP/3 listeners need of this server. */
+  #quicServing: QuicServing = {
+    limits: () => this.#plan.config.server.limits,
+    handle: (record, tracked, request, info) => this.#onRequest(record, tracked, request, info),
+  };
 
   #handler(plan: P, listener: ListenerPlan): Handler {
     return this.#apps.handler(plan, listener, this.#state as ServerState);
@@ -377,74 +338,6 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     http.finished.then(release);
   }
 
-  /** Accepts HTTP/3 connections on `quic` for `record` until the endpoint closes. */
-  async #acceptQuic(record: ListenerRecord, quic: QuicSocket): Promise<void> {
-    for await (const incoming of quic.incoming()) {
-      void this.#onQuicIncoming(record, incoming);
-    }
-  }
-
-  /**
-   * Handshakes, admits and serves one HTTP/3 connection. The peer's address is only known
-   * after the handshake (see `h3/endpoint.ts`), so admission comes second; a connection
-   * over a limit is closed at once with H3_EXCESSIVE_LOAD.
-   */
-  async #onQuicIncoming(record: ListenerRecord, incoming: Deno.QuicIncoming): Promise<void> {
-    const key = record.listener.key;
-    let conn: Deno.QuicConn;
-    try {
-      conn = await incoming.accept();
-    } catch {
-      tlsHandshakes.labels(key, "quic", "failed").inc();
-      return;
-    }
-    tlsHandshakes.labels(key, "quic", "ok").inc();
-    const served: { session?: H3Session } = {};
-    const admission = record.table.admit(
-      conn.remoteAddr.hostname,
-      // Never an immediate close: that would drop the end of a response still unsent.
-      () => served.session?.closeGracefully(),
-      { protocol: "h3" },
-    );
-    if (!admission.admitted) {
-      connectionsShed.labels(key, admission.reason).inc();
-      try {
-        conn.close({ closeCode: 0x107, reason: "connection limit" });
-      } catch {
-        // Already closed.
-      }
-      return;
-    }
-    const tracked = admission.connection;
-    connectionsAccepted.labels(key).inc();
-    connectionsOpen.labels(key).inc();
-    connectionsByProtocol.labels(key, "h3").inc();
-    const limits = this.#plan.config.server.limits;
-    const session = served.session = new H3Session(conn, {
-      maxFieldSectionSize: limits.max_header_bytes,
-      headerTimeoutMs: limits.header_timeout_ms,
-      handler: (request, info) => this.#onRequest(record, tracked, request, info),
-      refusal: errorFor,
-      failure: (error) => {
-        log("debug", "response failed", { listener: key, error: String(error) });
-        return errorResponse(new ProxyError(500, "internal", "internal error"));
-      },
-      onError: (code, scope) => h3Errors.labels(key, errorCodeName(code), scope).inc(),
-    });
-    record.http.set(tracked.id, {
-      finished: session.finished,
-      abort: () => session.close(),
-      drain: () => session.goaway(),
-    });
-    // A draining listener sends GOAWAY at once.
-    if (record.draining) session.goaway();
-    session.start();
-    await session.finished;
-    record.table.remove(tracked);
-    record.http.delete(tracked.id);
-    connectionsOpen.labels(key).dec();
-  }
-
   #onRequest(
     record: ListenerRecord,
     tracked: TrackedConnection,
@@ -528,7 +421,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     };
     if (this.#wantsQuic(listener)) {
       try {
-        this.#startQuic(record, material.options);
+        startQuic(record, material.options, this.#quicServing);
       } catch (error) {
         closeSocket(socket);
         record.table.dispose();
@@ -550,47 +443,6 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
         () => this.#rotate(record),
       );
     }
-  }
-
-  /** Binds the UDP socket of an HTTP/3 listener on the TCP socket's port and accepts on it. */
-  #startQuic(record: ListenerRecord, options: BindOptions): void {
-    const limits = this.#plan.config.server.limits;
-    const port = record.socket.addr.port;
-    let quic: QuicSocket;
-    try {
-      quic = QuicSocket.bind({
-        hostname: record.listener.host,
-        port,
-        cert: options.tls!.cert,
-        key: options.tls!.key,
-        maxConcurrentStreams: H3_MAX_CONCURRENT_STREAMS,
-        // Past sProx's own idle timeout, so that the table closes quiet connections itself
-        // (GOAWAY, H3_NO_ERROR, counted); QUIC's catches peers that vanished.
-        idleTimeoutMs: limits.idle_timeout_ms + QUIC_IDLE_MARGIN_MS,
-      });
-    } catch (error) {
-      throw new BindError(`${formatAddress(record.listener.host, port)}/udp`, error);
-    }
-    record.quic = quic;
-    void this.#acceptQuic(record, quic);
-  }
-
-  /** Stops HTTP/3 on a listener: GOAWAY to its connections, which close when idle. */
-  async #stopQuic(record: ListenerRecord, graceMs: number): Promise<void> {
-    const quic = record.quic;
-    if (!quic) return;
-    record.quic = undefined;
-    quic.stopAccepting();
-    // Sessions close themselves once GOAWAY is sent and their last request is done.
-    const sessions = [...record.http.values()].filter((h) => h.drain !== undefined);
-    for (const session of sessions) session.drain!();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(sessions.map((s) => s.finished)),
-      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
-    ]);
-    clearTimeout(timer);
-    quic.close();
   }
 
   /** Too many distinct SNI names on the current socket: swap it to empty the runtime's cache. */
@@ -770,14 +622,18 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
         // established TCP connections keep the certificate they negotiated.
         const hadQuic = record.quic !== undefined;
         if (hadQuic && !this.#wantsQuic(listener)) {
-          stopping.push(this.#stopQuic(record, next.config.server.shutdown_grace_ms));
+          stopping.push(stopQuic(record, next.config.server.shutdown_grace_ms));
         } else if (hadQuic) {
           for (const connection of record.http.values()) connection.drain?.();
         }
         await this.#rotate(record, "listener TLS settings applied");
         if (!hadQuic && this.#wantsQuic(listener)) {
           try {
-            this.#startQuic(record, (await socketMaterial(listener, 0, () => {})).options);
+            startQuic(
+              record,
+              (await socketMaterial(listener, 0, () => {})).options,
+              this.#quicServing,
+            );
           } catch (error) {
             log("error", "cannot start HTTP/3 on the listener", {
               listener: key,
@@ -861,32 +717,5 @@ function closeSocket(socket: Deno.Listener): void {
     socket.close();
   } catch {
     // Already closed.
-  }
-}
-
-/**
- * Adds `Alt-Svc: h3=":<port>"` to an HTTP/1.1 or HTTP/2 response of an HTTP/3 listener
- * (RFC 7838, RFC 9114 §3.1.1), unless the request's host has a certificate of its own: QUIC
- * serves the default certificate only, and a client sent there would fail its handshake.
- */
-function advertiseHttp3(record: ListenerRecord, request: Request, response: Response): Response {
-  const quic = record.quic;
-  if (!quic) return response;
-  // HTTP/2 requests carry :authority, not Host; the URL has either.
-  const host = new URL(request.url).hostname.replace(/^\[|\]$/g, "");
-  if (record.selector?.namedFor(host)) return response;
-  const value = `h3=":${quic.addr.port}"; ma=${ALT_SVC_MAX_AGE}`;
-  try {
-    response.headers.set("alt-svc", value);
-    return response;
-  } catch {
-    // Immutable headers: copy.
-    const headers = new Headers(response.headers);
-    headers.set("alt-svc", value);
-    return new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-    });
   }
 }
