@@ -47,7 +47,7 @@ const HLS = {
   max_manifest_bytes: 16 * 1024 * 1024,
 };
 
-function prepared(): [string, ReferenceResolver][] {
+function prepared(): [string, ReferenceResolver, boolean][] {
   return [
     [
       "route",
@@ -57,9 +57,10 @@ function prepared(): [string, ReferenceResolver][] {
         crossOrigin: "direct_stream",
         directLink: directModeResolver(),
       }),
+      false,
     ],
-    ["direct", directModeResolver({ overrides: [["h_referer", "https://p.example/"]] })],
-    ["check-only", withDirectoryMapping((url) => url, (directory) => directory)],
+    ["direct", directModeResolver({ overrides: [["h_referer", "https://p.example/"]] }), false],
+    ["check-only", withDirectoryMapping((url) => url, (directory) => directory), true],
   ];
 }
 
@@ -104,10 +105,10 @@ export async function runRewriteBench(quick: boolean): Promise<string[]> {
   for (const size of [2 * 1024, 64 * 1024]) {
     const { text, uris } = sizedPlaylist(size);
     const label = `${(size / 1024).toFixed(0)} KiB, ${uris} URIs`;
-    for (const [mode, resolve] of prepared()) {
+    for (const [mode, resolve, checkOnly] of prepared()) {
       // Batches, so that the timer's resolution does not dominate small inputs.
       const us = await measure(
-        () => rewritePlaylist(text, { playlistUrl: PLAYLIST_URL, resolve }),
+        () => rewritePlaylist(text, { playlistUrl: PLAYLIST_URL, resolve, checkOnly }),
         size < 8192 ? 100 : 4,
         minMs,
       );

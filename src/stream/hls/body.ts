@@ -160,7 +160,23 @@ export async function readManifest(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<string> {
-  if (body === null) return "";
+  return (await readManifestBytes(body, limit)).text;
+}
+
+/**
+ * {@linkcode readManifest}, also giving the bytes the text was decoded from (they are what
+ * encoding the text gives back: the decoder is strict and keeps a byte order mark).
+ *
+ * @example
+ * ```ts
+ * const { bytes, text } = await readManifestBytes(body, 16 * 1024 * 1024);
+ * ```
+ */
+export async function readManifestBytes(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ bytes: Uint8Array; text: string }> {
+  if (body === null) return { bytes: new Uint8Array(0), text: "" };
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = body.getReader();
@@ -193,7 +209,7 @@ export async function readManifest(
     }
   }
   try {
-    return UTF8.decode(bytes);
+    return { bytes, text: UTF8.decode(bytes) };
   } catch (error) {
     throw new ProxyError(502, "manifest_invalid", "manifest is not UTF-8 text", { cause: error });
   }

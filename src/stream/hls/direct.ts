@@ -7,12 +7,8 @@ import { ProxyError } from "../../errors/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
 import { parseDestination } from "../direct/mod.ts";
 import { decodedBody, readManifest } from "./body.ts";
-import {
-  type DirectLinkOptions,
-  directModeResolver,
-  guardInsecure,
-  type ProxiedReferences,
-} from "./links.ts";
+import { guardInsecure } from "./insecure.ts";
+import { type DirectLinkOptions, directModeResolver, type ProxiedReferences } from "./links.ts";
 import type { ReferenceResolver } from "./resolve.ts";
 import { PLAYLIST_CONTENT_TYPE, textResponse } from "./respond.ts";
 import { rewritePlaylist } from "./rewrite.ts";

@@ -25,16 +25,27 @@ const MEDIA_EXTENSIONS = new Set(
 /**
  * The file name shown in a `/proxy/stream/<name>` link: the upstream one, with `.ts`
  * appended when its extension is not a media one (`.dash`, `.php`, none). ffmpeg accepts
- * `.ts` for both MPEG-TS and ISO BMFF segments.
+ * `.ts` for both MPEG-TS and ISO BMFF segments. The names of one playlist mostly share an
+ * extension: the last media extension seen is compared in place (no slice, no set lookup).
  */
-function linkName(name: string): string {
-  if (name === "") return name;
-  const dot = name.lastIndexOf(".");
-  const extension = dot < 0 ? "" : name.slice(dot + 1);
-  // Lower case is the common spelling: lower-case a copy only when that is not it.
-  return MEDIA_EXTENSIONS.has(extension) || MEDIA_EXTENSIONS.has(extension.toLowerCase())
-    ? name
-    : `${name}.ts`;
+function linkNamer(): (name: string) => string {
+  let known = "";
+  return (name) => {
+    if (name === "") return name;
+    const dot = name.lastIndexOf(".");
+    if (known.length > 0 && name.length - dot - 1 === known.length && dot >= 0) {
+      let i = 0;
+      while (i < known.length && name.charCodeAt(dot + 1 + i) === known.charCodeAt(i)) i++;
+      if (i === known.length) return name;
+    }
+    const extension = dot < 0 ? "" : name.slice(dot + 1);
+    if (MEDIA_EXTENSIONS.has(extension)) {
+      known = extension;
+      return name;
+    }
+    // Lower case is the common spelling: lower-case a copy only when that is not it.
+    return MEDIA_EXTENSIONS.has(extension.toLowerCase()) ? name : `${name}.ts`;
+  };
 }
 
 function isSafeName(name: string): boolean {
@@ -119,6 +130,7 @@ function signedResolver(options: DirectLinkOptions, signed: SignedLinkWriter): R
   const playlistPath = options.playlistPath ?? "/proxy/hls/manifest.m3u8";
   const carried = options.overrides ?? [];
   const forPlaylists = [...carried, ...(options.playlistParameters ?? [])];
+  const linkName = linkNamer();
   return (url: string, kind: ReferenceKind) => {
     if (kind === "playlist") return signed.link(playlistPath, [["d", url], ...forPlaylists]);
     const q = url.indexOf("?");
@@ -133,17 +145,19 @@ function signedResolver(options: DirectLinkOptions, signed: SignedLinkWriter): R
 function queryResolver(options: DirectLinkOptions): ReferenceResolver {
   const prefix = options.prefix ?? "";
   const tail = directLinkTail(options);
-  const playlistTail = queryTail(options.playlistParameters);
+  const playlistTail = tail + queryTail(options.playlistParameters);
   const playlist = `${prefix}${options.playlistPath ?? "/proxy/hls/manifest.m3u8"}?d=`;
   const stream = `${prefix}/proxy/stream`;
   const streamWithName = `${stream}/`;
   const streamWithoutName = `${stream}?d=`;
-  // Most references of a playlist share a directory and a query (a token): encode each
-  // once, and only the file name per reference.
+  const linkName = linkNamer();
+  // Most references of a playlist share a directory and a query (a token): each is encoded
+  // once, with the parameters that follow it, and only the file name per reference.
   let directory = "";
   let encodedDirectory = "";
   let query = "";
-  let encodedQuery = "";
+  let queryAndTail = tail;
+  let queryAndPlaylistTail = playlistTail;
   return (url: string, kind: ReferenceKind) => {
     const q = url.indexOf("?");
     const end = q < 0 ? url.length : q;
@@ -152,19 +166,29 @@ function queryResolver(options: DirectLinkOptions): ReferenceResolver {
       directory = url.slice(0, slash);
       encodedDirectory = encodeURIComponent(directory);
     }
-    if (q >= 0 && (url.length - q !== query.length || url.slice(q) !== query)) {
+    if (q < 0) {
+      if (query !== "") {
+        query = "";
+        queryAndTail = tail;
+        queryAndPlaylistTail = playlistTail;
+      }
+    } else if (url.length - q !== query.length || url.slice(q) !== query) {
       query = url.slice(q);
-      encodedQuery = encodeURIComponent(query);
+      const encodedQuery = encodeURIComponent(query);
+      queryAndTail = encodedQuery + tail;
+      queryAndPlaylistTail = encodedQuery + playlistTail;
     }
     const name = url.slice(slash, end);
     const safe = isSafeName(name);
-    const encoded = encodedDirectory + (safe ? name : encodeURIComponent(name)) +
-      (q < 0 ? tail : encodedQuery + tail);
-    if (kind === "playlist") return playlist + encoded + playlistTail;
+    const encodedName = safe ? name : encodeURIComponent(name);
+    if (kind === "playlist") {
+      return playlist + encodedDirectory + encodedName + queryAndPlaylistTail;
+    }
     // `/proxy/stream/<file name>`: players that check segment extensions (ffmpeg's HLS
     // demuxer) see the upstream file's own extension.
     const shown = linkName(safe ? name : name.replace(UNSAFE_NAME, "_"));
-    return shown ? streamWithName + shown + "?d=" + encoded : streamWithoutName + encoded;
+    return (shown ? streamWithName + shown + "?d=" : streamWithoutName) + encodedDirectory +
+      encodedName + queryAndTail;
   };
 }
 
@@ -253,62 +277,5 @@ export function routeModeResolver(options: RouteLinkOptions): ReferenceResolver 
   return withDirectoryMapping(
     resolve,
     (directory) => directory.startsWith(prefix) ? published + directory.slice(prefix.length) : null,
-  );
-}
-
-/** When a playlist is delivered in a secure context, and which references stay exempt. */
-export interface InsecureGuardOptions {
-  /** The playlist came over HTTPS, is served over HTTPS, or `base_url` is HTTPS. */
-  readonly secure: boolean;
-  /** `allow_insecure_segments`. */
-  readonly allowInsecure: boolean;
-  /** References under this prefix (the route's configured origin) are the operator's own. */
-  readonly trustedPrefix?: string | null;
-}
-
-/**
- * Wraps a resolver so that, in a secure context, any `http://` reference (upstream or as
- * written) refuses the playlist with 502 `insecure_reference`.
- *
- * @example
- * ```ts
- * const guarded = guardInsecure(resolve, { secure: true, allowInsecure: false });
- * ```
- */
-export function guardInsecure(
-  resolve: ReferenceResolver,
-  options: InsecureGuardOptions,
-): ReferenceResolver {
-  if (!options.secure || options.allowInsecure) return resolve;
-  const trusted = options.trustedPrefix ?? null;
-  const guarded = (url: string, kind: ReferenceKind) => {
-    if (url.startsWith("http:") && !(trusted !== null && url.startsWith(trusted))) {
-      throw insecure(url);
-    }
-    const out = resolve(url, kind);
-    if (out.startsWith("http:")) throw insecure(url);
-    return out;
-  };
-  const inner = resolve.directoryMapping;
-  if (inner === undefined) return guarded;
-  // A directory maps as a whole only when no name under it can be refused.
-  return withDirectoryMapping(guarded, (directory) => {
-    if (directory.startsWith("http:") && !(trusted !== null && directory.startsWith(trusted))) {
-      return null;
-    }
-    const mapped = inner(directory);
-    // `/…` and `https:…` stay so whatever name follows; anything else is checked per name.
-    return mapped !== null && (mapped.startsWith("/") || mapped.startsWith("https:"))
-      ? mapped
-      : null;
-  });
-}
-
-function insecure(url: string): ProxyError {
-  return new ProxyError(
-    502,
-    "insecure_reference",
-    "playlist references an http:// resource in a secure context",
-    { cause: new URL(url).host },
   );
 }

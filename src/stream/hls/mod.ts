@@ -4,6 +4,7 @@
  */
 export * from "./body.ts";
 export * from "./direct.ts";
+export * from "./insecure.ts";
 export * from "./links.ts";
 export * from "./resolve.ts";
 export * from "./respond.ts";

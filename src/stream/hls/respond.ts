@@ -13,11 +13,11 @@ import {
   isAmbiguousContentType,
   isPlaylistContentType,
   peekStream,
-  readManifest,
+  readManifestBytes,
   startsWithExtm3u,
 } from "./body.ts";
 import type { ReferenceResolver } from "./resolve.ts";
-import { rewritePlaylist } from "./rewrite.ts";
+import { checkPlaylist, rewritePlaylist } from "./rewrite.ts";
 
 /** The MIME type sProx answers playlists with (RFC 8216 §4). */
 export const PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl";
@@ -47,6 +47,8 @@ export interface TextResponseOptions {
    * `directResponseHeaders` of `src/routing/headers.ts`.
    */
   readonly headers?: (upstream: Headers) => Headers;
+  /** `text` already encoded (the upstream bytes of an unchanged playlist): not encoded again. */
+  readonly bytes?: Uint8Array;
 }
 
 /**
@@ -65,7 +67,8 @@ export function textResponse(
 ): Response {
   const headers = options.headers?.(upstream.headers) ?? new Headers(upstream.headers);
   for (const name of STALE_HEADERS) headers.delete(name);
-  const bytes = ENCODER.encode(text);
+  // Body bytes are ArrayBuffer-backed (read from a stream, or encoded here).
+  const bytes = (options.bytes ?? ENCODER.encode(text)) as Uint8Array<ArrayBuffer>;
   headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
   headers.set("content-length", String(bytes.byteLength));
   setGeneratedValidators(headers, text, bytes);
@@ -146,7 +149,7 @@ export interface PlaylistResponseOptions {
   readonly playlistUrl: string;
   readonly resolve: ReferenceResolver;
   readonly maxBytes: number;
-  /** Run the resolver over every reference (to check them) but answer the original text. */
+  /** Run the resolver over every reference (to check them) but answer the original bytes. */
   readonly checkOnly?: boolean;
 }
 
@@ -170,16 +173,19 @@ export async function rewritePlaylistResponse(
     await body?.cancel().catch(() => {});
     throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
   }
-  const text = await readManifest(body, options.maxBytes);
+  const { bytes, text } = await readManifestBytes(body, options.maxBytes);
   const started = performance.now();
-  const rewritten = rewritePlaylist(text, {
-    playlistUrl: options.playlistUrl,
-    resolve: options.resolve,
-  });
+  const rewrite = { playlistUrl: options.playlistUrl, resolve: options.resolve };
+  // Checking builds nothing; an unchanged playlist is answered with the bytes as they came.
+  let out = text;
+  if (options.checkOnly) checkPlaylist(text, rewrite);
+  else out = rewritePlaylist(text, rewrite);
   manifestTransformDuration.labels("hls_rewrite").observe((performance.now() - started) / 1000);
-  const out = options.checkOnly ? text : rewritten;
   const type = isPlaylistContentType(upstream.headers.get("content-type"))
     ? upstream.headers.get("content-type")!
     : PLAYLIST_CONTENT_TYPE;
-  return textResponse(out, upstream, { contentType: type });
+  return textResponse(out, upstream, {
+    contentType: type,
+    bytes: out === text ? bytes : undefined,
+  });
 }

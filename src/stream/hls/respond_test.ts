@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { ProxyError } from "../../errors/mod.ts";
-import { directModeResolver, playlistBody, rewritePlaylistResponse } from "./mod.ts";
+import {
+  directModeResolver,
+  guardInsecure,
+  playlistBody,
+  rewritePlaylistResponse,
+  withDirectoryMapping,
+} from "./mod.ts";
 
 const PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg1.ts\n#EXT-X-ENDLIST\n";
 const URL_ = "https://origin.example/v/index.m3u8";
@@ -119,5 +125,41 @@ Deno.test("oversized and undecodable playlists are refused", async () => {
       }),
     ),
     (e: unknown) => e instanceof ProxyError && e.reason === "manifest_invalid",
+  );
+});
+
+Deno.test("a checked playlist is answered with its bytes as they came; a refused one is not", async () => {
+  const identity = withDirectoryMapping((url) => url, (directory) => directory);
+  const resolve = guardInsecure(identity, { secure: true, allowInsecure: false });
+  const source = "\uFEFF#EXTM3U\r\n#EXTINF:4,\r\n  seg 1.ts \r\n../x/é.ts\r\n#EXT-X-ENDLIST";
+  const bytes = new TextEncoder().encode(source);
+  const headers = { "content-type": "application/vnd.apple.mpegurl" };
+  const out = await rewritePlaylistResponse(new Response(bytes, { headers }), null, {
+    playlistUrl: URL_,
+    resolve,
+    maxBytes: 1024,
+    checkOnly: true,
+  }).catch((error) => error);
+  // `null` body: nothing to check, no #EXTM3U.
+  assert.ok(out instanceof ProxyError && out.reason === "manifest_invalid");
+  const upstream = new Response(bytes, { headers });
+  const checked = await rewritePlaylistResponse(upstream, upstream.body, {
+    playlistUrl: URL_,
+    resolve,
+    maxBytes: 1024,
+    checkOnly: true,
+  });
+  assert.equal(checked.status, 200);
+  assert.deepEqual(new Uint8Array(await checked.arrayBuffer()), bytes);
+  assert.equal(checked.headers.get("content-length"), String(bytes.byteLength));
+  const insecure = new Response(source.replace("seg 1.ts", "http://a.example/s.ts"), { headers });
+  await assert.rejects(
+    rewritePlaylistResponse(insecure, insecure.body, {
+      playlistUrl: URL_,
+      resolve,
+      maxBytes: 1024,
+      checkOnly: true,
+    }),
+    (error) => error instanceof ProxyError && error.reason === "insecure_reference",
   );
 });

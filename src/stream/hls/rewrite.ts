@@ -40,6 +40,11 @@ export interface RewriteOptions {
   /** The absolute upstream URL the playlist was fetched from (after redirects). */
   readonly playlistUrl: string;
   readonly resolve: ReferenceResolver;
+  /**
+   * Run the resolver over every reference (so that it may refuse the playlist) but write
+   * nothing: the output is the input, and no new text is built.
+   */
+  readonly checkOnly?: boolean;
 }
 
 /**
@@ -82,10 +87,12 @@ export class PlaylistRewriter {
   #variantNext = false;
   /** The resolver's mapping of the base directory: unknown until a reference needs it. */
   #mapped: string | null | undefined = undefined;
+  #checkOnly: boolean;
 
   constructor(options: RewriteOptions) {
     this.#base = referenceBase(options.playlistUrl);
     this.#resolve = options.resolve;
+    this.#checkOnly = options.checkOnly ?? false;
   }
 
   /** Rewrites every complete line of `chunk` (plus what was pending) and returns it. */
@@ -224,7 +231,7 @@ export class PlaylistRewriter {
       out += raw.slice(cursor, span.start) + written;
       cursor = span.end;
     }
-    return out + raw.slice(cursor);
+    return cursor === 0 ? null : out + raw.slice(cursor);
   }
 
   /**
@@ -243,11 +250,14 @@ export class PlaylistRewriter {
       if (this.#mapped === undefined) {
         this.#mapped = this.#resolve.directoryMapping?.(this.#base.directory) ?? null;
       }
-      if (this.#mapped !== null) return this.#mapped + reference;
-      return this.#resolve(this.#base.directory + reference, kind, text.slice(start, end));
+      if (this.#mapped !== null) return this.#checkOnly ? null : this.#mapped + reference;
+      const out = this.#resolve(this.#base.directory + reference, kind, text.slice(start, end));
+      return this.#checkOnly ? null : out;
     }
     const absolute = resolveReference(this.#base, reference);
-    return absolute === null ? null : this.#resolve(absolute, kind, text.slice(start, end));
+    if (absolute === null) return null;
+    const out = this.#resolve(absolute, kind, text.slice(start, end));
+    return this.#checkOnly ? null : out;
   }
 }
 
@@ -264,6 +274,25 @@ export class PlaylistRewriter {
  * ```
  */
 export function rewritePlaylist(text: string, options: RewriteOptions): string {
+  if (options.checkOnly) {
+    checkPlaylist(text, options);
+    return text;
+  }
   const rewriter = new PlaylistRewriter(options);
   return rewriter.push(text) + rewriter.finish();
+}
+
+/**
+ * Checks a whole playlist without rewriting it: the same refusals as
+ * {@linkcode rewritePlaylist} with the same resolver, and no output built.
+ *
+ * @example
+ * ```ts
+ * checkPlaylist(text, { playlistUrl, resolve: guardInsecure(identity, guard) });
+ * ```
+ */
+export function checkPlaylist(text: string, options: RewriteOptions): void {
+  const rewriter = new PlaylistRewriter({ ...options, checkOnly: true });
+  rewriter.push(text);
+  rewriter.finish();
 }

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { ProxyError } from "../../errors/mod.ts";
 import {
+  checkPlaylist,
+  type DirectLinkOptions,
+  directModeResolver,
   guardInsecure,
   PlaylistRewriter,
   type ReferenceKind,
@@ -333,4 +336,140 @@ Deno.test("unchanged playlists come back as the same string, references written 
   );
   const keep = "#EXTM3U\n#EXTINF:4,\nskd://k\n";
   assert.equal(rewritePlaylist(keep, { playlistUrl: PLAYLIST_URL, resolve: () => "x" }), keep);
+});
+
+// The segment extensions kept as they are in `/proxy/stream/<name>` links.
+const MEDIA = new Set(
+  "3gp,aac,avi,ac3,eac3,flac,mkv,m4a,m4s,m4v,mpg,mov,mp2,mp3,mp4,mpeg,mpegts,ogg,ogv,oga,ts,vob,vtt,wav,webvtt,cmfv,cmfa,ec3,fmp4"
+    .split(","),
+);
+
+/** Direct-mode links as plainly as they can be written: the whole URL encoded per link. */
+function referenceDirectLink(options: DirectLinkOptions): ReferenceResolver {
+  const pairs = (list: readonly (readonly [string, string])[] | undefined) =>
+    (list ?? []).map(([k, v]) => `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("");
+  const credential = options.credential
+    ? `&api_password=${encodeURIComponent(options.credential)}`
+    : "";
+  const tail = pairs(options.overrides) + credential;
+  const prefix = options.prefix ?? "";
+  const link = (url: string, kind: ReferenceKind) => {
+    const d = encodeURIComponent(url);
+    if (kind === "playlist") {
+      const path = options.playlistPath ?? "/proxy/hls/manifest.m3u8";
+      return `${prefix}${path}?d=${d}${tail}${pairs(options.playlistParameters)}`;
+    }
+    const path = new URL(url).pathname;
+    const raw = url.slice(0, url.includes("?") ? url.indexOf("?") : url.length);
+    let name = raw.slice(raw.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._~-]/g, "_");
+    assert.ok(path.endsWith(raw.slice(raw.lastIndexOf("/") + 1)));
+    const extension = name.includes(".") ? name.slice(name.lastIndexOf(".") + 1) : "";
+    if (name !== "" && !MEDIA.has(extension.toLowerCase())) name += ".ts";
+    return name === ""
+      ? `${prefix}/proxy/stream?d=${d}${tail}`
+      : `${prefix}/proxy/stream/${name}?d=${d}${tail}`;
+  };
+  switch (options.proxy ?? "all") {
+    case "none":
+      return (url) => url;
+    case "keys":
+      return (url, kind) => kind === "key" || kind === "playlist" ? link(url, kind) : url;
+    default:
+      return link;
+  }
+}
+
+const DIRECT_OPTIONS: DirectLinkOptions[] = [
+  {},
+  { overrides: [["h_referer", "https://p.example/a b?c=d&e"]], credential: "s3cr&t" },
+  {
+    prefix: "https://sprox.example",
+    overrides: [["h_User-Agent", "VLC/3.0 (ü)"], ["rp_content-type", "video/mp2t"]],
+    playlistParameters: [["key_url", "https://k.example/k?x=1"]],
+  },
+  { proxy: "keys", playlistPath: "/proxy/hls/key_proxy/manifest.m3u8", credential: "p" },
+  { proxy: "none" },
+];
+
+const DIRECT_URLS = [
+  "https://cdn.example/v/seg1.ts",
+  "https://cdn.example/v/seg2.ts?tok=a%2Fb",
+  "https://cdn.example/v/",
+  "https://cdn.example/v/seg.M4S?tok=1",
+  "https://cdn.example/v/chunk.dash",
+  "https://cdn.example/v/a.",
+  "https://cdn.example/v/.ts",
+  "https://cdn.example/v/noext?x=%E2%82%AC",
+  "https://cdn.example/v/sp%20ace.ts",
+  "https://cdn.example/v/%C3%BC.mp4",
+  "https://cdn.example/v/a,b;c.m4s",
+  "https://cdn.example/w/seg1.ts",
+  "https://cdn.example/w/seg1.ts?tok=a",
+  "http://other.example/x/y/z.aac",
+  "https://cdn.example/v/seg1.ts?tok=",
+];
+
+Deno.test("direct-mode links are the plainly encoded ones, in any order of references", () => {
+  const next = random(31);
+  const kinds: ReferenceKind[] = ["playlist", "media", "key", "data"];
+  for (const options of DIRECT_OPTIONS) {
+    const fast = directModeResolver(options);
+    const plain = referenceDirectLink(options);
+    for (let i = 0; i < 3000; i++) {
+      const url = pick(DIRECT_URLS, next);
+      const kind = pick(kinds, next);
+      assert.equal(fast(url, kind), plain(url, kind), `${JSON.stringify(options)} ${kind} ${url}`);
+    }
+    // Whole playlists: what the rewriter writes through the resolver (relative references
+    // resolved against several directories, absolute ones, tags).
+    for (let i = 0; i < 300; i++) {
+      const text = randomPlaylist(next);
+      for (const playlistUrl of [PLAYLIST_URL, "https://cdn.example/v/index.m3u8"]) {
+        assert.equal(
+          outcome(() =>
+            rewritePlaylist(text, { playlistUrl, resolve: directModeResolver(options) })
+          ),
+          outcome(() => referenceRewrite(text, playlistUrl, plain)),
+          `${JSON.stringify(options)} ${playlistUrl}: ${JSON.stringify(text)}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("checking a playlist refuses what the rewrite refuses and builds nothing", () => {
+  const identity = withDirectoryMapping((url) => url, (directory) => directory);
+  const guards = [
+    guardInsecure(identity, { secure: true, allowInsecure: false }),
+    guardInsecure(identity, {
+      secure: true,
+      allowInsecure: false,
+      trustedPrefix: "http://origin.example/vod/",
+    }),
+  ];
+  const next = random(37);
+  for (let i = 0; i < 1500; i++) {
+    const text = randomPlaylist(next);
+    for (const playlistUrl of [PLAYLIST_URL, "http://origin.example/vod/a/index.m3u8"]) {
+      for (const resolve of guards) {
+        const expected = outcome(() => referenceRewrite(text, playlistUrl, resolve));
+        const checked = outcome(() => {
+          checkPlaylist(text, { playlistUrl, resolve });
+          return text;
+        });
+        assert.equal(
+          checked,
+          expected.startsWith("throws") ? expected : text,
+          JSON.stringify(text),
+        );
+        // With a resolver that refuses nothing, the same string comes back (not a copy) and
+        // the resolver's answers are not written.
+        if (!outcome(() => referenceRewrite(text, playlistUrl, echo)).startsWith("throws")) {
+          assert.ok(
+            rewritePlaylist(text, { playlistUrl, resolve: echo, checkOnly: true }) === text,
+          );
+        }
+      }
+    }
+  }
 });

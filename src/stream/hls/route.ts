@@ -6,7 +6,8 @@
 import type { RouteConfig } from "../../config/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { log } from "../../telemetry/mod.ts";
-import { guardInsecure, originPrefix, routeModeResolver } from "./links.ts";
+import { guardInsecure } from "./insecure.ts";
+import { originPrefix, routeModeResolver } from "./links.ts";
 import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import { playlistBody, rewritePlaylistResponse } from "./respond.ts";
 
