@@ -38,14 +38,21 @@ export async function waitForHttp(url: string, timeoutMs = 20000): Promise<void>
   throw new Error(`${url} did not come up`);
 }
 
-function spawn(name: string, cmd: string, args: string[], logFile: string): Peer {
+function spawn(
+  name: string,
+  cmd: string,
+  args: string[],
+  logFile: string,
+  cwd = ROOT,
+  env: Record<string, string> = {},
+): Peer {
   const log = Deno.openSync(logFile, { write: true, create: true, append: true });
   const child = new Deno.Command(cmd, {
     args,
-    cwd: ROOT,
+    cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   // Drain output to a file so a chatty peer never blocks on a full pipe.
   const drain = (stream: ReadableStream<Uint8Array>) =>
@@ -203,16 +210,40 @@ export function startFloor(
   ];
 }
 
-/** sProx under its shipping permission set, with a plain and a TLS listener. */
+/**
+ * sProx under its shipping permission set, with a plain and a TLS listener (HLS rewriting on)
+ * and, when `plainPort` is given, a third listener whose route has HLS rewriting off. `root`
+ * runs another checkout (an A/B baseline).
+ */
 export async function startSprox(
   dir: string,
   originPort: number,
   port: number,
   tlsPort: number,
   tls: { cert: string; key: string },
+  options: {
+    plainPort?: number;
+    root?: string;
+    name?: string;
+    /** Extra `deno run` flags (e.g. `--v8-flags=…`) and environment, for trying knobs. */
+    flags?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Peer> {
-  const config = `${dir}/routes.yaml`;
-  const route = (id: string, p: number, tlsBlock: string) => `
+  const name = options.name ?? "sprox";
+  const root = options.root ?? ROOT;
+  // Under the checkout's own `var/`, which its permission set lets it read.
+  const config = options.root
+    ? `${root}var/bench-${name}-routes.yaml`
+    : `${dir}/${name}-routes.yaml`;
+  if (options.root) {
+    for (const key of ["cert", "key"] as const) {
+      const copy = `${root}var/bench-${key}.pem`;
+      await Deno.copyFile(tls[key], copy);
+      tls = { ...tls, [key]: copy };
+    }
+  }
+  const route = (id: string, p: number, tlsBlock: string, hls: boolean) => `
   - id: ${id}
     listen:
       host: 127.0.0.1
@@ -221,16 +252,22 @@ export async function startSprox(
     upstream:
       origin: "http://127.0.0.1:${originPort}"
       read_timeout_ms: 30000
-      request_timeout_ms: 30000`;
+      request_timeout_ms: 30000
+    hls: ${
+    hls
+      ? `{ enabled: true, rewrite_playlist_urls: true, base_url: "https://sprox.example" }`
+      : "{ enabled: false }"
+  }`;
   await Deno.writeTextFile(
     config,
-    `routes:${route("bench", port, "")}${
+    `routes:${route("bench", port, "", true)}${
       route(
         "bench-tls",
         tlsPort,
         `\n      tls: { enabled: true, certificate_path: "${tls.cert}", private_key_path: "${tls.key}", watch_for_changes: false }`,
+        true,
       )
-    }
+    }${options.plainPort ? route("bench-plain", options.plainPort, "", false) : ""}
 direct_stream:
   allow_private_networks: true
   allowlist:
@@ -244,10 +281,22 @@ telemetry:
 `,
   );
   return spawn(
-    "sprox",
+    name,
     Deno.execPath(),
-    ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", config],
-    `${dir}/sprox.out`,
+    [
+      "run",
+      "-q",
+      `--config=${root}deno.json`,
+      "-P=sprox",
+      ...(options.flags ?? []),
+      `${root}main.ts`,
+      "serve",
+      "-c",
+      config,
+    ],
+    `${dir}/${name}.out`,
+    root,
+    options.env,
   );
 }
 

@@ -39,12 +39,20 @@ function toMs(value: string, unit: string): number {
  */
 export async function wrk(
   url: string,
-  options: { connections: number; seconds: number; headers?: string[]; script?: string },
+  options: {
+    connections: number;
+    seconds: number;
+    headers?: string[];
+    script?: string;
+    /** wrk's per-request timeout (its default, 2 s, is short for 256 transfers of 2 MiB). */
+    timeoutSeconds?: number;
+  },
 ): Promise<Figures> {
   const args = [
     "-t2",
     `-c${options.connections}`,
     `-d${options.seconds}s`,
+    ...(options.timeoutSeconds ? [`--timeout`, `${options.timeoutSeconds}s`] : []),
     "--latency",
     ...(options.headers ?? []).flatMap((h) => ["-H", h]),
     ...(options.script ? ["-s", options.script] : []),
@@ -91,17 +99,36 @@ export async function h2load(
   };
 }
 
-/** Samples a process's resident set size (MiB) every 100 ms until stopped. */
+/** The pids of a process's children (nginx's worker), or none. */
+function childrenOf(pid: number): number[] {
+  try {
+    const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+    return children ? children.split(/\s+/).map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
+function ownRssMiB(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A process's resident set size now (MiB), its children's included; `NaN` when it is gone. */
+export function rssMiB(pid: number): number {
+  return childrenOf(pid).reduce((sum, child) => sum + (ownRssMiB(child) || 0), ownRssMiB(pid));
+}
+
+/** Samples a process's resident set size (MiB, children included) every 100 ms until stopped. */
 export function sampleRss(pid: number): { stop(): { min: number; max: number } } {
   const samples: number[] = [];
   const read = () => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-      if (kb) samples.push(kb / 1024);
-    } catch {
-      // process gone
-    }
+    const mib = rssMiB(pid);
+    if (mib) samples.push(mib);
   };
   read();
   const timer = setInterval(read, 100);
@@ -121,6 +148,11 @@ export function cpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second).
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The CPU of a peer: its own process, plus its children (nginx's worker). */
+export function peerCpuMs(pid: number): number {
+  return childrenOf(pid).reduce((sum, child) => sum + cpuMs(child), cpuMs(pid));
 }
 
 /** The median of a list. */

@@ -16,7 +16,7 @@ import {
   startPlainFloor,
   waitForHttp,
 } from "./_peers.ts";
-import { cpuMs, type Figures, median, sampleRss, wrk } from "./_tools.ts";
+import { type Figures, median, peerCpuMs, sampleRss, wrk } from "./_tools.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -146,18 +146,6 @@ function startNginxCache(dir: string, originPort: number, port: number): Promise
     location / { proxy_pass http://live_origin; proxy_cache_valid 200 300s; }
   }`,
   );
-}
-
-/** The CPU of a peer: its own process, plus its children (nginx's worker). */
-function peerCpuMs(pid: number): number {
-  let total = cpuMs(pid);
-  try {
-    const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-    for (const child of children ? children.split(/\s+/) : []) total += cpuMs(Number(child));
-  } catch {
-    // No children list: the process alone.
-  }
-  return total;
 }
 
 /** Requests per path in an access log since byte `from`; returns them and the new end. */

@@ -18,7 +18,16 @@ import {
   waitForHttp,
   writeContent,
 } from "./_peers.ts";
-import { curlDownload, type Figures, h2load, median, sampleRss, wrk } from "./_tools.ts";
+import {
+  curlDownload,
+  type Figures,
+  h2load,
+  median,
+  peerCpuMs,
+  rssMiB,
+  sampleRss,
+  wrk,
+} from "./_tools.ts";
 import { runManifestBench } from "./manifests.ts";
 import { runH3Bench } from "./h3.ts";
 import { runLiveBench } from "./live.ts";
@@ -105,13 +114,18 @@ const ports = {
   floorTls: freePort(),
   sprox: freePort(),
   sproxTls: freePort(),
+  sproxPlain: freePort(),
 };
 const peers: Peer[] = [];
 try {
   peers.push(await startNginxOrigin(dir, content, ports.origin));
-  peers.push(await startNginxProxy(dir, ports.origin, ports.nginx, ports.nginxTls, tls));
-  peers.push(...startFloor(dir, ports.origin, ports.floor, ports.floorTls, tls));
-  const sprox = await startSprox(dir, ports.origin, ports.sprox, ports.sproxTls, tls);
+  const nginx = await startNginxProxy(dir, ports.origin, ports.nginx, ports.nginxTls, tls);
+  peers.push(nginx);
+  const floor = startFloor(dir, ports.origin, ports.floor, ports.floorTls, tls);
+  peers.push(...floor);
+  const sprox = await startSprox(dir, ports.origin, ports.sprox, ports.sproxTls, tls, {
+    plainPort: ports.sproxPlain,
+  });
   peers.push(sprox);
   for (const port of Object.values(ports)) {
     const scheme = [ports.nginxTls, ports.floorTls, ports.sproxTls].includes(port)
@@ -129,8 +143,8 @@ try {
   });
   const originUrl = `http://127.0.0.1:${ports.origin}`;
   const targets: Target[] = [
-    plain("nginx", ports.nginx, ports.nginxTls),
-    plain("floor", ports.floor, ports.floorTls),
+    plain("nginx", ports.nginx, ports.nginxTls, nginx.pid),
+    plain("floor", ports.floor, ports.floorTls, floor[0].pid),
     plain("sprox", ports.sprox, ports.sproxTls, sprox.pid),
     {
       name: "sprox-direct",
@@ -146,13 +160,32 @@ try {
   await probe.body?.cancel();
   const active = probe.status === 200 ? targets : targets.slice(0, 3);
   if (probe.status !== 200) console.error(`bench: /proxy/stream answered ${probe.status}; skipped`);
+  // The same process on a route with HLS rewriting off (the small-object scenarios only).
+  const sproxPlain = plain("sprox-plain", ports.sproxPlain, ports.sproxTls, sprox.pid);
+  const columns = [...active.slice(0, 3), sproxPlain, ...active.slice(3)];
 
   const results = new Map<string, Figures[]>();
   const keep = (scenario: string, target: string, figures: Figures) => {
     const key = `${scenario}\u0000${target}`;
     results.set(key, [...(results.get(key) ?? []), figures]);
   };
-  const rss = { during2: 0, across1Min: Infinity, across1Max: 0 };
+  const rss = { across1Min: Infinity, across1Max: 0 };
+  /** RSS (MiB) of each peer 10 s after the 256-connection load ended (last repetition). */
+  const idleAfter: Record<string, number> = {};
+
+  /**
+   * Runs one load against `t` with its CPU time per request (`cpu_us`, from /proc around the
+   * run: steadier than req/s on a shared machine) and its peak RSS (`rss_mib`) added.
+   */
+  const measured = async (t: Target, load: () => Promise<Figures>): Promise<Figures> => {
+    const sampler = t.pid ? sampleRss(t.pid) : undefined;
+    const before = t.pid ? peerCpuMs(t.pid) : NaN;
+    const figures = await load();
+    const cpu = t.pid ? peerCpuMs(t.pid) - before : NaN;
+    const peak = sampler ? sampler.stop().max : NaN;
+    const cpuUs = figures.requests > 0 ? cpu * 1000 / figures.requests : NaN;
+    return { ...figures, cpu_us: cpuUs, rss_mib: peak };
+  };
 
   for (let rep = 1; rep <= settings.reps; rep++) {
     console.error(`bench: repetition ${rep}/${settings.reps}`);
@@ -160,31 +193,42 @@ try {
       const sampler = t.pid ? sampleRss(t.pid) : undefined;
       const figures = await curlDownload(t.url(t.http, "/big.bin"));
       if (figures.bytes !== settings.bigBytes) throw new Error(`${t.name}: short download`);
-      keep("1 single stream big file", t.name, figures);
       if (sampler) {
         const r = sampler.stop();
-        rss.across1Min = Math.min(rss.across1Min, r.min);
-        rss.across1Max = Math.max(rss.across1Max, r.max);
+        figures.rss_mib = r.max;
+        if (t.name.startsWith("sprox")) {
+          rss.across1Min = Math.min(rss.across1Min, r.min);
+          rss.across1Max = Math.max(rss.across1Max, r.max);
+        }
       }
+      keep("1 single stream big file", t.name, figures);
     }
-    for (const range of [false, true]) {
+    for (const [connections, range] of [[64, false], [64, true], [256, false]] as const) {
       for (const t of active) {
-        const sampler = t.pid ? sampleRss(t.pid) : undefined;
-        const figures = await wrk(t.url(t.http, "/seg.bin"), {
-          connections: 64,
-          seconds: settings.seconds,
-          headers: range ? ["Range: bytes=0-1048575"] : [],
-        });
-        keep(`2 64 conns 2 MiB segment${range ? " (Range)" : ""}`, t.name, figures);
-        if (sampler) rss.during2 = Math.max(rss.during2, sampler.stop().max);
+        const figures = await measured(t, () =>
+          wrk(t.url(t.http, "/seg.bin"), {
+            connections,
+            // 256 transfers of 2 MiB at once take seconds each: a longer run.
+            seconds: connections > 64 ? 4 * settings.seconds : settings.seconds,
+            timeoutSeconds: 10,
+            headers: range ? ["Range: bytes=0-1048575"] : [],
+          }));
+        keep(`2 ${connections} conns 2 MiB segment${range ? " (Range)" : ""}`, t.name, figures);
       }
     }
-    for (const t of active) {
-      keep(
-        "3 32 conns small playlist",
-        t.name,
-        await wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: settings.seconds }),
+    if (rep === settings.reps) {
+      // How much memory the processes give back once the load has ended.
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      for (const t of active) if (t.pid) idleAfter[t.name] = rssMiB(t.pid);
+    }
+    for (const t of columns) {
+      // The CPU per request on a 2 KiB object: the playlist rewritten (sprox) and passed
+      // through (sprox-plain, a route with HLS rewriting off).
+      const figures = await measured(
+        t,
+        () => wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: settings.seconds }),
       );
+      keep("3 32 conns 2 KiB playlist", t.name, figures);
     }
     for (const t of active) {
       keep(
@@ -201,23 +245,26 @@ try {
   const rows: Row[] = [];
   const scenarios = [...new Set([...results.keys()].map((k) => k.split("\u0000")[0]))];
   for (const scenario of scenarios) {
-    const metrics = Object.keys(results.get(`${scenario}\u0000nginx`)![0]).filter((m) =>
+    const metrics = Object.keys(results.get(`${scenario}\u0000floor`)![0]).filter((m) =>
       m !== "bytes" && m !== "requests"
     );
     for (const metric of metrics) {
       const row: Row = { scenario, metric, values: {} };
-      for (const t of active) {
+      for (const t of columns) {
         row.values[t.name] = median(
-          (results.get(`${scenario}\u0000${t.name}`) ?? []).map((f) => f[metric]),
+          (results.get(`${scenario}\u0000${t.name}`) ?? []).map((f) => f[metric] ?? NaN),
         );
       }
       rows.push(row);
     }
   }
+  const value = (scenario: string, metric: string, name: string) =>
+    rows.find((r) => r.scenario === scenario && r.metric === metric)?.values[name] ?? NaN;
 
   const fmt = (n: number) =>
     Number.isNaN(n) ? "n/a" : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
-  const names = active.map((t) => t.name);
+  const names = columns.map((t) => t.name);
+  const ours = names.filter((n) => n.startsWith("sprox"));
   const lines = [
     `# sProx benchmark (${
       quick ? "quick" : "full"
@@ -227,28 +274,81 @@ try {
       new Date().toISOString()
     }; ${navigator.hardwareConcurrency} cores; nginx worker_processes 1;`,
     `big file ${settings.bigBytes / 1048576} MiB; wrk ${settings.seconds}s per run.`,
+    "sprox: route with HLS rewriting on; sprox-plain: route with it off; sprox-direct:",
+    "`/proxy/stream`. cpu_us: CPU µs per request (process user + system time over the run /",
+    "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
     "",
-    `| scenario | metric | ${names.join(" | ")} | sprox/nginx | sprox/floor |`,
-    `| --- | --- | ${names.map(() => "---").join(" | ")} | --- | --- |`,
+    `| scenario | metric | ${names.join(" | ")} | sprox/nginx | ${
+      ours.map((n) => `${n}/floor`).join(" | ")
+    } |`,
+    `| --- | --- | ${names.map(() => "---").join(" | ")} | --- | ${
+      ours.map(() => "---").join(" | ")
+    } |`,
   ];
   for (const row of rows) {
-    const s = row.values["sprox"];
     lines.push(
       `| ${row.scenario} | ${row.metric} | ${names.map((n) => fmt(row.values[n])).join(" | ")} | ${
-        fmt(s / row.values["nginx"])
-      } | ${fmt(s / row.values["floor"])} |`,
+        fmt(row.values["sprox"] / row.values["nginx"])
+      } | ${ours.map((n) => fmt(row.values[n] / row.values["floor"])).join(" | ")} |`,
     );
   }
+  const idle = Object.entries(idleAfter).map(([n, v]) => `${n} ${fmt(v)}`).join(", ");
+  const peak = (name: string) =>
+    Math.max(...scenarios.map((sc) => value(sc, "rss_mib", name)).filter((v) => !isNaN(v)));
+  const floorCpu = value("3 32 conns 2 KiB playlist", "cpu_us", "floor");
+  const check = (ok: boolean) => (ok ? "met" : "**not met**");
+  const targetRows: [string, number, boolean][] = [
+    [
+      "CPU per 2 KiB request, rewriting on ≤ 2× floor",
+      value("3 32 conns 2 KiB playlist", "cpu_us", "sprox") / floorCpu,
+      value("3 32 conns 2 KiB playlist", "cpu_us", "sprox") / floorCpu <= 2,
+    ],
+    [
+      "CPU per 2 KiB request, rewriting off ≤ 1.5× floor",
+      value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu,
+      value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu <= 1.5,
+    ],
+    ...(["sprox", "sprox-direct"].filter((n) => names.includes(n)).flatMap((
+      n,
+    ): [string, number, boolean][] => {
+      const single = value("1 single stream big file", "mbps", n) /
+        value("1 single stream big file", "mbps", "floor");
+      const seg = value("2 64 conns 2 MiB segment", "rps", n) /
+        value("2 64 conns 2 MiB segment", "rps", "floor");
+      const at256 = value("2 256 conns 2 MiB segment", "rss_mib", n);
+      return [
+        [`${n}: single stream ≥ 0.85× floor (ratio)`, single, single >= 0.85],
+        [`${n}: 64 × 2 MiB req/s ≥ 0.8× floor (ratio)`, seg, seg >= 0.8],
+        [`${n}: peak RSS at 256 conns ≤ 200 MiB (MiB)`, at256, at256 <= 200],
+      ];
+    })),
+    [
+      "sprox: peak RSS ≤ 1.5× floor's (ratio)",
+      peak("sprox") / peak("floor"),
+      peak("sprox") <= 1.5 * peak("floor"),
+    ],
+    [
+      "sprox: RSS 10 s after load < 150 MiB (MiB)",
+      idleAfter["sprox"] ?? NaN,
+      (idleAfter["sprox"] ?? Infinity) < 150,
+    ],
+  ];
   lines.push(
     "",
-    `sProx RSS: peak ${rss.during2.toFixed(0)} MiB during scenario 2; ` +
-      `${rss.across1Min.toFixed(0)}–${rss.across1Max.toFixed(0)} MiB across scenario 1.`,
+    `RSS 10 s after the 256-connection load ended (MiB): ${idle}. sProx RSS across scenario 1: ` +
+      `${rss.across1Min.toFixed(0)}–${rss.across1Max.toFixed(0)} MiB.`,
     "",
-    "Latency figures (p50, p99, mean_ms) are lower-is-better; their ratios read the other way.",
+    "Latency figures (p50, p99, mean_ms), cpu_us and rss_mib are lower-is-better; their ratios",
+    "read the other way.",
+    "",
+    "| target | measured | reached |",
+    "| --- | --- | --- |",
+    ...targetRows.map(([name, v, ok]) => `| ${name} | ${fmt(v)} | ${check(ok)} |`),
     "",
     ...(await runManifestBench(quick)),
     ...(await runH3Bench(quick)),
-    ...(await runLiveBench(quick, `${dir}/live`)),
+    // The live fan-out scenario takes minutes: `--quick` leaves it to `--only live --quick`.
+    ...(quick ? [] : await runLiveBench(quick, `${dir}/live`)),
   );
   const report = lines.join("\n") + "\n";
   const out = values.out ?? `${ROOT}var/bench/results.md`;

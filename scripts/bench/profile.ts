@@ -5,10 +5,10 @@
  * written next to the report (open it in Chrome DevTools).
  *
  * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct] [--cache]
- *        [--seconds 8]
+ *        [--hls] [--seconds 8]
  *
  * `--cache` turns the cache on for the route and direct mode: after the warm-up request the
- * profile is that of cache hits.
+ * profile is that of cache hits. `--hls` turns HLS playlist rewriting on for the route.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     path: { type: "string", default: "/small.m3u8" },
     direct: { type: "boolean", default: false },
     cache: { type: "boolean", default: false },
+    hls: { type: "boolean", default: false },
     seconds: { type: "string", default: "8" },
     connections: { type: "string", default: "32" },
   },
@@ -79,6 +80,11 @@ await Deno.writeTextFile(
     listen: { host: 127.0.0.1, port: ${port} }
     host_patterns: ["*"]
     upstream: { origin: "http://127.0.0.1:${origin}" }
+    hls: ${
+    values.hls
+      ? `{ enabled: true, rewrite_playlist_urls: true, base_url: "https://sprox.example" }`
+      : "{ enabled: false }"
+  }
 direct_stream:
   allow_private_networks: true
   allowlist: [{ domain: "127.0.0.1", schemes: ["http"] }]

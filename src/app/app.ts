@@ -163,7 +163,8 @@ function finish(ctx: RequestContext, response: Response): [Response, BodyTally] 
   const tally: BodyTally = counted ?? { bytes: 0, cancelled: false };
   // Only 200-599 can be rebuilt with the Response constructor; nothing else is proxied.
   if (response.status < 200 || response.status > 599) return [response, tally];
-  const wrap = response.body !== null && ctx.request.method !== "HEAD" && !counted;
+  // `counted` first: reading `body` of a byte body makes a stream of it (see `inMemoryBody`).
+  const wrap = !counted && ctx.request.method !== "HEAD" && response.body !== null;
   if (!wrap) {
     // Responses built by sProx have mutable headers: decorate them in place (no copy).
     try {

@@ -23,6 +23,9 @@ import type { RequestContext } from "./context.ts";
  * output must be computed from.
  */
 export function wholeObjectRequest(request: Request): Request {
+  const partial = PARTIAL_OR_CONDITIONAL_HEADERS.some((name) => request.headers.has(name));
+  // Already a whole-object GET: no copy.
+  if (!partial && request.method === "GET") return request;
   const headers = new Headers(request.headers);
   for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) headers.delete(name);
   return new Request(request.url, { method: "GET", headers, signal: request.signal });

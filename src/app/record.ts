@@ -14,6 +14,8 @@ import {
   redactText,
   requestErrors,
 } from "../telemetry/mod.ts";
+import { inMemoryAnswerLength } from "../cache/mod.ts";
+import { inMemoryBody } from "../routing/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
 
 /**
@@ -26,6 +28,39 @@ export const CLIENT_CLOSED_STATUS = 499;
 const NOT_ANSWERED_STATUS = 503;
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
+
+/**
+ * Metric children by label values, looked up once per label set instead of once per request
+ * (the label values are bounded: route ids and endpoint names, known methods, status classes,
+ * outcomes and byte modes).
+ */
+const durationChildren = new Map<string, ReturnType<typeof httpRequestDuration.labels>>();
+const requestChildren = new Map<string, ReturnType<typeof httpRequests.labels>>();
+const bytesChildren = new Map<string, ReturnType<typeof bytesStreamed.labels>>();
+
+function durationOf(route: string, method: string) {
+  const key = `${route}\u0000${method}`;
+  let child = durationChildren.get(key);
+  if (child === undefined) {
+    durationChildren.set(key, child = httpRequestDuration.labels(route, method));
+  }
+  return child;
+}
+
+function requestsOf(route: string, method: string, statusClass: string) {
+  const key = `${route}\u0000${method}\u0000${statusClass}`;
+  let child = requestChildren.get(key);
+  if (child === undefined) {
+    requestChildren.set(key, child = httpRequests.labels(route, method, statusClass));
+  }
+  return child;
+}
+
+function bytesOf(mode: string) {
+  let child = bytesChildren.get(mode);
+  if (child === undefined) bytesChildren.set(mode, child = bytesStreamed.labels(mode));
+  return child;
+}
 
 /** What the edge says about the delivery of a response. */
 export interface Delivery {
@@ -44,11 +79,20 @@ export interface Settled {
   readonly delivered: boolean;
 }
 
-/** The `Content-Length` a response announced for a body that was sent (not HEAD). */
+/**
+ * The `Content-Length` a response announced for a body that was sent (not HEAD). Read once
+ * the response is delivered: reading `body` earlier would turn a byte body into a stream.
+ */
 function declaredLength(ctx: RequestContext, response: Response): number | undefined {
-  if (response.body === null || ctx.logMethod === "HEAD") return undefined;
+  if (ctx.logMethod === "HEAD") return undefined;
   const value = response.headers.get("content-length");
-  return value !== null && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+  if (value === null || !/^\d{1,15}$/.test(value)) return undefined;
+  // A body sent from memory went out whole or not at all (its tally says which); only a
+  // streamed body can end short. Not reading `body` spares making a stream of the bytes.
+  if (inMemoryBody(response) !== undefined || inMemoryAnswerLength(response) !== null) {
+    return undefined;
+  }
+  return response.body === null ? undefined : Number(value);
 }
 
 /**
@@ -130,26 +174,25 @@ export function recordRequest(
     const method = KNOWN_METHODS.has(ctx.logMethod) ? ctx.logMethod : "OTHER";
     const telemetry = config.telemetry.enabled;
     if (telemetry) {
-      httpRequestDuration.labels(ctx.route, method).observe(
+      durationOf(ctx.route, method).observe(
         (performance.now() - ctx.startedAt) / 1000,
       );
     }
     const path = redactPathAndQuery(`${ctx.url.pathname}${ctx.url.search}`, {
       redactDrmEverywhere: config.sensitive_logging.redact_sensitive_queries,
     });
-    const declared = declaredLength(ctx, response);
     const write = (completedOk: boolean) => {
       try {
         const end = settleOutcome(ctx, response, tally, {
           completedOk,
           connection: delivery.connection,
-          declared,
+          declared: declaredLength(ctx, response),
         });
         const bytes = tally.bytes;
         if (telemetry) {
-          httpRequests.labels(ctx.route, method, `${Math.floor(end.status / 100)}xx`).inc();
+          requestsOf(ctx.route, method, `${Math.floor(end.status / 100)}xx`).inc();
           if (end.outcome !== "ok") requestErrors.labels(end.outcome).inc();
-          if (bytes) bytesStreamed.labels(ctx.bytesMode ?? "endpoint").inc(bytes);
+          if (bytes) bytesOf(ctx.bytesMode ?? "endpoint").inc(bytes);
         }
         log(end.status >= 500 || !end.delivered ? "warn" : "info", "request", {
           request_id: ctx.requestId,

@@ -7,7 +7,12 @@
 import { ProxyError } from "../errors/mod.ts";
 import { inSpan, log, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import {
+  appendVia,
+  clientResponseHeaders,
+  stripHopByHopInPlace,
+  upstreamRequestHeaders,
+} from "./headers.ts";
 import { upstreamErrors, upstreamLatency } from "./metrics.ts";
 import { fetchWithRetry, processRetryBudget, type RetryBudget } from "./retry.ts";
 import type { ClientProtocol, RoutePlan } from "./select_route.ts";
@@ -84,6 +89,47 @@ function withHost(headers: Headers, target: URL): Headers {
  */
 const SMALL_BODY_MAX = 64 * 1024;
 
+/**
+ * The bytes of responses whose body was read whole. Reading `Response.body` turns a byte body
+ * into a JavaScript stream, which the server then pumps chunk by chunk; a response rebuilt
+ * from the bytes keeps the server's single-write path.
+ */
+const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
+
+/** A response with a byte body, registered for {@linkcode inMemoryBody}. */
+function withBytes(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
+  const response = new Response(bytes, init);
+  inMemoryBodies.set(response, bytes);
+  return response;
+}
+
+/**
+ * Responses built by {@linkcode forwardToRoute} for one request: their headers are their own
+ * copy, so {@linkcode buildClientResponse} makes them client-ready in place instead of copying
+ * them again (building a `Headers` from a list of pairs costs more than one more pass).
+ */
+const ownResponses = new WeakSet<Response>();
+
+function own(response: Response): Response {
+  ownResponses.add(response);
+  return response;
+}
+
+/**
+ * The bytes of a response whose body sProx holds in memory (a small upstream body read
+ * whole), or `undefined` for a streamed or empty one. Its `body` is not read: reading it
+ * would make a stream of the bytes.
+ *
+ * @example
+ * ```ts
+ * const { response } = await forwardToRoute(request, route, facts);
+ * inMemoryBody(response)?.byteLength; // 2048 for a 2 KiB playlist, undefined for a segment
+ * ```
+ */
+export function inMemoryBody(response: Response): Uint8Array<ArrayBuffer> | undefined {
+  return inMemoryBodies.get(response);
+}
+
 /** A response, and how to abort its exchange (its body included). */
 interface Attempt {
   readonly response: Response;
@@ -127,11 +173,11 @@ async function readSmallBody(
   try {
     const bytes = await upstream.bytes();
     options.onBodyEnd?.({ kind: "complete", bytes: bytes.byteLength });
-    return new Response(bytes, {
+    return own(withBytes(bytes, {
       status: upstream.status,
       statusText: upstream.statusText,
       headers: upstream.headers,
-    });
+    }));
   } catch (error) {
     if (signal.aborted && !timedOut) {
       options.onBodyEnd?.({ kind: "client_cancelled", bytes: 0 });
@@ -151,6 +197,15 @@ async function readSmallBody(
     clearTimeout(timer);
     signal.removeEventListener("abort", onClientAbort);
   }
+}
+
+/** The latency histogram's child per route, looked up once (route ids are bounded). */
+const latencyChildren = new Map<string, ReturnType<typeof upstreamLatency.labels>>();
+
+function latencyOf(scope: string) {
+  let child = latencyChildren.get(scope);
+  if (child === undefined) latencyChildren.set(scope, child = upstreamLatency.labels(scope));
+  return child;
 }
 
 /** One attempt to one origin: fetch with the connect and request timeouts. */
@@ -181,7 +236,7 @@ async function attemptOnce(
       const detail = await response.text();
       throw new UpstreamFailure(relayError as UpstreamFailureKind, detail);
     }
-    upstreamLatency.labels(route.id).observe((performance.now() - started) / 1000);
+    latencyOf(route.id).observe((performance.now() - started) / 1000);
     // A 5xx counts against the origin (passive ejection); anything else clears its record.
     if (response.status >= 500) origin.health.recordFailure(`status_${response.status}`);
     else origin.health.recordSuccess();
@@ -325,11 +380,13 @@ export async function forwardToRoute(
   if (upstream.body === null || NULL_BODY.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
     options.onBodyEnd?.({ kind: "complete", bytes: 0 });
-    const response = new Response(null, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: upstream.headers,
-    });
+    const response = own(
+      new Response(null, {
+        status: upstream.status,
+        statusText: upstream.statusText,
+        headers: upstream.headers,
+      }),
+    );
     return { response, upstreamUrl, origin, upstreamMs, attempts };
   }
   const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
@@ -362,11 +419,13 @@ export async function forwardToRoute(
       options.onBodyEnd?.(outcome);
     },
   });
-  const response = new Response(body, {
-    status: upstream.status,
-    statusText: upstream.statusText,
-    headers: upstream.headers,
-  });
+  const response = own(
+    new Response(body, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: upstream.headers,
+    }),
+  );
   return { response, upstreamUrl, origin, upstreamMs, attempts };
 }
 
@@ -380,9 +439,17 @@ export async function forwardToRoute(
  * ```
  */
 export function buildClientResponse(upstream: Response): Response {
-  return new Response(upstream.body, {
+  if (ownResponses.delete(upstream)) {
+    // A response of this request's own (see `ownResponses`): made client-ready in place.
+    stripHopByHopInPlace(upstream.headers);
+    appendVia(upstream.headers);
+    return upstream;
+  }
+  const init = {
     status: upstream.status,
     statusText: upstream.statusText,
     headers: clientResponseHeaders(upstream.headers),
-  });
+  };
+  const bytes = inMemoryBodies.get(upstream);
+  return bytes ? withBytes(bytes, init) : new Response(upstream.body, init);
 }

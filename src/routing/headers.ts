@@ -114,6 +114,25 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   return out;
 }
 
+/**
+ * Removes the hop-by-hop fields of `headers` in place (one pass; nothing is copied).
+ *
+ * @example
+ * ```ts
+ * const headers = new Headers({ connection: "x-a", "x-a": "1", etag: '"v"' });
+ * stripHopByHopInPlace(headers);
+ * [...headers.keys()]; // ["etag"]
+ * ```
+ */
+export function stripHopByHopInPlace(headers: Headers): void {
+  const named = connectionNamed(headers);
+  let drop: string[] | undefined;
+  for (const [name] of headers) {
+    if (isHopByHop(name, named)) (drop ??= []).push(name);
+  }
+  if (drop) { for (const name of drop) headers.delete(name); }
+}
+
 /** Adds sProx to a response's `Via` (RFC 9110 §7.6.3), in place. */
 export function appendVia(headers: Headers): void {
   const previousVia = headers.get("via");

@@ -4,6 +4,7 @@ import {
   compileHeaderPolicy,
   directResponseHeaders,
   stripHopByHop,
+  stripHopByHopInPlace,
   upstreamRequestHeaders,
 } from "./headers.ts";
 
@@ -113,4 +114,16 @@ Deno.test("directResponseHeaders() keeps the allowlist, drops the rest, adds con
     "content-security-policy": "sandbox; default-src 'none'",
     "x-content-type-options": "nosniff",
   });
+});
+
+Deno.test("stripHopByHopInPlace() removes hop-by-hop fields and those named by Connection", () => {
+  const headers = new Headers({
+    connection: "close, X-Private",
+    "x-private": "1",
+    "keep-alive": "timeout=5",
+    "proxy-authenticate": "Basic",
+    etag: '"v"',
+  });
+  stripHopByHopInPlace(headers);
+  assert.deepEqual([...headers.keys()], ["etag"]);
 });

@@ -4,6 +4,7 @@
  * goes back through `/proxy/hls/manifest.m3u8` and `/proxy/stream`).
  * @module
  */
+import { MEDIA_EXTENSIONS } from "./extensions.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import type { SignedLinkWriter } from "./signed_links.ts";
@@ -15,12 +16,6 @@ const SAFE_NAME_CHAR: Uint8Array = new Uint8Array(128).map((_, c) =>
   SAFE_CHARACTERS.includes(String.fromCharCode(c)) ? 1 : 0
 );
 const UNSAFE_NAME = /[^A-Za-z0-9._~-]/g;
-
-// The segment extensions ffmpeg's HLS demuxer accepts by default (`allowed_segment_extensions`).
-const MEDIA_EXTENSIONS = new Set(
-  "3gp,aac,avi,ac3,eac3,flac,mkv,m4a,m4s,m4v,mpg,mov,mp2,mp3,mp4,mpeg,mpegts,ogg,ogv,oga,ts,vob,vtt,wav,webvtt,cmfv,cmfa,ec3,fmp4"
-    .split(","),
-);
 
 /**
  * The file name shown in a `/proxy/stream/<name>` link: the upstream one, with `.ts`

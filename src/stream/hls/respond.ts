@@ -16,6 +16,7 @@ import {
   readManifestBytes,
   startsWithExtm3u,
 } from "./body.ts";
+import { neverPlaylist } from "./extensions.ts";
 import type { ReferenceResolver } from "./resolve.ts";
 import { checkPlaylist, rewritePlaylist } from "./rewrite.ts";
 
@@ -113,7 +114,10 @@ export type PlaylistProbe =
 /**
  * Decides whether an upstream response is a playlist: a 200 with a playlist media type,
  * or with an uninformative one (none, text/plain, octet-stream) whose decoded body starts
- * with `#EXTM3U`. A sniffed non-playlist comes back as an equivalent response.
+ * with `#EXTM3U` — unless `url` ends with an extension that is never a playlist
+ * (`seg1.ts`, `key.bin`): that response comes back as it is, its body untouched (sniffing
+ * would put every segment's bytes through a stream stage). A sniffed non-playlist comes
+ * back as an equivalent response.
  *
  * @example
  * ```ts
@@ -121,13 +125,14 @@ export type PlaylistProbe =
  * if (!probe.playlist) return probe.response;
  * ```
  */
-export async function playlistBody(response: Response): Promise<PlaylistProbe> {
+export async function playlistBody(response: Response, url?: string): Promise<PlaylistProbe> {
   if (response.status !== 200 || response.body === null) {
     return { playlist: false, response };
   }
   const type = response.headers.get("content-type");
   if (isPlaylistContentType(type)) return { playlist: true, body: await decodedBody(response) };
   if (!isAmbiguousContentType(type)) return { playlist: false, response };
+  if (url !== undefined && neverPlaylist(url)) return { playlist: false, response };
   const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
   const decoded = encoded ? (await decodedBody(response))! : response.body;
   const { head, body } = await peekStream(decoded, 16);

@@ -80,6 +80,37 @@ Deno.test("gzip and br encoded playlists are decoded before rewriting", async ()
   }
 });
 
+Deno.test("an ambiguous type at a segment, key or image URL is not sniffed: the response comes back as it is", async () => {
+  for (
+    const url of [
+      "https://o.example/v/seg1.TS",
+      "https://o.example/k/key.bin?t=1",
+      "https://o.example/p.jpg#x",
+    ]
+  ) {
+    const upstream = new Response(PLAYLIST, {
+      headers: { "content-type": "application/octet-stream" },
+    });
+    const probe = await playlistBody(upstream, url);
+    assert.equal(probe.playlist, false, url);
+    assert.equal((probe as { response: Response }).response, upstream, url);
+  }
+  for (
+    const url of [
+      "https://o.example/v/index.m3u8",
+      "https://o.example/live?id=1.ts",
+      "https://o.example/v.1/playlist",
+      "https://o.example/x.php",
+    ]
+  ) {
+    const probe = await playlistBody(
+      new Response(PLAYLIST, { headers: { "content-type": "application/octet-stream" } }),
+      url,
+    );
+    assert.equal(probe.playlist, true, url);
+  }
+});
+
 Deno.test("non-playlists pass through untouched, sniffed bytes included", async () => {
   const ts = new Uint8Array(4096).fill(0x47);
   const out = await transform(new Response(ts, { headers: { "content-type": "video/mp2t" } }));

@@ -92,7 +92,7 @@ export async function transformRoutePlaylist(
   options: RoutePlaylistOptions,
 ): Promise<Response> {
   if (!handlesPlaylists(options.hls)) return upstream;
-  const probe = await playlistBody(upstream);
+  const probe = await playlistBody(upstream, playlistUrl);
   if (!probe.playlist) return probe.response;
   const rewrite = options.hls.rewrite_playlist_urls;
   try {

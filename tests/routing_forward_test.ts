@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { ConfigSchema } from "../src/config/mod.ts";
+import {
+  buildClientResponse,
+  ClientPool,
+  compileRoutes,
+  forwardToRoute,
+  inMemoryBody,
+} from "../src/routing/mod.ts";
+import { withTimeout } from "./_support/timeout.ts";
+
+/** An origin on loopback answering `/small` (2 KiB) and `/big` (200 KiB) with hop-by-hop fields. */
+function startOrigin() {
+  const small = new Uint8Array(2048).fill(0x61);
+  const big = new Uint8Array(200 * 1024).fill(0x62);
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const body = new URL(request.url).pathname === "/small" ? small : big;
+    return new Response(body, {
+      headers: {
+        "content-type": "application/octet-stream",
+        connection: "x-hop",
+        "x-hop": "secret",
+        "proxy-authenticate": "Basic",
+        via: "1.1 cdn",
+      },
+    });
+  });
+}
+
+for (
+  const [path, length, inMemory] of [["/small", 2048, true], ["/big", 200 * 1024, false]] as const
+) {
+  Deno.test(`forwardToRoute() + buildClientResponse(): ${path} answered client-ready once`, async () => {
+    const origin = startOrigin();
+    const pool = new ClientPool();
+    try {
+      const config = ConfigSchema.parse({
+        routes: [{
+          id: "r",
+          host_patterns: ["*"],
+          listen: { host: "127.0.0.1", port: 8080 },
+          upstream: { origin: `http://127.0.0.1:${origin.addr.port}` },
+        }],
+      });
+      const route = compileRoutes(config, pool).routes[0];
+      const request = new Request(`http://tv.test${path}`, { headers: { host: "tv.test" } });
+      const forwarded = await withTimeout(
+        forwardToRoute(request, route, {
+          peerIp: "127.0.0.1",
+          clientIp: "127.0.0.1",
+          protocol: "http",
+        }),
+        10_000,
+        "forward",
+      );
+      assert.equal(forwarded.response.status, 200);
+      assert.equal(inMemoryBody(forwarded.response) !== undefined, inMemory);
+      const client = buildClientResponse(forwarded.response);
+      assert.equal(client.headers.get("x-hop"), null);
+      assert.equal(client.headers.get("connection"), null);
+      assert.equal(client.headers.get("proxy-authenticate"), null);
+      assert.equal(client.headers.get("via"), "1.1 cdn, 1.1 sprox");
+      assert.equal(client.headers.get("content-type"), "application/octet-stream");
+      const bytes = await withTimeout(client.bytes(), 10_000, "body");
+      assert.equal(bytes.byteLength, length);
+      assert.equal(bytes[0], path === "/small" ? 0x61 : 0x62);
+    } finally {
+      pool.close();
+      await origin.shutdown();
+    }
+  });
+}
