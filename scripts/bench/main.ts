@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--out FILE] [--only live]`: sProx side by side with nginx
+ * `deno task bench [--quick] [--out FILE] [--only live|workers]`: sProx side by side with nginx
  * (`proxy_pass`, the reference) and a bare Deno pass-through (the floor of our stack),
  * interleaved (A B C D, A B C D, ...), medians over the repetitions, ratios in a markdown
  * table; then the manifest, HTTP/3 and live fan-out (cache) scenarios. `--only live` runs the
@@ -31,6 +31,7 @@ import {
 import { runManifestBench } from "./manifests.ts";
 import { runH3Bench } from "./h3.ts";
 import { runLiveBench } from "./live.ts";
+import { runWorkersBench } from "./workers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const { values } = parseArgs({
@@ -92,9 +93,14 @@ type Row = { scenario: string; metric: string; values: Record<string, number> };
 
 await ensureTools();
 if (values.only !== undefined) {
-  if (values.only !== "live") throw new Error(`--only: unknown scenario "${values.only}"`);
-  const report = (await runLiveBench(quick)).join("\n") + "\n";
-  const out = values.out ?? `${ROOT}var/bench/results-live.md`;
+  const only = values.only;
+  if (only !== "live" && only !== "workers") {
+    throw new Error(`--only: unknown scenario "${only}" (live, workers)`);
+  }
+  const report = only === "live"
+    ? (await runLiveBench(quick)).join("\n") + "\n"
+    : `## Worker isolates: 1 against 2\n\n${await runWorkersBench(quick)}\n`;
+  const out = values.out ?? `${ROOT}var/bench/results-${only}.md`;
   await Deno.writeTextFile(out, report);
   console.log(report);
   console.error(`bench: written to ${out}`);
@@ -347,6 +353,10 @@ try {
     "",
     ...(await runManifestBench(quick)),
     ...(await runH3Bench(quick)),
+    "",
+    "## Worker isolates: 1 against 2 (`server.workers`)",
+    "",
+    await runWorkersBench(quick),
     // The live fan-out scenario takes minutes: `--quick` leaves it to `--only live --quick`.
     ...(quick ? [] : await runLiveBench(quick, `${dir}/live`)),
   );

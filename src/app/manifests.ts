@@ -11,6 +11,7 @@ import {
   assertUnambiguousPath,
   buildClientResponse,
   forwardToRoute,
+  inMemoryBody,
   joinUpstreamUrl,
   type RoutePlan,
 } from "../routing/mod.ts";
@@ -289,6 +290,7 @@ async function getFromRoute(
       clientProtocol: ctx.protocol,
       directLink: directLink(ctx),
       requestId: ctx.requestId,
+      bytes: inMemoryBody(r),
     });
   let output: Response;
   if (cache && source.cached && isPlaylistAnswer(response)) {

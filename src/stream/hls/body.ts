@@ -208,6 +208,25 @@ export async function readManifestBytes(
       offset += chunk.byteLength;
     }
   }
+  return decodeManifestBytes(bytes, limit);
+}
+
+/**
+ * A manifest body already in memory, under the same rules as {@linkcode readManifestBytes}:
+ * at most `limit` bytes (502 `manifest_too_large`), UTF-8 (502 `manifest_invalid`).
+ *
+ * @example
+ * ```ts
+ * const { text } = decodeManifestBytes(new TextEncoder().encode("#EXTM3U\n"), 1024);
+ * ```
+ */
+export function decodeManifestBytes(
+  bytes: Uint8Array,
+  limit: number,
+): { bytes: Uint8Array; text: string } {
+  if (bytes.byteLength > limit) {
+    throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${limit} bytes`);
+  }
   try {
     return { bytes, text: UTF8.decode(bytes) };
   } catch (error) {

@@ -10,6 +10,7 @@ import { ProxyError } from "../../errors/mod.ts";
 import { manifestTransformDuration } from "../../telemetry/mod.ts";
 import {
   decodedBody,
+  decodeManifestBytes,
   isAmbiguousContentType,
   isPlaylistContentType,
   peekStream,
@@ -108,13 +109,17 @@ function fingerprint(bytes: Uint8Array): string {
 
 /** What {@linkcode playlistBody} found. */
 export type PlaylistProbe =
-  | { readonly playlist: true; readonly body: ReadableStream<Uint8Array> | null }
+  | {
+    readonly playlist: true;
+    /** The decoded body: a stream, or the bytes when they were already in memory. */
+    readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+  }
   | { readonly playlist: false; readonly response: Response };
 
 /**
  * Decides whether an upstream response is a playlist: a 200 with a playlist media type,
  * or with an uninformative one (none, text/plain, octet-stream) whose decoded body starts
- * with `#EXTM3U` — unless `url` ends with an extension that is never a playlist
+ * with `#EXTM3U` (read from `bytes` when the caller holds the body in memory already) — unless `url` ends with an extension that is never a playlist
  * (`seg1.ts`, `key.bin`): that response comes back as it is, its body untouched (sniffing
  * would put every segment's bytes through a stream stage). A sniffed non-playlist comes
  * back as an equivalent response.
@@ -125,11 +130,26 @@ export type PlaylistProbe =
  * if (!probe.playlist) return probe.response;
  * ```
  */
-export async function playlistBody(response: Response, url?: string): Promise<PlaylistProbe> {
+export async function playlistBody(
+  response: Response,
+  url?: string,
+  bytes?: Uint8Array,
+): Promise<PlaylistProbe> {
   if (response.status !== 200 || response.body === null) {
     return { playlist: false, response };
   }
   const type = response.headers.get("content-type");
+  if (bytes !== undefined && !response.headers.has("content-encoding")) {
+    // The body is in memory already: decided on its bytes, without a stream (and a body that
+    // is not a playlist stays untouched in `response`).
+    if (isPlaylistContentType(type)) return { playlist: true, body: bytes };
+    if (!isAmbiguousContentType(type) || (url !== undefined && neverPlaylist(url))) {
+      return { playlist: false, response };
+    }
+    return startsWithExtm3u(bytes.subarray(0, 16))
+      ? { playlist: true, body: bytes }
+      : { playlist: false, response };
+  }
   if (isPlaylistContentType(type)) return { playlist: true, body: await decodedBody(response) };
   if (!isAmbiguousContentType(type)) return { playlist: false, response };
   if (url !== undefined && neverPlaylist(url)) return { playlist: false, response };
@@ -170,15 +190,17 @@ export interface PlaylistResponseOptions {
  */
 export async function rewritePlaylistResponse(
   upstream: Response,
-  body: ReadableStream<Uint8Array> | null,
+  body: ReadableStream<Uint8Array> | Uint8Array | null,
   options: PlaylistResponseOptions,
 ): Promise<Response> {
   const declared = Number(upstream.headers.get("content-length") ?? NaN);
   if (declared > options.maxBytes && !upstream.headers.has("content-encoding")) {
-    await body?.cancel().catch(() => {});
+    if (body instanceof ReadableStream) await body.cancel().catch(() => {});
     throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
   }
-  const { bytes, text } = await readManifestBytes(body, options.maxBytes);
+  const { bytes, text } = body instanceof Uint8Array
+    ? decodeManifestBytes(body, options.maxBytes)
+    : await readManifestBytes(body, options.maxBytes);
   const started = performance.now();
   const rewrite = { playlistUrl: options.playlistUrl, resolve: options.resolve };
   // Checking builds nothing; an unchanged playlist is answered with the bytes as they came.

@@ -194,3 +194,32 @@ Deno.test("a checked playlist is answered with its bytes as they came; a refused
     (error) => error instanceof ProxyError && error.reason === "insecure_reference",
   );
 });
+
+Deno.test("a body already in memory is decided and rewritten from its bytes, the response left untouched", async () => {
+  const bytes = new TextEncoder().encode(PLAYLIST);
+  const typed = new Response(bytes, { headers: { "content-type": "audio/mpegurl" } });
+  const probe = await playlistBody(typed, URL_, bytes);
+  assert.equal(probe.playlist, true);
+  assert.equal((probe as { body: unknown }).body, bytes);
+  assert.equal(typed.bodyUsed, false);
+  const out = await rewritePlaylistResponse(typed, bytes, options);
+  assert.match(
+    await out.text(),
+    /\/proxy\/stream\/seg1\.ts\?d=https%3A%2F%2Forigin\.example%2Fv%2Fseg1\.ts/,
+  );
+  // Sniffed from the bytes; a non-playlist keeps its own response, body unread.
+  const sniffed = new Response(bytes, { headers: { "content-type": "application/octet-stream" } });
+  assert.equal((await playlistBody(sniffed, URL_, bytes)).playlist, true);
+  const ts = new Uint8Array(2048).fill(0x47);
+  const segment = new Response(ts, { headers: { "content-type": "application/octet-stream" } });
+  const passed = await playlistBody(segment, "https://origin.example/v/seg", ts);
+  assert.equal(passed.playlist, false);
+  assert.equal((passed as { response: Response }).response, segment);
+  assert.equal(segment.bodyUsed, false);
+  // The size bound holds for bytes too.
+  await assert.rejects(
+    rewritePlaylistResponse(typed, bytes, { ...options, maxBytes: 10 }),
+    (e: unknown) =>
+      e instanceof ProxyError && e.status === 502 && e.reason === "manifest_too_large",
+  );
+});

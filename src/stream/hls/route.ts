@@ -22,6 +22,8 @@ export interface RoutePlaylistOptions {
   /** `/proxy/stream` links for cross-origin references, null where it would not serve. */
   readonly directLink: ((url: string, kind: ReferenceKind) => string | null) | null;
   readonly requestId?: string;
+  /** The upstream body, when the caller already holds it in memory (read without a stream). */
+  readonly bytes?: Uint8Array;
 }
 
 /** True when the route reads playlists (to check them, and to rewrite them when asked). */
@@ -92,7 +94,7 @@ export async function transformRoutePlaylist(
   options: RoutePlaylistOptions,
 ): Promise<Response> {
   if (!handlesPlaylists(options.hls)) return upstream;
-  const probe = await playlistBody(upstream, playlistUrl);
+  const probe = await playlistBody(upstream, playlistUrl, options.bytes);
   if (!probe.playlist) return probe.response;
   const rewrite = options.hls.rewrite_playlist_urls;
   try {
