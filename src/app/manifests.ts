@@ -313,7 +313,13 @@ async function getFromRoute(
     return buildClientResponse(output);
   }
   // A generated playlist: the client's Range and conditionals apply to it.
-  return buildClientResponse(await answerFromOutput(ctx.request, output));
+  const answered = await answerFromOutput(ctx.request, output);
+  const held = inMemoryBody(answered);
+  // Bytes in memory go out whole or not at all: counted without a stream stage.
+  if (held !== undefined && ctx.request.method !== "HEAD") {
+    ctx.bodyTally = { bytes: held.byteLength, cancelled: false };
+  }
+  return buildClientResponse(answered);
 }
 
 /** A response with `r_` / `x_headers` applied (copied when its headers are immutable). */

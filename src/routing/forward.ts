@@ -96,7 +96,20 @@ const SMALL_BODY_MAX = 64 * 1024;
  */
 const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
 
-/** A response with a byte body, registered for {@linkcode inMemoryBody}. */
+/**
+ * A response with a byte body, registered for {@linkcode inMemoryBody}: the steps after it
+ * (client response, finish, log) keep it as bytes instead of making a stream of it.
+ *
+ * @example
+ * ```ts
+ * const response = bytesResponse(new TextEncoder().encode("#EXTM3U\n"), { status: 200 });
+ * inMemoryBody(response)?.byteLength; // 8
+ * ```
+ */
+export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
+  return withBytes(bytes, init);
+}
+
 function withBytes(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
   const response = new Response(bytes, init);
   inMemoryBodies.set(response, bytes);

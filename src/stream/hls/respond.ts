@@ -4,6 +4,7 @@
  * Content-Length.
  * @module
  */
+import { bytesResponse } from "../../routing/mod.ts";
 import { createHash } from "node:crypto";
 import { livePlaylistCapSecs } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
@@ -74,7 +75,8 @@ export function textResponse(
   headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
   headers.set("content-length", String(bytes.byteLength));
   setGeneratedValidators(headers, text, bytes);
-  return new Response(bytes, { status: upstream.status, headers });
+  // Registered as bytes: the client response and the log take it without a stream stage.
+  return bytesResponse(bytes, { status: upstream.status, headers });
 }
 
 /**
