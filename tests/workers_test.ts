@@ -5,7 +5,15 @@
  * them, a reload swaps the plan in all of them (or in none), and a shutdown drains them all.
  */
 import { strict as assert } from "node:assert";
-import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
+import {
+  deadline,
+  freePort,
+  scratchDir,
+  selfSignedCertificate,
+  type SproxProcess,
+  startSprox,
+  withTimeout,
+} from "./_support/mod.ts";
 import { startOrigin } from "./_support/origins.ts";
 
 const ADMIN_TOKEN = "workers-admin-token-0123456789";
@@ -115,6 +123,8 @@ Deno.test("workers: two isolates answer on one port, and /metrics adds them up",
     }
     assert.deepEqual([...servedBy(sprox, "/metrics")].sort(), [0, 1]);
 
+    // Each /metrics request is counted once its answer is delivered: wait for all six.
+    await waitForRequestLines(sprox, "/metrics", 6);
     // The admin API's counters are the process's too, not the first isolate's.
     const routes = await adminCall(adminPort, "GET", "/admin/routes");
     assert.equal(routes.status, 200);
@@ -338,6 +348,53 @@ Deno.test("workers: SIGTERM drains the requests in flight in every isolate", asy
     assert.deepEqual([...servedBy(sprox, "/slow")].sort(), [0, 1]);
   } finally {
     sprox.kill("SIGKILL");
+    await origin.close();
+  }
+});
+
+Deno.test("workers: HTTP/3 is served by the first isolate and advertised by every isolate", async () => {
+  const origin = await startOrigin(() => new Response("ok"));
+  const dir = await scratchDir();
+  const { cert, key } = await selfSignedCertificate(dir, { leaf: true });
+  const port = freePort();
+  const sprox = await startSprox(
+    `server: { workers: 2 }
+rate_limit: { enabled: false }
+routes:
+  - id: tls
+    listen:
+      host: 127.0.0.1
+      port: ${port}
+      http3: true
+      tls: { enabled: true, certificate_path: "${cert}", private_key_path: "${key}" }
+    host_patterns: ["*"]
+    upstream: { origin: "${origin.url}" }
+`,
+    { dir },
+  );
+  try {
+    const listening = sprox.logs.filter((l) => l.msg === "listening")
+      .map((l) => [l.worker, l.http3]).sort();
+    assert.deepEqual(listening, [[0, true], [1, false]]);
+    const caCert = await Deno.readTextFile(cert);
+    for (let i = 0; i < 24; i++) {
+      const client = Deno.createHttpClient({ caCerts: [caCert], poolMaxIdlePerHost: 0 });
+      try {
+        const response = await fetch(`https://127.0.0.1:${port}/tls`, {
+          client,
+          signal: deadline(),
+        });
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), "ok");
+        assert.equal(response.headers.get("alt-svc"), `h3=":${port}"; ma=86400`);
+      } finally {
+        client.close();
+      }
+    }
+    await waitForRequestLines(sprox, "/tls", 24);
+    assert.deepEqual([...servedBy(sprox, "/tls")].sort(), [0, 1]);
+  } finally {
+    assert.equal(await sprox.stop(), 0);
     await origin.close();
   }
 });

@@ -185,13 +185,12 @@ export function advertiseHttp3(
   record: ListenerRecord,
   request: Request,
   response: Response,
+  port: number,
 ): Response {
-  const quic = record.quic;
-  if (!quic) return response;
   // HTTP/2 requests carry :authority, not Host; the URL has either.
   const host = new URL(request.url).hostname.replace(/^\[|\]$/g, "");
   if (record.selector?.namedFor(host)) return response;
-  const value = `h3=":${quic.addr.port}"; ma=${ALT_SVC_MAX_AGE}`;
+  const value = `h3=":${port}"; ma=${ALT_SVC_MAX_AGE}`;
   try {
     response.headers.set("alt-svc", value);
     return response;

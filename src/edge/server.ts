@@ -59,6 +59,11 @@ export interface ServerOptions {
    */
   readonly http3?: boolean;
   /**
+   * Another isolate of this process serves HTTP/3 on the listeners that ask for it (on the
+   * same port): this server advertises it (`Alt-Svc`) without serving it.
+   */
+  readonly http3Elsewhere?: boolean;
+  /**
    * Ports another isolate of this process already holds, by listener key: this server binds
    * beside it (`SO_REUSEPORT`) on the same port instead of checking the address is free.
    */
@@ -173,6 +178,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   #plan: P;
   #apps: Apps<P>;
   #http3: boolean;
+  #http3Elsewhere: boolean;
   #records = new Map<string, ListenerRecord>();
   #reloading: Promise<unknown> = Promise.resolve();
   #fds: FdBudget;
@@ -183,6 +189,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     this.#plan = plan;
     this.#apps = apps;
     this.#http3 = options.http3 ?? true;
+    this.#http3Elsewhere = options.http3Elsewhere ?? false;
     this.#fds = new FdBudget(plan.config.server.limits.fd_reserve);
   }
 
@@ -364,8 +371,11 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     const protocol = tracked.state.protocol ?? "h1";
     requestsByProtocol.labels(record.listener.key, protocol).inc();
     const response = record.handler(request, info, tracked.state);
-    if (protocol === "h3" || !record.quic) return response;
-    return Promise.resolve(response).then((r) => advertiseHttp3(record, request, r));
+    // HTTP/3 of this listener: served here, or by the first isolate on the same port.
+    const h3Port = record.quic?.addr.port ??
+      (this.#http3Elsewhere && record.listener.http3 ? record.socket.addr.port : undefined);
+    if (protocol === "h3" || h3Port === undefined) return response;
+    return Promise.resolve(response).then((r) => advertiseHttp3(record, request, r, h3Port));
   }
 
   /** Closes up to `count` quiet connections across listeners, largest tables first. */
