@@ -8,6 +8,7 @@ import { strict as assert } from "node:assert";
 import {
   deadline,
   freePort,
+  type LogLine,
   scratchDir,
   selfSignedCertificate,
   type SproxProcess,
@@ -80,9 +81,12 @@ async function adminCall(adminPort: number, method: string, path: string, body?:
 }
 
 Deno.test("workers: two isolates answer on one port, and /metrics adds them up", async () => {
-  const origin = await startOrigin((request) =>
-    new Response(`origin ${new URL(request.url).pathname}`)
-  );
+  const origin = await startOrigin((request) => {
+    const path = new URL(request.url).pathname;
+    return path === "/down"
+      ? new Response("down", { status: 503 })
+      : new Response(`origin ${path}`);
+  });
   const port = freePort();
   const adminPort = freePort();
   const sprox = await startSprox(
@@ -131,6 +135,19 @@ Deno.test("workers: two isolates answer on one port, and /metrics adds them up",
     assert.deepEqual(routes.json.routes[0].counters.requests, { "2xx": N });
     const stats = await adminCall(adminPort, "GET", "/admin/stats");
     assert.equal(stats.json.requests["2xx"], N + 6);
+
+    // Warning lines of every isolate reach the admin API's recent problems.
+    for (let i = 0; i < 16; i++) {
+      const down = await fresh(`http://127.0.0.1:${port}/down`);
+      assert.equal(down.status, 503);
+      assert.equal(down.body, "down");
+    }
+    await waitForRequestLines(sprox, "/down", 16);
+    assert.deepEqual([...servedBy(sprox, "/down")].sort(), [0, 1]);
+    const problems = await adminCall(adminPort, "GET", "/admin/logs");
+    const downLines = problems.json.lines.filter((l: LogLine) => l.path === "/down");
+    assert.equal(downLines.length, 16);
+    assert.deepEqual([...new Set(downLines.map((l: LogLine) => l.worker))].sort(), [0, 1]);
 
     const workers = await adminCall(adminPort, "GET", "/admin/workers");
     assert.equal(workers.status, 200);

@@ -16,6 +16,7 @@ import {
   aggregateMetrics,
   log,
   type MetricsSnapshot,
+  rememberProblemLines,
   snapshotMetrics,
   useMetricsSource,
   useSnapshotSource,
@@ -74,6 +75,8 @@ export class Fleet {
           "log": (text) => {
             const lines = String(text);
             writeLogText(lines, lines.split("\n").length - 1);
+            // The admin console's recent problems cover every isolate.
+            rememberProblemLines(lines);
           },
         },
       },

@@ -107,6 +107,18 @@ export const RECENT_PROBLEMS = 100;
 /** The last warning and error lines as written (already scrubbed), oldest first. */
 const problems: string[] = [];
 
+const PROBLEM_LINE = /^\{"ts":"[^"]*","level":"(?:warn|error)"/;
+
+/**
+ * Remembers the warning and error lines among `text`'s (lines another isolate wrote, see
+ * {@linkcode sendLogsTo}), so that {@linkcode recentProblems} covers every isolate.
+ */
+export function rememberProblemLines(text: string): void {
+  for (const line of text.split("\n")) {
+    if (PROBLEM_LINE.test(line)) rememberProblem(line);
+  }
+}
+
 function rememberProblem(line: string): void {
   problems.push(line);
   if (problems.length > RECENT_PROBLEMS) problems.shift();

@@ -10,6 +10,7 @@ export {
   protectSecrets,
   RECENT_PROBLEMS,
   recentProblems,
+  rememberProblemLines,
   sendLogsTo,
   tagLogLines,
   writeLogText,
