@@ -11,12 +11,23 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository root (absolute, with a trailing slash). */
 export const REPO_ROOT: string = ROOT;
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/** Ports this process has handed out: the kernel may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, and that no earlier call in this process
+ * returned (two listeners of one test never get the same port).
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("no fresh free port after 64 attempts");
 }
 
 /**
