@@ -11,11 +11,11 @@ import { Redis } from "ioredis";
 import {
   deadline,
   freePort,
-  requirePeer,
   type SproxProcess,
   startSprox,
   withTimeout,
 } from "./_support/mod.ts";
+import { startRedis } from "./_support/redis.ts";
 
 const AES_KEY = "5c".repeat(16) + "a3".repeat(16);
 const OTHER_AES_KEY = "77".repeat(32);
@@ -43,42 +43,6 @@ function hex16(seed: number): string {
     (_, i) => ((seed * 37 + i * 11) & 0xff).toString(16).padStart(2, "0"),
   )
     .join("");
-}
-
-async function startRedis(): Promise<{ port: number; process: Deno.ChildProcess }> {
-  const binary = await requirePeer("redis-server");
-  const port = freePort();
-  const process = new Deno.Command(binary, {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const probe = new Redis(port, "127.0.0.1", {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on("error", () => {});
-  const until = Date.now() + 10_000;
-  try {
-    while (true) {
-      try {
-        await withTimeout(probe.connect(), 2_000, "connect to redis-server");
-        if ((await withTimeout(probe.ping(), 2_000, "PING")) === "PONG") return { port, process };
-      } catch {
-        // Not listening yet.
-        probe.disconnect();
-      }
-      if (Date.now() > until) {
-        process.kill("SIGKILL");
-        await process.status;
-        throw new Error(`redis-server did not answer PING on port ${port} within 10 s`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    probe.disconnect();
-  }
 }
 
 function config(port: number, adminPort: number, redisPort: number): string {

@@ -10,6 +10,7 @@ import {
   httpRequestDuration,
   httpRequests,
   log,
+  metricChildren,
   redactPathAndQuery,
   redactText,
   requestErrors,
@@ -29,38 +30,12 @@ const NOT_ANSWERED_STATUS = 503;
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 
-/**
- * Metric children by label values, looked up once per label set instead of once per request
- * (the label values are bounded: route ids and endpoint names, known methods, status classes,
- * outcomes and byte modes).
- */
-const durationChildren = new Map<string, ReturnType<typeof httpRequestDuration.labels>>();
-const requestChildren = new Map<string, ReturnType<typeof httpRequests.labels>>();
-const bytesChildren = new Map<string, ReturnType<typeof bytesStreamed.labels>>();
-
-function durationOf(route: string, method: string) {
-  const key = `${route}\u0000${method}`;
-  let child = durationChildren.get(key);
-  if (child === undefined) {
-    durationChildren.set(key, child = httpRequestDuration.labels(route, method));
-  }
-  return child;
-}
-
-function requestsOf(route: string, method: string, statusClass: string) {
-  const key = `${route}\u0000${method}\u0000${statusClass}`;
-  let child = requestChildren.get(key);
-  if (child === undefined) {
-    requestChildren.set(key, child = httpRequests.labels(route, method, statusClass));
-  }
-  return child;
-}
-
-function bytesOf(mode: string) {
-  let child = bytesChildren.get(mode);
-  if (child === undefined) bytesChildren.set(mode, child = bytesStreamed.labels(mode));
-  return child;
-}
+// Children looked up once per label set (bounded: route ids, methods, status classes, modes).
+const durationOf = metricChildren((route, method) => httpRequestDuration.labels(route, method));
+const requestsOf = metricChildren((route, method, statusClass) =>
+  httpRequests.labels(route, method, statusClass)
+);
+const bytesOf = metricChildren((mode) => bytesStreamed.labels(mode));
 
 /** What the edge says about the delivery of a response. */
 export interface Delivery {

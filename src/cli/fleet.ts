@@ -11,14 +11,12 @@ import type { LoadedConfig } from "../config/mod.ts";
 import type { ProxyServer } from "../edge/mod.ts";
 import { WorkerPool, type WorkerStatus } from "../edge/workers/mod.ts";
 import type { SecretStoreChange } from "../secrets/mod.ts";
-import { decide, type RateLimitDecision } from "../state/mod.ts";
+import type { RateLimitDecision } from "../state/mod.ts";
 import {
-  aggregateMetrics,
   log,
   type MetricsSnapshot,
   rememberProblemLines,
   snapshotMetrics,
-  useMetricsSource,
   useSnapshotSource,
   writeLogText,
 } from "../telemetry/mod.ts";
@@ -67,7 +65,7 @@ export class Fleet {
       ports,
       services: {
         requests: {
-          "metrics": () => this.#renderAll(),
+          "snapshots": () => this.#snapshots(),
           "bucket.take": (key) => this.#take(String(key)),
         },
         notes: {
@@ -84,7 +82,6 @@ export class Fleet {
         for (const note of this.#runtimeKeys()) send("key", note);
       },
     });
-    useMetricsSource(() => this.#renderAll());
     useSnapshotSource(() => this.#snapshots());
     this.#observeKeys();
     log("info", "worker isolates started", { workers: count, ports: Object.fromEntries(ports) });
@@ -93,20 +90,15 @@ export class Fleet {
   /** Spends a token of the first isolate's bucket for a worker. */
   #take(key: string): RateLimitDecision {
     const limiter = this.server.plan.policy.limiter;
-    if (limiter) return limiter.take(key);
-    // The limiter is off in the current plan (a reload turned it off mid-request).
-    const settings = { requestsPerSecond: 1, burst: 1, maxTrackedClients: 1, idleEvictSecs: 1 };
-    return decide(settings, true, 1);
+    // Off in the first isolate's plan: a reload turned it off while this request was on its
+    // way (the worker's plan is swapped a moment later). Nothing to enforce.
+    return limiter?.take(key) ?? { allowed: true, remaining: 0, resetSecs: 0, retryAfterSecs: 0 };
   }
 
   async #snapshots(): Promise<MetricsSnapshot[]> {
     const own = await snapshotMetrics();
     const others = this.#pool ? await this.#pool.collect<MetricsSnapshot>("snapshot") : [];
     return [own, ...others];
-  }
-
-  async #renderAll(): Promise<string> {
-    return aggregateMetrics(await this.#snapshots());
   }
 
   /** The keys added at run time that the first isolate holds now. */
@@ -157,7 +149,6 @@ export class Fleet {
   async shutdown(graceMs: number): Promise<void> {
     this.#unobserve?.();
     await Promise.all([this.server.shutdown(graceMs), this.#pool?.shutdown(graceMs)]);
-    useMetricsSource(null);
     useSnapshotSource(null);
   }
 }

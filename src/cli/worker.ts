@@ -8,7 +8,13 @@ import { type Plan, proxyApps } from "../app/mod.ts";
 import type { ProxyServer } from "../edge/mod.ts";
 import { runWorkerIsolate } from "../edge/workers/mod.ts";
 import { type RateLimitDecision, shareBucketsThrough } from "../state/mod.ts";
-import { sendLogsTo, snapshotMetrics, tagLogLines, useMetricsSource } from "../telemetry/mod.ts";
+import {
+  type MetricsSnapshot,
+  sendLogsTo,
+  snapshotMetrics,
+  tagLogLines,
+  useSnapshotSource,
+} from "../telemetry/mod.ts";
 import type { KeyNote } from "./fleet.ts";
 import { applyTelemetry } from "./reload.ts";
 
@@ -18,7 +24,8 @@ runWorkerIsolate(proxyApps, {
   setup(channel, index) {
     tagLogLines(index);
     sendLogsTo((text) => channel.notify("log", text));
-    useMetricsSource(() => channel.request<string>("metrics", null, 10_000));
+    // `/metrics` here adds up every isolate's snapshot, gathered by the first isolate.
+    useSnapshotSource(() => channel.request<MetricsSnapshot[]>("snapshots", null, 10_000));
     channel.handle("snapshot", () => snapshotMetrics());
     shareBucketsThrough((key) => channel.request<RateLimitDecision>("bucket.take", key, 5_000));
     channel.on("key", (payload) => {

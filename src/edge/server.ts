@@ -54,15 +54,11 @@ function certificatePaths(listener: ListenerPlan): string[] {
 /** How one isolate's server binds (see `workers/`). */
 export interface ServerOptions {
   /**
-   * Serve HTTP/3 on the listeners that ask for it (default true). One isolate only: a UDP
-   * port cannot be shared the way a TCP port is.
+   * HTTP/3 on the listeners that ask for it: `serve` (default) binds the UDP socket;
+   * `advertise` only sends `Alt-Svc` for it, because another isolate of this process serves
+   * it on the same port (a UDP port cannot be shared the way a TCP port is).
    */
-  readonly http3?: boolean;
-  /**
-   * Another isolate of this process serves HTTP/3 on the listeners that ask for it (on the
-   * same port): this server advertises it (`Alt-Svc`) without serving it.
-   */
-  readonly http3Elsewhere?: boolean;
+  readonly http3?: "serve" | "advertise";
   /**
    * Ports another isolate of this process already holds, by listener key: this server binds
    * beside it (`SO_REUSEPORT`) on the same port instead of checking the address is free.
@@ -177,8 +173,7 @@ async function prepareAcmeCache(plan: EdgePlan): Promise<void> {
 export class ProxyServer<P extends EdgePlan = EdgePlan> {
   #plan: P;
   #apps: Apps<P>;
-  #http3: boolean;
-  #http3Elsewhere: boolean;
+  #http3: "serve" | "advertise";
   #records = new Map<string, ListenerRecord>();
   #reloading: Promise<unknown> = Promise.resolve();
   #fds: FdBudget;
@@ -188,8 +183,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   private constructor(plan: P, apps: Apps<P>, options: ServerOptions) {
     this.#plan = plan;
     this.#apps = apps;
-    this.#http3 = options.http3 ?? true;
-    this.#http3Elsewhere = options.http3Elsewhere ?? false;
+    this.#http3 = options.http3 ?? "serve";
     this.#fds = new FdBudget(plan.config.server.limits.fd_reserve);
   }
 
@@ -250,7 +244,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
 
   /** Whether this server serves HTTP/3 on `listener`. */
   #wantsQuic(listener: ListenerPlan): boolean {
-    return this.#http3 && listener.http3;
+    return this.#http3 === "serve" && listener.http3;
   }
 
   #publishInfo(): void {
@@ -373,7 +367,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     const response = record.handler(request, info, tracked.state);
     // HTTP/3 of this listener: served here, or by the first isolate on the same port.
     const h3Port = record.quic?.addr.port ??
-      (this.#http3Elsewhere && record.listener.http3 ? record.socket.addr.port : undefined);
+      (this.#http3 === "advertise" && record.listener.http3 ? record.socket.addr.port : undefined);
     if (protocol === "h3" || h3Port === undefined) return response;
     return Promise.resolve(response).then((r) => advertiseHttp3(record, request, r, h3Port));
   }

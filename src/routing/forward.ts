@@ -5,7 +5,7 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { inSpan, log, redactUrl } from "../telemetry/mod.ts";
+import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
 import {
   appendVia,
@@ -107,10 +107,6 @@ const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
  * ```
  */
 export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
-  return withBytes(bytes, init);
-}
-
-function withBytes(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
   const response = new Response(bytes, init);
   inMemoryBodies.set(response, bytes);
   return response;
@@ -186,7 +182,7 @@ async function readSmallBody(
   try {
     const bytes = await upstream.bytes();
     options.onBodyEnd?.({ kind: "complete", bytes: bytes.byteLength });
-    return own(withBytes(bytes, {
+    return own(bytesResponse(bytes, {
       status: upstream.status,
       statusText: upstream.statusText,
       headers: upstream.headers,
@@ -212,14 +208,8 @@ async function readSmallBody(
   }
 }
 
-/** The latency histogram's child per route, looked up once (route ids are bounded). */
-const latencyChildren = new Map<string, ReturnType<typeof upstreamLatency.labels>>();
-
-function latencyOf(scope: string) {
-  let child = latencyChildren.get(scope);
-  if (child === undefined) latencyChildren.set(scope, child = upstreamLatency.labels(scope));
-  return child;
-}
+/** The latency histogram's child per route (route ids are bounded). */
+const latencyOf = metricChildren((scope) => upstreamLatency.labels(scope));
 
 /** One attempt to one origin: fetch with the connect and request timeouts. */
 async function attemptOnce(
@@ -464,5 +454,5 @@ export function buildClientResponse(upstream: Response): Response {
     headers: clientResponseHeaders(upstream.headers),
   };
   const bytes = inMemoryBodies.get(upstream);
-  return bytes ? withBytes(bytes, init) : new Response(upstream.body, init);
+  return bytes ? bytesResponse(bytes, init) : new Response(upstream.body, init);
 }

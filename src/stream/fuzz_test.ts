@@ -2,17 +2,7 @@ import assert from "node:assert/strict";
 import { ProxyError } from "../errors/mod.ts";
 import { listRenditions, mediaPlaylist, multivariantPlaylist, parseMpd } from "./dash/mod.ts";
 import { directModeResolver, rewritePlaylist } from "./hls/mod.ts";
-
-/** A small deterministic generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from "./_testing.ts";
 
 const PLAYLIST_PIECES = [
   "#EXTM3U\n",

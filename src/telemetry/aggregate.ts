@@ -30,8 +30,8 @@ export function aggregateMetrics(snapshots: readonly MetricsSnapshot[]): Promise
 let snapshotSource: (() => Promise<MetricsSnapshot[]>) | null = null;
 
 /**
- * Makes {@linkcode metricsView} add up the snapshots `source` returns (every isolate's, the
- * first isolate's first); `null`: this isolate's registry alone.
+ * Makes {@linkcode renderMetrics} and {@linkcode metricsView} add up the snapshots `source`
+ * returns (every isolate's, the first isolate's first); `null`: this isolate's registry alone.
  */
 export function useSnapshotSource(source: (() => Promise<MetricsSnapshot[]>) | null): void {
   snapshotSource = source;
@@ -56,4 +56,12 @@ export async function metricsView(): Promise<
 > {
   if (!snapshotSource) return registry as never;
   return client.AggregatorRegistry.aggregate(await snapshotSource()) as never;
+}
+
+/**
+ * The Prometheus text of `/metrics`: this isolate's registry, or with worker isolates the sum
+ * of every isolate's (see {@linkcode useSnapshotSource}).
+ */
+export async function renderMetrics(): Promise<string> {
+  return snapshotSource ? aggregateMetrics(await snapshotSource()) : registry.metrics();
 }

@@ -117,25 +117,7 @@ export const tlsCertificateExpiry = new client.Gauge({
   registers: [registry],
 });
 
-let metricsSource: (() => Promise<string>) | null = null;
-
-/**
- * Renders the registry in the Prometheus text format; with worker isolates, the figures of
- * every isolate added up (see {@linkcode useMetricsSource}).
- */
-export function renderMetrics(): Promise<string> {
-  return metricsSource ? metricsSource() : registry.metrics();
-}
-
-/**
- * Makes {@linkcode renderMetrics} answer from `source` (the aggregate of every worker
- * isolate) instead of this isolate's registry; `null` goes back to the registry.
- */
-export function useMetricsSource(source: (() => Promise<string>) | null): void {
-  metricsSource = source;
-}
-
-/** The content type of {@linkcode renderMetrics}. */
+/** The content type of the Prometheus text `/metrics` answers. */
 export const METRICS_CONTENT_TYPE: string = registry.contentType;
 
 /** Wrong credentials presented on protected endpoints (`/proxy/*`, `/keys*`). */
@@ -181,3 +163,23 @@ export const stateKeyFallbacks = new client.Counter({
   labelNames: ["operation"] as const,
   registers: [registry],
 });
+
+/**
+ * A metric's children by label values, each looked up in prom-client once instead of once per
+ * request. Only for label values from a bounded set (route ids, methods, status classes).
+ *
+ * @example
+ * ```ts
+ * const requestsOf = metricChildren((route, method, status) => httpRequests.labels(route, method, status));
+ * requestsOf("vod", "GET", "2xx").inc();
+ * ```
+ */
+export function metricChildren<C>(labels: (...values: string[]) => C): (...values: string[]) => C {
+  const children = new Map<string, C>();
+  return (...values) => {
+    const key = values.join("\u0000");
+    let child = children.get(key);
+    if (child === undefined) children.set(key, child = labels(...values));
+    return child;
+  };
+}

@@ -37,6 +37,7 @@ export {
   type MetricReading,
   type MetricsSnapshot,
   metricsView,
+  renderMetrics,
   snapshotMetrics,
   useSnapshotSource,
 } from "./aggregate.ts";

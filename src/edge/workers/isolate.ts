@@ -50,7 +50,7 @@ export function runWorkerIsolate<P extends EdgePlan>(apps: Apps<P>, hooks: Isola
   channel.handle("start", async (payload) => {
     const { index, loaded, ports } = payload as StartRequest;
     hooks.setup(channel, index);
-    server = await ProxyServer.start(loaded, apps, { http3: false, http3Elsewhere: true, ports });
+    server = await ProxyServer.start(loaded, apps, { http3: "advertise", ports });
     hooks.applied(loaded, server);
     // Its lines reach the first isolate before the answer does ("listening" before "started").
     flushLogs();

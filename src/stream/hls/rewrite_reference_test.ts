@@ -15,6 +15,7 @@ import {
   withDirectoryMapping,
 } from "./mod.ts";
 import { referenceBase } from "./resolve.ts";
+import { random } from "../_testing.ts";
 
 /**
  * The rewriter as plainly as it can be written: split into lines, trim, and resolve every
@@ -116,17 +117,6 @@ function resolveWithUrl(base: string, reference: string): string | null {
 
 function invalid(what: string): ProxyError {
   return new ProxyError(502, "manifest_invalid", what);
-}
-
-/** A small deterministic generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const REFERENCES = [
