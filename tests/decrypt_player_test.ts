@@ -7,28 +7,16 @@ import assert from "node:assert/strict";
 import { freePort, requirePeer, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { startChromium } from "./_support/devtools.ts";
-import { fetchHlsJs } from "./_support/hls_js.ts";
+import { fetchHlsJs, playerPage } from "./_support/hls_js.ts";
 import { CENC_KEY, CENC_KID, packageEncryptedContent } from "./_support/cenc_content.ts";
 
 const SECONDS = 3;
 
 // No EME: hls.js must play the stream as clear fMP4.
-const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
-<script src="/hls.min.js"></script>
-<script>
-const v = document.getElementById("v");
-document.title = "LOADING";
-const hls = new Hls({ emeEnabled: false });
-hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) document.title = "ERROR " + d.details; });
-v.addEventListener("encrypted", () => (document.title = "ERROR encrypted media"));
-hls.loadSource(new URLSearchParams(location.search).get("src"));
-hls.attachMedia(v);
-hls.on(Hls.Events.MANIFEST_PARSED, () => {
-  v.playbackRate = 4;
-  v.play().catch((e) => (document.title = "ERROR play " + e));
+const PAGE = playerPage({
+  hlsConfig: "{ emeEnabled: false }",
+  extra: `v.addEventListener("encrypted", () => (document.title = "ERROR encrypted media"));`,
 });
-v.addEventListener("ended", () => (document.title = "ENDED " + v.duration.toFixed(3)));
-</script></body></html>`;
 
 Deno.test({
   name: "hls.js in Chromium plays decrypted cenc and cbcs streams to the end without EME",

@@ -15,7 +15,7 @@ import {
   withTimeout,
 } from "./_support/mod.ts";
 import { spkiHash, startChromium } from "./_support/devtools.ts";
-import { fetchHlsJs } from "./_support/hls_js.ts";
+import { fetchHlsJs, playerPage } from "./_support/hls_js.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { makeTestPki } from "./_support/origins.ts";
 
@@ -39,24 +39,10 @@ async function get(url) {
 })().catch((e) => (document.title = "ERROR " + e));
 </script></body></html>`;
 
-const PLAYER_PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
-<script src="/hls.min.js"></script>
-<script>
-const v = document.getElementById("v");
-document.title = "LOADING";
-const hls = new Hls();
-hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) document.title = "ERROR " + d.details; });
-hls.loadSource(new URLSearchParams(location.search).get("src"));
-hls.attachMedia(v);
-hls.on(Hls.Events.MANIFEST_PARSED, () => {
-  v.playbackRate = 4;
-  v.play().catch((e) => (document.title = "ERROR play " + e));
+const PLAYER_PAGE = playerPage({
+  ended:
+    `" " + [...new Set(performance.getEntriesByType("resource").map((e) => e.nextHopProtocol))].join(",")`,
 });
-v.addEventListener("ended", () => {
-  const protocols = [...new Set(performance.getEntriesByType("resource").map((e) => e.nextHopProtocol))];
-  document.title = "ENDED " + v.duration.toFixed(3) + " " + protocols.join(",");
-});
-</script></body></html>`;
 
 /** The first MPEG-TS segment under `dir` (relative path). */
 async function firstSegment(dir: string, prefix = ""): Promise<string> {

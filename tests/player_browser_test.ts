@@ -9,26 +9,12 @@ import { packageContent } from "../scripts/packagers/mod.ts";
 import { freePort, requirePeer, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { startChromium } from "./_support/devtools.ts";
-import { fetchHlsJs } from "./_support/hls_js.ts";
+import { fetchHlsJs, playerPage } from "./_support/hls_js.ts";
 import { LIVE_PATHS, startLiveEncoder, startLiveOrigin } from "./_support/live_media.ts";
 
 const SECONDS = 4;
 
-const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
-<script src="/hls.min.js"></script>
-<script>
-const v = document.getElementById("v");
-document.title = "LOADING";
-const hls = new Hls();
-hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) document.title = "ERROR " + d.details; });
-hls.loadSource(new URLSearchParams(location.search).get("src"));
-hls.attachMedia(v);
-hls.on(Hls.Events.MANIFEST_PARSED, () => {
-  v.playbackRate = 4;
-  v.play().catch((e) => (document.title = "ERROR play " + e));
-});
-v.addEventListener("ended", () => (document.title = "ENDED " + v.duration.toFixed(3)));
-</script></body></html>`;
+const PAGE = playerPage();
 
 Deno.test({
   name: "hls.js in Chromium plays route HLS, route DASH→HLS and both direct modes to the end",

@@ -8,13 +8,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { Redis } from "ioredis";
-import {
-  deadline,
-  freePort,
-  type SproxProcess,
-  startSprox,
-  withTimeout,
-} from "./_support/mod.ts";
+import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
 import { startRedis } from "./_support/redis.ts";
 
 const AES_KEY = "5c".repeat(16) + "a3".repeat(16);

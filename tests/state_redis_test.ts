@@ -5,13 +5,7 @@
  * limiting), logs one warning and counts `sprox_state_fallback_total`.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import {
-  deadline,
-  freePort,
-  type SproxProcess,
-  startSprox,
-  withTimeout,
-} from "./_support/mod.ts";
+import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
 import { redisCommand, startRedis } from "./_support/redis.ts";
 
 const FALLBACK_WARNING = "shared state unreachable; rate limiting with local buckets";

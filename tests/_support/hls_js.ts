@@ -32,3 +32,37 @@ export async function fetchHlsJs(dir: string): Promise<Uint8Array> {
   assert.ok(untar.success);
   return await Deno.readFile(`${dir}/package/dist/hls.min.js`);
 }
+
+/**
+ * The test page that plays `?src=` with hls.js (served at `/hls.min.js`) at 4× speed: its
+ * title says `LOADING`, `ERROR <detail>` on a fatal error, and `ENDED <duration>` plus what
+ * `ended` adds, once the video ends. `hlsConfig` is the `Hls` constructor's argument, `extra`
+ * more script (listeners of its own).
+ *
+ * @example
+ * ```ts
+ * new Response(playerPage({ hlsConfig: "{ emeEnabled: false }" }), { headers: { "content-type": "text/html" } });
+ * ```
+ */
+export function playerPage(
+  options: { hlsConfig?: string; extra?: string; ended?: string } = {},
+): string {
+  return `<!doctype html><html><body><video id="v" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+const v = document.getElementById("v");
+document.title = "LOADING";
+const hls = new Hls(${options.hlsConfig ?? ""});
+hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) document.title = "ERROR " + d.details; });
+${options.extra ?? ""}
+hls.loadSource(new URLSearchParams(location.search).get("src"));
+hls.attachMedia(v);
+hls.on(Hls.Events.MANIFEST_PARSED, () => {
+  v.playbackRate = 4;
+  v.play().catch((e) => (document.title = "ERROR play " + e));
+});
+v.addEventListener("ended", () => {
+  document.title = "ENDED " + v.duration.toFixed(3)${options.ended ? ` + ${options.ended}` : ""};
+});
+</script></body></html>`;
+}
