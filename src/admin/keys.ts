@@ -18,6 +18,7 @@ import {
   bytesToBase64Url,
   clearKeyId,
   hexToBytes,
+  listHeldKeys,
   type SecretStore,
 } from "../secrets/mod.ts";
 import { readBodyLimited } from "../stream/drm/mod.ts";
@@ -61,22 +62,7 @@ const SHARED_WARNING = "shared state unreachable: changed on this instance only;
  * every instance's keys added at run time); never key material.
  */
 export async function listKeys(store: SecretStore): Promise<Response> {
-  const entries = store.shared ? await store.shared.list() : store.list();
-  const now = store.now();
-  const keys = entries.map(({ id, expiresAt, source }) => {
-    const colon = id.indexOf(":");
-    const kind = colon > 0 ? id.slice(0, colon) : "secret";
-    const hex = id.slice(colon + 1);
-    const kid = kind === "clearkey" ? hexToBytes(hex) : undefined;
-    return {
-      kind,
-      id: hex,
-      ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
-      source,
-      expires_in_secs: remaining(expiresAt, now),
-    };
-  });
-  return Response.json({ keys }, { headers: NO_STORE });
+  return Response.json({ keys: await listHeldKeys(store) }, { headers: NO_STORE });
 }
 
 function badRequest(message: string): ProxyError {

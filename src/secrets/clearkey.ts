@@ -79,3 +79,46 @@ export function loadClearKeys(store: SecretStore, entries: readonly ClearKeyEntr
   }
   return loaded;
 }
+
+/** One key the store holds, as the key listings show it (never its value). */
+export interface KeyListing {
+  /** The prefix of the store identifier (`clearkey`), `secret` without one. */
+  readonly kind: string;
+  /** The identifier without its prefix (a ClearKey kid in hex). */
+  readonly id: string;
+  /** A ClearKey kid in base64url (EME's form). */
+  readonly kid?: string;
+  readonly source: string;
+  /** Seconds left; `null` for a key that lives as long as the configuration. */
+  readonly expires_in_secs: number | null;
+}
+
+/**
+ * The identifiers `store` holds, with their sources and remaining lifetimes; with a shared
+ * tier, every instance's keys added at run time (Redis) too. What `/keys` and
+ * `GET /admin/keys` list.
+ *
+ * @example
+ * ```ts
+ * const keys = await listHeldKeys(store); // [{ kind: "clearkey", id: "0011…", kid: "ABE…", … }]
+ * ```
+ */
+export async function listHeldKeys(store: SecretStore): Promise<KeyListing[]> {
+  const entries = store.shared ? await store.shared.list() : store.list();
+  const now = store.now();
+  return entries.map(({ id, expiresAt, source }) => {
+    const colon = id.indexOf(":");
+    const kind = colon > 0 ? id.slice(0, colon) : "secret";
+    const hex = id.slice(colon + 1);
+    const kid = kind === "clearkey" ? hexToBytes(hex) : undefined;
+    return {
+      kind,
+      id: hex,
+      ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
+      source,
+      expires_in_secs: expiresAt === Infinity
+        ? null
+        : Math.max(0, Math.ceil((expiresAt - now) / 1000)),
+    };
+  });
+}

@@ -26,6 +26,8 @@ export {
   type ClearKeyEntry,
   clearKeyId,
   hexToBytes,
+  type KeyListing,
+  listHeldKeys,
   loadClearKeys,
 } from "./clearkey.ts";
 export { configuredSecretValues } from "./values.ts";

@@ -13,6 +13,7 @@ import {
   CLEARKEY_PREFIX,
   hexToBytes,
   type KeyResolver,
+  listHeldKeys,
   type SecretStore,
 } from "../../secrets/mod.ts";
 import { drmKeyRequests } from "../../telemetry/mod.ts";
@@ -187,25 +188,14 @@ export function handleKeysList(request: Request, options: KeyEndpointOptions): P
   return counted("keys", async () => {
     if (request.method !== "GET" && request.method !== "HEAD") methodNotAllowed("GET, HEAD");
     await checkCredentials(request, new URL(request.url), options.credentials);
-    const store = options.store;
     // With a shared tier: every instance's keys added at run time (Redis), not only this one's.
-    const entries = store.shared ? await store.shared.list() : store.list();
-    const now = store.now();
-    const keys = entries.map(({ id, expiresAt }) => {
-      const colon = id.indexOf(":");
-      const kind = colon > 0 ? id.slice(0, colon) : "secret";
-      const kidHex = id.slice(colon + 1);
-      const kid = kind === "clearkey" ? hexToBytes(kidHex) : undefined;
-      return {
-        kind,
-        id: kidHex,
-        ...(kid ? { kid: bytesToBase64Url(kid) } : {}),
-        // `null`: a key of the configuration, kept as long as the configuration is.
-        expires_in_secs: expiresAt === Infinity
-          ? null
-          : Math.max(0, Math.ceil((expiresAt - now) / 1000)),
-      };
-    });
+    // Where a key came from is the operator's business (`GET /admin/keys`), not a client's.
+    const keys = (await listHeldKeys(options.store)).map(({ kind, id, kid, expires_in_secs }) => ({
+      kind,
+      id,
+      ...(kid ? { kid } : {}),
+      expires_in_secs,
+    }));
     return Response.json({ keys }, { headers: NO_STORE });
   });
 }
