@@ -227,6 +227,8 @@ export async function startSprox(
     name?: string;
     /** Extra `deno run` flags (e.g. `--v8-flags=…`) and environment, for trying knobs. */
     flags?: string[];
+    /** `upstream.body_pipe` of every route (`guarded` by default). */
+    bodyPipe?: "guarded" | "native";
     env?: Record<string, string>;
   } = {},
 ): Promise<Peer> {
@@ -253,6 +255,7 @@ export async function startSprox(
       origin: "http://127.0.0.1:${originPort}"
       read_timeout_ms: 30000
       request_timeout_ms: 30000
+      body_pipe: ${options.bodyPipe ?? "guarded"}
     hls: ${
     hls
       ? `{ enabled: true, rewrite_playlist_urls: true, base_url: "https://sprox.example" }`

@@ -121,6 +121,8 @@ const ports = {
   sprox: freePort(),
   sproxTls: freePort(),
   sproxPlain: freePort(),
+  native: freePort(),
+  nativeTls: freePort(),
 };
 const peers: Peer[] = [];
 try {
@@ -133,8 +135,14 @@ try {
     plainPort: ports.sproxPlain,
   });
   peers.push(sprox);
+  // A second sProx process whose routes hand untouched bodies to the native pipe.
+  const native = await startSprox(dir, ports.origin, ports.native, ports.nativeTls, tls, {
+    name: "sprox-native",
+    bodyPipe: "native",
+  });
+  peers.push(native);
   for (const port of Object.values(ports)) {
-    const scheme = [ports.nginxTls, ports.floorTls, ports.sproxTls].includes(port)
+    const scheme = [ports.nginxTls, ports.floorTls, ports.sproxTls, ports.nativeTls].includes(port)
       ? "https"
       : "http";
     await waitForHttp(`${scheme}://127.0.0.1:${port}/small.m3u8`);
@@ -159,12 +167,13 @@ try {
       url: (base, path) => `${base}/proxy/stream?d=${encodeURIComponent(originUrl + path)}`,
       pid: sprox.pid,
     },
+    plain("sprox-native", ports.native, ports.nativeTls, native.pid),
   ];
 
   // Does direct mode work on this build? (It needs the /proxy/stream endpoint.)
   const probe = await fetch(targets[3].url(targets[3].http, "/small.m3u8"));
   await probe.body?.cancel();
-  const active = probe.status === 200 ? targets : targets.slice(0, 3);
+  const active = probe.status === 200 ? targets : targets.filter((t) => t.name !== "sprox-direct");
   if (probe.status !== 200) console.error(`bench: /proxy/stream answered ${probe.status}; skipped`);
   // The same process on a route with HLS rewriting off (the small-object scenarios only).
   const sproxPlain = plain("sprox-plain", ports.sproxPlain, ports.sproxTls, sprox.pid);
@@ -281,7 +290,8 @@ try {
     }; ${navigator.hardwareConcurrency} cores; nginx worker_processes 1;`,
     `big file ${settings.bigBytes / 1048576} MiB; wrk ${settings.seconds}s per run.`,
     "sprox: route with HLS rewriting on; sprox-plain: route with it off; sprox-direct:",
-    "`/proxy/stream`. cpu_us: CPU µs per request (process user + system time over the run /",
+    "`/proxy/stream`; sprox-native: a second process, the HLS route with `body_pipe: native`.",
+    "cpu_us: CPU µs per request (process user + system time over the run /",
     "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
     "",
     `| scenario | metric | ${names.join(" | ")} | sprox/nginx | ${
@@ -314,7 +324,7 @@ try {
       value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu,
       value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu <= 1.5,
     ],
-    ...(["sprox", "sprox-direct"].filter((n) => names.includes(n)).flatMap((
+    ...(["sprox", "sprox-direct", "sprox-native"].filter((n) => names.includes(n)).flatMap((
       n,
     ): [string, number, boolean][] => {
       const single = value("1 single stream big file", "mbps", n) /
@@ -337,6 +347,16 @@ try {
       "sprox: RSS 10 s after load < 150 MiB (MiB)",
       idleAfter["sprox"] ?? NaN,
       (idleAfter["sprox"] ?? Infinity) < 150,
+    ],
+    [
+      "sprox-native: peak RSS ≤ 1.5× floor's (ratio)",
+      peak("sprox-native") / peak("floor"),
+      peak("sprox-native") <= 1.5 * peak("floor"),
+    ],
+    [
+      "sprox-native: RSS 10 s after load < 150 MiB (MiB)",
+      idleAfter["sprox-native"] ?? NaN,
+      (idleAfter["sprox-native"] ?? Infinity) < 150,
     ],
   ];
   lines.push(

@@ -13,6 +13,11 @@ export interface BodyTally {
   cancelled: boolean;
   /** The body's source failed before its end (the client got a cut-off body). */
   failed?: boolean;
+  /**
+   * The body went to the runtime's native pipe: `bytes` is its announced length, and a body
+   * the origin ends short is seen by the client (cut off) but not here.
+   */
+  piped?: boolean;
 }
 
 /** Per-request state: the inputs are read-only, the outcome fields are written once. */

@@ -31,6 +31,7 @@ import {
   handlesPlaylists,
   isPlaylistContentType,
   originPrefix,
+  passesUntouched,
   serveDirectPlaylist,
   SignedLinkWriter,
   transformRoutePlaylist,
@@ -151,10 +152,13 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     return await getFromRoute(ctx, route, cache, handles);
   }
   const tally: BodyTally = { bytes: 0, cancelled: false };
-  const forwarded = await forward(ctx, route, ctx.request, tally);
+  const forwarded = await forward(ctx, route, ctx.request, tally, passEverything);
   if (method !== "HEAD") ctx.bodyTally = tally;
   return buildClientResponse(forwarded.response);
 }
+
+/** The plain pass-through hands every upstream body to the client as it is. */
+const passEverything = () => true;
 
 /** The cache key of a route object: the route, the client's host and the request target. */
 function routeCacheKey(
@@ -182,10 +186,11 @@ async function fetchRouteSource(
   cache: HttpCache | null,
   request: Request,
   key = routeCacheKey(ctx, route),
+  passThrough?: (upstream: Response) => boolean,
 ): Promise<RouteSource> {
   if (!cache) {
     const tally: BodyTally = { bytes: 0, cancelled: false };
-    const forwarded = await forward(ctx, route, request, tally);
+    const forwarded = await forward(ctx, route, request, tally, passThrough);
     return { response: forwarded.response, tally };
   }
   const cached = await serveCached(ctx, cache, { key, request }, async (upstream) => {
@@ -246,11 +251,15 @@ async function getFromRoute(
   handles: boolean,
 ): Promise<Response> {
   const whole = handles && looksLikePlaylistPath(ctx.url.pathname);
+  const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);
   let source = await fetchRouteSource(
     ctx,
     route,
     cache,
     whole ? wholeObjectRequest(ctx.request) : ctx.request,
+    undefined,
+    // A body the playlist step hands back unread goes to the client as it is.
+    whole ? undefined : (upstream) => passesUntouched(upstream, upstreamUrl.href),
   );
   if (
     handles && !whole && isPlaylistAnswer(source.response) && ctx.request.method === "GET" &&
@@ -281,7 +290,6 @@ async function getFromRoute(
     }
     return buildClientResponse(response);
   }
-  const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);
   const transform = (r: Response) =>
     transformRoutePlaylist(r, upstreamUrl.href, {
       routeId: route.id,

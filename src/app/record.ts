@@ -75,7 +75,8 @@ function declaredLength(ctx: RequestContext, response: Response): number | undef
  * while the response was still going out; a failure the request already recorded (an error
  * response, `client_closed` before the response, a body that broke); a client that went away
  * (the body was cancelled, the request's signal aborted, or the runtime could not complete
- * the response): 499 `client_closed`; a body that ended short (`truncated`); otherwise `ok`.
+ * the response): 499 `client_closed`; a body that ended short (`truncated`); otherwise `ok`,
+ * or `piped` for a body handed to the native pipe (its end is not observed).
  *
  * @example
  * ```ts
@@ -88,7 +89,8 @@ export function settleOutcome(
   tally: BodyTally,
   options: { completedOk: boolean; connection: ConnectionState; declared?: number },
 ): Settled {
-  const short = options.declared !== undefined && tally.bytes < options.declared;
+  // A piped body's length is the announced one: how it ended is not known here.
+  const short = !tally.piped && options.declared !== undefined && tally.bytes < options.declared;
   const clientGone = !options.completedOk || tally.cancelled || ctx.signal.aborted;
   const closedBy = options.connection.closedBy;
   if (closedBy !== null && (clientGone || short || tally.failed === true)) {
@@ -109,7 +111,7 @@ export function settleOutcome(
   if (short || tally.failed) {
     return { status: response.status, outcome: "truncated", delivered: false };
   }
-  return { status: response.status, outcome: "ok", delivered: true };
+  return { status: response.status, outcome: tally.piped ? "piped" : "ok", delivered: true };
 }
 
 /** Reports a log line that could not be written; never throws. */
@@ -163,10 +165,13 @@ export function recordRequest(
           connection: delivery.connection,
           declared: declaredLength(ctx, response),
         });
-        const bytes = tally.bytes;
+        // A piped body that did not finish normally sent an unknown number of bytes.
+        const bytes = tally.piped && end.outcome !== "piped" ? null : tally.bytes;
         if (telemetry) {
           requestsOf(ctx.route, method, `${Math.floor(end.status / 100)}xx`).inc();
-          if (end.outcome !== "ok") requestErrors.labels(end.outcome).inc();
+          if (end.outcome !== "ok" && end.outcome !== "piped") {
+            requestErrors.labels(end.outcome).inc();
+          }
           if (bytes) bytesOf(ctx.bytesMode ?? "endpoint").inc(bytes);
         }
         log(end.status >= 500 || !end.delivered ? "warn" : "info", "request", {

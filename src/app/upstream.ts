@@ -25,13 +25,16 @@ export function clearKeyUri(
 
 /**
  * Forwards `request` to the route under the context's client facts; `tally` receives what
- * the upstream body did (the app counts it for bodies passed through unchanged).
+ * the upstream body did (the app counts it for bodies passed through unchanged);
+ * `passThrough` says which responses the caller hands to the client untouched (see
+ * `ForwardOptions.passThrough`).
  */
 export async function forward(
   ctx: RequestContext,
   route: RoutePlan,
   request: Request,
   tally: BodyTally = { bytes: 0, cancelled: false },
+  passThrough?: (upstream: Response) => boolean,
 ): Promise<Forwarded> {
   const forwarded = await forwardToRoute(request, route, {
     peerIp: ctx.peerIp,
@@ -40,9 +43,11 @@ export async function forward(
     requestId: ctx.requestId,
     // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
     signal: ctx.signal,
+    passThrough,
     onBodyEnd: (end) => {
       tally.bytes = end.bytes;
       tally.cancelled = end.kind === "client_cancelled";
+      tally.piped = end.kind === "piped";
       // An origin that dies mid-body leaves the client with a cut-off body: `truncated`.
       if (end.kind === "failed") {
         ctx.outcome = end.failure.kind === "body_error"

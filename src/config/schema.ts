@@ -146,6 +146,11 @@ export const UpstreamSchema = z.strictObject({
   connect_timeout_ms: millis(2000),
   read_timeout_ms: millis(5000),
   request_timeout_ms: millis(8000),
+  /**
+   * How bodies passed through untouched reach the client: `guarded` (a stage with the read
+   * timeout and an exact byte count) or `native` (the runtime's pipe, for throughput).
+   */
+  body_pipe: z.enum(["guarded", "native"]).default("guarded"),
   tls: UpstreamTlsSchema.prefault({}),
   socks5: Socks5Schema.prefault({}),
   retry: RetrySchema.prefault({}),

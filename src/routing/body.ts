@@ -11,7 +11,12 @@ import { classifyUpstreamError, UpstreamFailure } from "./upstream_failure.ts";
 export type BodyOutcome =
   | { readonly kind: "complete"; readonly bytes: number }
   | { readonly kind: "client_cancelled"; readonly bytes: number }
-  | { readonly kind: "failed"; readonly bytes: number; readonly failure: UpstreamFailure };
+  | { readonly kind: "failed"; readonly bytes: number; readonly failure: UpstreamFailure }
+  /**
+   * Handed to the runtime's native pipe (`upstream.body_pipe: native`): `bytes` is the
+   * announced `Content-Length`; how the body ends is not seen by sProx.
+   */
+  | { readonly kind: "piped"; readonly bytes: number };
 
 /** Options of {@linkcode guardBody}. */
 export interface GuardOptions {

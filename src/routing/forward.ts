@@ -56,11 +56,21 @@ export interface ForwardOptions {
   readonly budget?: RetryBudget;
   /** Called once when the upstream body has ended (complete, cancelled or failed). */
   readonly onBodyEnd?: (outcome: BodyOutcome) => void;
+  /**
+   * Says whether the caller hands this upstream response's body to the client untouched.
+   * On a route with `upstream.body_pipe: native`, such a body of announced length above
+   * 64 KiB goes to the runtime's native pipe instead of the guarded stage: no read timeout,
+   * and `onBodyEnd` reports `piped` at once. Any body JavaScript reads stays guarded.
+   */
+  readonly passThrough?: (upstream: Response) => boolean;
 }
 
 /** The upstream side of a forwarded request. */
 export interface Forwarded {
-  /** The upstream response; its body is guarded by the route's read timeout. */
+  /**
+   * The upstream response; its body is guarded by the route's read timeout (unless it was
+   * handed to the native pipe, see {@linkcode ForwardOptions.passThrough}).
+   */
   readonly response: Response;
   /** The URL the response came from. */
   readonly upstreamUrl: URL;
@@ -406,6 +416,21 @@ export async function forwardToRoute(
       upstreamMs,
       attempts,
     };
+  }
+  if (
+    route.config.upstream.body_pipe === "native" && Number.isFinite(length) &&
+    request.method !== "HEAD" && options.passThrough?.(upstream) === true
+  ) {
+    // The untouched fetch body: Deno pipes it natively to the client (see docs/routing.md).
+    options.onBodyEnd?.({ kind: "piped", bytes: length });
+    const response = own(
+      new Response(upstream.body, {
+        status: upstream.status,
+        statusText: upstream.statusText,
+        headers: upstream.headers,
+      }),
+    );
+    return { response, upstreamUrl, origin, upstreamMs, attempts };
   }
   const body = guardBody(upstream.body, {
     readTimeoutMs: route.config.upstream.read_timeout_ms,

@@ -4,6 +4,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { toProxyError, UpstreamFailure } from "../../routing/mod.ts";
 
 const PLAYLIST_TYPES = new Set([
   "application/vnd.apple.mpegurl",
@@ -149,7 +150,8 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /**
  * Reads a decoded manifest body whole, refusing more than `limit` bytes (502
  * `manifest_too_large`) and bytes that are not UTF-8 or fail to decompress (502
- * `manifest_invalid`).
+ * `manifest_invalid`); an upstream body that stalls or fails is its upstream error (504
+ * `upstream_read_timeout`, 502 `upstream_error`).
  *
  * @example
  * ```ts
@@ -193,6 +195,9 @@ export async function readManifestBytes(
     }
   } catch (error) {
     if (error instanceof ProxyError) throw error;
+    // The upstream stalled or failed mid-body: said as such (504 read timeout, 502 upstream
+    // error), not as an invalid manifest.
+    if (error instanceof UpstreamFailure) throw toProxyError(error);
     throw new ProxyError(502, "manifest_invalid", "manifest body could not be read", {
       cause: error,
     });

@@ -119,6 +119,24 @@ export type PlaylistProbe =
   | { readonly playlist: false; readonly response: Response };
 
 /**
+ * True when {@linkcode playlistBody} hands `response` back as it is without reading its body
+ * (not a 200 with a body; a type that is neither a playlist's nor ambiguous; or an ambiguous
+ * type at a URL that is never a playlist). Decided on the status and headers alone.
+ *
+ * @example
+ * ```ts
+ * const segment = new Response("x", { headers: { "content-type": "video/mp2t" } });
+ * passesUntouched(segment, "https://o.example/v/seg1.ts"); // true
+ * ```
+ */
+export function passesUntouched(response: Response, url?: string): boolean {
+  if (response.status !== 200 || response.body === null) return true;
+  const type = response.headers.get("content-type");
+  if (isPlaylistContentType(type)) return false;
+  return !isAmbiguousContentType(type) || (url !== undefined && neverPlaylist(url));
+}
+
+/**
  * Decides whether an upstream response is a playlist: a 200 with a playlist media type,
  * or with an uninformative one (none, text/plain, octet-stream) whose decoded body starts
  * with `#EXTM3U` (read from `bytes` when the caller holds the body in memory already) — unless `url` ends with an extension that is never a playlist
@@ -137,26 +155,19 @@ export async function playlistBody(
   url?: string,
   bytes?: Uint8Array,
 ): Promise<PlaylistProbe> {
-  if (response.status !== 200 || response.body === null) {
-    return { playlist: false, response };
-  }
+  if (passesUntouched(response, url)) return { playlist: false, response };
   const type = response.headers.get("content-type");
   if (bytes !== undefined && !response.headers.has("content-encoding")) {
     // The body is in memory already: decided on its bytes, without a stream (and a body that
     // is not a playlist stays untouched in `response`).
     if (isPlaylistContentType(type)) return { playlist: true, body: bytes };
-    if (!isAmbiguousContentType(type) || (url !== undefined && neverPlaylist(url))) {
-      return { playlist: false, response };
-    }
     return startsWithExtm3u(bytes.subarray(0, 16))
       ? { playlist: true, body: bytes }
       : { playlist: false, response };
   }
   if (isPlaylistContentType(type)) return { playlist: true, body: await decodedBody(response) };
-  if (!isAmbiguousContentType(type)) return { playlist: false, response };
-  if (url !== undefined && neverPlaylist(url)) return { playlist: false, response };
   const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
-  const decoded = encoded ? (await decodedBody(response))! : response.body;
+  const decoded = encoded ? (await decodedBody(response))! : response.body!;
   const { head, body } = await peekStream(decoded, 16);
   if (startsWithExtm3u(head)) return { playlist: true, body };
   const headers = new Headers(response.headers);
