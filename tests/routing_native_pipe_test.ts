@@ -1,8 +1,8 @@
 /**
- * `upstream.body_pipe: native` over real sockets: a body passed through untouched (announced
- * length above 64 KiB) reaches the client byte-exact and is logged `piped` with its announced
+ * `upstream.body_pipe: native` over real sockets: a body passed through untouched (with an
+ * announced length) reaches the client byte-exact and is logged `piped` with its announced
  * length; every body sProx reads itself (playlists, sniffed bodies, cache fills) and every body
- * it cannot announce (chunked, small, HEAD) keeps the guarded stage and its exact outcomes; an
+ * it cannot announce (chunked, HEAD) keeps the guarded stage and its exact outcomes; an
  * origin that dies mid-body still leaves the client with a cut-off body; a client that leaves
  * is 499 with an unknown byte count and the origin's body is cancelled.
  */
@@ -213,6 +213,12 @@ rate_limit: { enabled: false }
       },
     );
 
+    await t.step("a small body on a native route is piped too", async () => {
+      const small = await get(`http://127.0.0.1:${plain}/v/small.ts`, "plain-small");
+      assert.deepEqual(small.body, SEGMENT.slice(0, 32 * 1024));
+      await expect("plain-small", "piped", 32 * 1024);
+    });
+
     await t.step(
       "segments on an HLS route: by type, and an ambiguous type at a segment URL",
       async () => {
@@ -242,9 +248,9 @@ rate_limit: { enabled: false }
         const seg = await get(`http://127.0.0.1:${guarded}/v/seg.ts`, "guarded-seg");
         assert.deepEqual(seg.body, SEGMENT);
         await expect("guarded-seg", "ok", MIB);
-        const small = await get(`http://127.0.0.1:${plain}/v/small.ts`, "plain-small");
+        const small = await get(`http://127.0.0.1:${guarded}/v/small.ts`, "guarded-small");
         assert.deepEqual(small.body, SEGMENT.slice(0, 32 * 1024));
-        await expect("plain-small", "ok", 32 * 1024);
+        await expect("guarded-small", "ok", 32 * 1024);
         const chunked = await get(`http://127.0.0.1:${plain}/v/chunked.ts`, "plain-chunked");
         assert.equal(chunked.headers.get("content-length"), null);
         assert.deepEqual(chunked.body, SEGMENT);

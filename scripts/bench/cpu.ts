@@ -6,9 +6,10 @@
  *
  * Usage: deno run -A scripts/bench/cpu.ts [--path /small.m3u8] [--connections 32]
  *        [--seconds 4] [--reps 3] [--baseline /path/to/checkout/] [--direct]
- *        [--flags "--v8-flags=…"] [--env "NAME=value,…"]
+ *        [--flags "--v8-flags=…"] [--env "NAME=value,…"] [--pipe native]
  *
- * `--flags` and `--env` apply to this checkout's sProx only (with `--baseline` set to this
+ * `--pipe native` sets `upstream.body_pipe` on both checkouts' routes. `--flags` and `--env`
+ * apply to this checkout's sProx only (with `--baseline` set to this
  * same checkout, an A/B of a runtime knob). The RSS of each process 10 s after the last run
  * is printed at the end.
  * @module
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     direct: { type: "boolean", default: false },
     flags: { type: "string", default: "" },
     env: { type: "string", default: "" },
+    pipe: { type: "string", default: "guarded" },
   },
 });
 
@@ -104,6 +106,7 @@ if (import.meta.main) {
         plainPort,
         root,
         name,
+        bodyPipe: values.pipe === "native" ? "native" : "guarded",
         ...knobs,
       });
       peers.push(sprox);

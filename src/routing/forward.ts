@@ -58,9 +58,10 @@ export interface ForwardOptions {
   readonly onBodyEnd?: (outcome: BodyOutcome) => void;
   /**
    * Says whether the caller hands this upstream response's body to the client untouched.
-   * On a route with `upstream.body_pipe: native`, such a body of announced length above
-   * 64 KiB goes to the runtime's native pipe instead of the guarded stage: no read timeout,
-   * and `onBodyEnd` reports `piped` at once. Any body JavaScript reads stays guarded.
+   * On a route with `upstream.body_pipe: native`, such a body with an announced length goes
+   * to the runtime's native pipe instead of the guarded stage (or the whole read of a small
+   * body): no read timeout, and `onBodyEnd` reports `piped` at once. Any body JavaScript
+   * reads stays guarded.
    */
   readonly passThrough?: (upstream: Response) => boolean;
 }
@@ -403,20 +404,6 @@ export async function forwardToRoute(
     return { response, upstreamUrl, origin, upstreamMs, attempts };
   }
   const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
-  if (length <= SMALL_BODY_MAX && request.method !== "HEAD") {
-    return {
-      response: await readSmallBody(upstream, attempt, {
-        route,
-        fields,
-        signal,
-        onBodyEnd: options.onBodyEnd,
-      }),
-      upstreamUrl,
-      origin,
-      upstreamMs,
-      attempts,
-    };
-  }
   if (
     route.config.upstream.body_pipe === "native" && Number.isFinite(length) &&
     request.method !== "HEAD" && options.passThrough?.(upstream) === true
@@ -431,6 +418,20 @@ export async function forwardToRoute(
       }),
     );
     return { response, upstreamUrl, origin, upstreamMs, attempts };
+  }
+  if (length <= SMALL_BODY_MAX && request.method !== "HEAD") {
+    return {
+      response: await readSmallBody(upstream, attempt, {
+        route,
+        fields,
+        signal,
+        onBodyEnd: options.onBodyEnd,
+      }),
+      upstreamUrl,
+      origin,
+      upstreamMs,
+      attempts,
+    };
   }
   const body = guardBody(upstream.body, {
     readTimeoutMs: route.config.upstream.read_timeout_ms,
