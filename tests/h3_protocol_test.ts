@@ -14,7 +14,7 @@ import { curl, makeTestPki, startOrigin } from "./_support/origins.ts";
 const hex = (s: string) =>
   Uint8Array.from(s.replace(/\s/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
 
-async function setup(extra = "", idleMs = 60000) {
+async function setup(extra = "", idleMs = 60000, upstream = "") {
   const dir = await scratchDir();
   const pki = await makeTestPki(dir, "edge", "edge.test");
   const release = Promise.withResolvers<void>();
@@ -54,7 +54,7 @@ routes:
       http3: true
       tls: { enabled: true, certificate_path: "${pki.certPath}", private_key_path: "${pki.keyPath}" }
     host_patterns: ["*"]
-    upstream: { origin: "${origin.url}", read_timeout_ms: 20000 }
+    upstream: { origin: "${origin.url}", read_timeout_ms: 20000${upstream} }
 ${extra}`,
     { dir },
   );
@@ -81,6 +81,30 @@ async function metric(port: number, ca: string, name: string): Promise<string[]>
     client.close();
   }
 }
+
+Deno.test("body_pipe: native pipes HTTP/1.1 and HTTP/2 bodies, HTTP/3 keeps the guarded stage", async () => {
+  const s = await setup("", 60000, ", body_pipe: native");
+  try {
+    const client = await connectH3(s.port, s.pki.ca);
+    const got = await client.request(getFields(s.port, "/over-h3"));
+    client.close();
+    assert.equal(got.status, 200);
+    assert.equal(new TextDecoder().decode(got.body), "hello /over-h3");
+    const h3 = await s.sprox.waitForLog((l) => l.msg === "request" && l.path === "/over-h3");
+    assert.equal(h3.protocol, "h3");
+    assert.equal(h3.outcome, "ok");
+    assert.equal(h3.bytes, 14);
+    for (const [version, path] of [["--http1.1", "/over-h1"], ["--http2", "/over-h2"]]) {
+      const out = await curl(["-k", version, `https://127.0.0.1:${s.port}${path}`]);
+      assert.equal(out.stdout, `hello ${path}`);
+      const line = await s.sprox.waitForLog((l) => l.msg === "request" && l.path === path);
+      assert.equal(line.outcome, "piped", path);
+      assert.equal(line.bytes, 14, path);
+    }
+  } finally {
+    await s.close();
+  }
+});
 
 Deno.test("HTTP/3 requests reach the app: GET, HEAD, POST body, log lines and metrics", async () => {
   const s = await setup();

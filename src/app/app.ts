@@ -75,6 +75,7 @@ function identify(plan: Plan, listener: ListenerPlan, c: Context<AppEnv>): Reque
     peerIp: peer,
     clientIp: resolveClientIp(headers, peer, plan.trustedProxies),
     protocol: c.env.protocol,
+    nativePipe: c.env.connection.protocol !== "h3",
     startedAt: performance.now(),
     signal: request.signal,
     logMethod: loggedMethod(request.method),

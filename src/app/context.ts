@@ -33,6 +33,12 @@ export interface RequestContext {
   readonly clientIp: string;
   /** `http` or `https`: how the client reached this listener. */
   readonly protocol: "http" | "https";
+  /**
+   * The edge can pipe an untouched upstream body natively (HTTP/1.1 and HTTP/2). sProx's own
+   * HTTP/3 reads every body in JavaScript: there the native pipe would only lose the read
+   * timeout, so bodies keep the guarded stage.
+   */
+  readonly nativePipe: boolean;
   readonly startedAt: number;
   /**
    * The client's signal: it aborts only when the client goes away before the response is

@@ -152,7 +152,13 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     return await getFromRoute(ctx, route, cache, handles);
   }
   const tally: BodyTally = { bytes: 0, cancelled: false };
-  const forwarded = await forward(ctx, route, ctx.request, tally, passEverything);
+  const forwarded = await forward(
+    ctx,
+    route,
+    ctx.request,
+    tally,
+    ctx.nativePipe ? passEverything : undefined,
+  );
   if (method !== "HEAD") ctx.bodyTally = tally;
   return buildClientResponse(forwarded.response);
 }
@@ -259,7 +265,9 @@ async function getFromRoute(
     whole ? wholeObjectRequest(ctx.request) : ctx.request,
     undefined,
     // A body the playlist step hands back unread goes to the client as it is.
-    whole ? undefined : (upstream) => passesUntouched(upstream, upstreamUrl.href),
+    whole || !ctx.nativePipe
+      ? undefined
+      : (upstream) => passesUntouched(upstream, upstreamUrl.href),
   );
   if (
     handles && !whole && isPlaylistAnswer(source.response) && ctx.request.method === "GET" &&
