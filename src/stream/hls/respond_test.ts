@@ -4,6 +4,7 @@ import { ProxyError } from "../../errors/mod.ts";
 import {
   directModeResolver,
   guardInsecure,
+  passesUntouched,
   playlistBody,
   rewritePlaylistResponse,
   withDirectoryMapping,
@@ -223,3 +224,32 @@ Deno.test("a body already in memory is decided and rewritten from its bytes, the
       e instanceof ProxyError && e.status === 502 && e.reason === "manifest_too_large",
   );
 });
+
+Deno.test("passesUntouched says, from the status and headers alone, which responses playlistBody hands back unread", async () => {
+  const cases: [string, Response, string | undefined, boolean][] = [
+    ["a 206", new Response("x", { status: 206 }), undefined, true],
+    ["no body", new Response(null, { status: 200 }), undefined, true],
+    ["a segment type", typed("video/mp2t"), "https://o.example/v/a", true],
+    ["a playlist type at a .ts URL", typed("application/vnd.apple.mpegurl"), SEG, false],
+    ["the legacy playlist type", typed("audio/mpegurl"), undefined, false],
+    ["an ambiguous type at a segment URL", typed("application/octet-stream"), SEG, true],
+    ["an ambiguous type at a playlist URL", typed("application/octet-stream"), URL_, false],
+    ["an ambiguous type, no URL", typed("text/plain"), undefined, false],
+    ["no type at a segment URL", new Response(PLAYLIST), SEG, true],
+  ];
+  for (const [name, response, url, untouched] of cases) {
+    assert.equal(passesUntouched(response, url), untouched, name);
+    // playlistBody agrees: the same response back unread, or a playlist read (these bodies are).
+    const probe = await playlistBody(response, url);
+    if (untouched) {
+      assert.equal(probe.playlist, false, name);
+      assert.equal((probe as { response: Response }).response, response, name);
+    } else assert.equal(probe.playlist, true, name);
+  }
+});
+
+const SEG = "https://o.example/v/seg1.ts";
+
+function typed(type: string): Response {
+  return new Response(PLAYLIST, { headers: { "content-type": type } });
+}
