@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { freePort, type LogLine, startSprox, withTimeout } from "./_support/mod.ts";
 import { startOrigin, streamUrl } from "./_support/direct.ts";
-import { latin1Bytes } from "./_support/raw_http.ts";
+import { latin1Bytes, shortBodyOrigin } from "./_support/raw_http.ts";
 
 const CHUNK = 16 * 1024;
 const BIG = 64 * CHUNK;
@@ -199,41 +199,14 @@ rate_limit: { enabled: false }
   }
 });
 
-/** An origin that announces `declared` bytes, sends `sent`, and closes the connection. */
-function dyingOrigin(declared: number, sent: number): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const conn of listener) {
-      (async () => {
-        try {
-          const buffer = new Uint8Array(16 * 1024);
-          let head = "";
-          while (!head.includes("\r\n\r\n")) {
-            const n = await conn.read(buffer);
-            if (n === null) return;
-            head += new TextDecoder().decode(buffer.subarray(0, n));
-          }
-          await conn.write(latin1Bytes(
-            `HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: ${declared}\r\n\r\n`,
-          ));
-          const body = new Uint8Array(sent);
-          let offset = 0;
-          while (offset < sent) offset += await conn.write(body.subarray(offset));
-        } catch {
-          // The peer went away.
-        } finally {
-          conn.close();
-        }
-      })();
-    }
-  })().catch(() => {});
-  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
-}
-
 Deno.test("an origin that dies mid-body leaves a truncated line with the bytes delivered", async () => {
   const declared = 300_000;
   const sent = 100_000;
-  const origin = dyingOrigin(declared, sent);
+  const origin = shortBodyOrigin(() => ({
+    type: "video/mp2t",
+    declared,
+    body: new Uint8Array(sent),
+  }));
   const port = freePort();
   const sprox = await startSprox(`routes:
   - id: dying

@@ -16,7 +16,7 @@ import {
   withTimeout,
 } from "./_support/mod.ts";
 import { startOrigin } from "./_support/direct.ts";
-import { latin1Bytes } from "./_support/raw_http.ts";
+import { latin1Bytes, shortBodyOrigin } from "./_support/raw_http.ts";
 
 const MIB = 1024 * 1024;
 const CHUNK = 16 * 1024;
@@ -96,53 +96,13 @@ function mediaOrigin() {
   });
 }
 
-/** An origin that announces 300,000 bytes of `/v/*` and then sends `sent` and closes, or stalls. */
-function brokenOrigin(sent: number, then: "close" | "stall"): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const open = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      open.add(conn);
-      (async () => {
-        try {
-          const buffer = new Uint8Array(16 * 1024);
-          let head = "";
-          while (!head.includes("\r\n\r\n")) {
-            const n = await conn.read(buffer);
-            if (n === null) return;
-            head += new TextDecoder().decode(buffer.subarray(0, n));
-          }
-          const type = head.startsWith("GET /v/list")
-            ? "application/vnd.apple.mpegurl"
-            : "video/mp2t";
-          await conn.write(latin1Bytes(
-            `HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nContent-Length: 300000\r\n\r\n`,
-          ));
-          const body = new TextEncoder().encode(PLAYLIST.slice(0, sent));
-          let offset = 0;
-          while (offset < sent) offset += await conn.write(body.subarray(offset));
-          // A stalled origin keeps the connection open until the test ends.
-          if (then === "stall") await new Promise((r) => setTimeout(r, 5000));
-        } catch {
-          // The peer went away.
-        } finally {
-          open.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // Closed already.
-          }
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close: () => {
-      listener.close();
-      for (const conn of open) conn.close();
-    },
-  };
+/** Announces 300,000 bytes (a playlist at `/v/list`), sends the first `sent` of `PLAYLIST`. */
+function brokenOrigin(sent: number, then: "close" | "stall") {
+  return shortBodyOrigin((head) => ({
+    type: head.startsWith("GET /v/list") ? "application/vnd.apple.mpegurl" : "video/mp2t",
+    declared: 300_000,
+    body: new TextEncoder().encode(PLAYLIST.slice(0, sent)),
+  }), then);
 }
 
 function route(id: string, port: number, origin: number, extra = "", pipe = "native"): string {

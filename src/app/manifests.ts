@@ -71,7 +71,7 @@ async function convertOnRoute(
   const mpdUrl = new URL(match.mpdPath + ctx.url.search, ctx.url);
   const mpdRequest = new Request(mpdUrl, { headers, signal: ctx.signal });
   const key = routeCacheKey(ctx, route, mpdUrl);
-  const source = await fetchRouteSource(ctx, route, cache, mpdRequest, key);
+  const source = await fetchRouteSource(ctx, route, cache, mpdRequest, { key });
   const convert = (mpd: Response) => convertMpd(ctx, route, match, mpd, mpdUrl);
   // A live MPD is converted once per version of it, not once per viewer.
   const output = cache && source.cached && source.response.status === 200
@@ -191,14 +191,19 @@ async function fetchRouteSource(
   route: RoutePlan,
   cache: HttpCache | null,
   request: Request,
-  key = routeCacheKey(ctx, route),
-  passThrough?: (upstream: Response) => boolean,
+  options: {
+    /** The cache key (the route object's by default). */
+    readonly key?: string;
+    /** Which uncached upstream responses go to the client untouched (`forward`'s). */
+    readonly passThrough?: (upstream: Response) => boolean;
+  } = {},
 ): Promise<RouteSource> {
   if (!cache) {
     const tally: BodyTally = { bytes: 0, cancelled: false };
-    const forwarded = await forward(ctx, route, request, tally, passThrough);
+    const forwarded = await forward(ctx, route, request, tally, options.passThrough);
     return { response: forwarded.response, tally };
   }
+  const key = options.key ?? routeCacheKey(ctx, route);
   const cached = await serveCached(ctx, cache, { key, request }, async (upstream) => {
     // No client signal: a coalesced exchange outlives the client that started it.
     const forwarded = await forwardToRoute(upstream, route, {
@@ -263,11 +268,12 @@ async function getFromRoute(
     route,
     cache,
     whole ? wholeObjectRequest(ctx.request) : ctx.request,
-    undefined,
-    // A body the playlist step hands back unread goes to the client as it is.
-    whole || !ctx.nativePipe
-      ? undefined
-      : (upstream) => passesUntouched(upstream, upstreamUrl.href),
+    {
+      // A body the playlist step hands back unread goes to the client as it is.
+      passThrough: whole || !ctx.nativePipe
+        ? undefined
+        : (upstream) => passesUntouched(upstream, upstreamUrl.href),
+    },
   );
   if (
     handles && !whole && isPlaylistAnswer(source.response) && ctx.request.method === "GET" &&

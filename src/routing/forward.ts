@@ -391,17 +391,28 @@ export async function forwardToRoute(
   const upstreamUrl = attempt.target;
   const origin = attempt.origin.label;
   const upstreamMs = Math.round(performance.now() - started);
+  const done = (response: Response): Forwarded => ({
+    response,
+    upstreamUrl,
+    origin,
+    upstreamMs,
+    attempts,
+  });
+  // The upstream response under this request's own headers copy, with `body` in place of its own.
+  const passOn = (body: ReadableStream<Uint8Array> | null) =>
+    done(
+      own(
+        new Response(body, {
+          status: upstream.status,
+          statusText: upstream.statusText,
+          headers: upstream.headers,
+        }),
+      ),
+    );
   if (upstream.body === null || NULL_BODY.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
     options.onBodyEnd?.({ kind: "complete", bytes: 0 });
-    const response = own(
-      new Response(null, {
-        status: upstream.status,
-        statusText: upstream.statusText,
-        headers: upstream.headers,
-      }),
-    );
-    return { response, upstreamUrl, origin, upstreamMs, attempts };
+    return passOn(null);
   }
   const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
   if (
@@ -410,30 +421,19 @@ export async function forwardToRoute(
   ) {
     // The untouched fetch body: Deno pipes it natively to the client (see docs/routing.md).
     options.onBodyEnd?.({ kind: "piped", bytes: length });
-    const response = own(
-      new Response(upstream.body, {
-        status: upstream.status,
-        statusText: upstream.statusText,
-        headers: upstream.headers,
-      }),
-    );
-    return { response, upstreamUrl, origin, upstreamMs, attempts };
+    return passOn(upstream.body);
   }
   if (length <= SMALL_BODY_MAX && request.method !== "HEAD") {
-    return {
-      response: await readSmallBody(upstream, attempt, {
+    return done(
+      await readSmallBody(upstream, attempt, {
         route,
         fields,
         signal,
         onBodyEnd: options.onBodyEnd,
       }),
-      upstreamUrl,
-      origin,
-      upstreamMs,
-      attempts,
-    };
+    );
   }
-  const body = guardBody(upstream.body, {
+  return passOn(guardBody(upstream.body, {
     readTimeoutMs: route.config.upstream.read_timeout_ms,
     onEnd: (outcome) => {
       if (outcome.kind === "failed") {
@@ -447,15 +447,7 @@ export async function forwardToRoute(
       }
       options.onBodyEnd?.(outcome);
     },
-  });
-  const response = own(
-    new Response(body, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: upstream.headers,
-    }),
-  );
-  return { response, upstreamUrl, origin, upstreamMs, attempts };
+  }));
 }
 
 /**

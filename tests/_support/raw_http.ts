@@ -165,3 +165,61 @@ export function rawGet(path: string, headers: Record<string, string> = {}): Uint
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return encoder.encode(`${lines.join("\r\n")}\r\n\r\n`);
 }
+
+/** What {@linkcode shortBodyOrigin} answers a request head with. */
+export interface ShortBody {
+  readonly type: string;
+  /** The `Content-Length` announced. */
+  readonly declared: number;
+  /** The bytes actually sent: fewer than announced. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * A raw origin that announces a body it never finishes: after reading a request head it sends
+ * `answer(head)`'s bytes, then closes the connection or, with `then: "stall"`, keeps it open
+ * and silent until `close()`.
+ */
+export function shortBodyOrigin(
+  answer: (head: string) => ShortBody,
+  then: "close" | "stall" = "close",
+): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = Promise.withResolvers<void>();
+  const serve = async (conn: Deno.Conn) => {
+    try {
+      const buffer = new Uint8Array(16 * 1024);
+      let head = "";
+      while (!head.includes("\r\n\r\n")) {
+        const n = await conn.read(buffer);
+        if (n === null) return;
+        head += latin1(buffer.subarray(0, n));
+      }
+      const { type, declared, body } = answer(head);
+      await conn.write(latin1Bytes(
+        `HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nContent-Length: ${declared}\r\n\r\n`,
+      ));
+      let offset = 0;
+      while (offset < body.length) offset += await conn.write(body.subarray(offset));
+      if (then === "stall") await closed.promise;
+    } catch {
+      // The peer went away.
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }
+  };
+  (async () => {
+    for await (const conn of listener) serve(conn);
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close: () => {
+      closed.resolve();
+      listener.close();
+    },
+  };
+}
