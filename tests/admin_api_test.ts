@@ -364,6 +364,17 @@ Deno.test("keys: configuration keys outlive default_ttl_secs, runtime keys follo
     });
     assert.equal(replaced.status, 200);
     assert.deepEqual(await license(KID_RUN), [b64url(KEY_RUN)]);
+    // The key id and key as UUIDs (dashes), the notation `/proxy/decrypt` accepts too.
+    const uuid = (hex: string) =>
+      `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+        hex.slice(20)
+      }`;
+    const dashed = await admin.call("PUT", `/admin/keys/clearkey/${uuid(KID_RUN)}`, {
+      body: JSON.stringify({ key: uuid(KEY_RUN), ttl_secs: 4 }),
+    });
+    assert.equal(dashed.status, 200);
+    assert.equal(dashed.json().id, KID_RUN);
+    assert.deepEqual(await license(KID_RUN), [b64url(KEY_RUN)]);
     const short = await admin.call("PUT", `/admin/keys/clearkey/${KID_RUN2}`, {
       body: JSON.stringify({ key: KEY_RUN2 }),
     });

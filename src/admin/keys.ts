@@ -14,11 +14,10 @@
  */
 import { ProxyError } from "../errors/mod.ts";
 import {
-  base64UrlToBytes,
   bytesToBase64Url,
   clearKeyId,
-  hexToBytes,
   listHeldKeys,
+  parseKeyBytes,
   type SecretStore,
 } from "../secrets/mod.ts";
 import { readBodyLimited } from "../stream/drm/mod.ts";
@@ -34,21 +33,6 @@ const MAX_BODY_BYTES = 4096;
 const MAX_TTL_SECS = 30 * 24 * 3600;
 
 const NO_STORE = { "cache-control": "no-store" };
-
-/**
- * A 16-byte key id or key written as 32 hex digits or base64url (22 characters, padding
- * optional); `undefined` otherwise.
- *
- * @example
- * ```ts
- * parseKeyBytes("00112233445566778899aabbccddeeff")?.length; // 16
- * parseKeyBytes("ABEiM0RVZneImaq7zN3u_w")?.length; // 16
- * ```
- */
-export function parseKeyBytes(text: string): Uint8Array | undefined {
-  const bytes = /^[0-9a-fA-F]{32}$/.test(text) ? hexToBytes(text) : base64UrlToBytes(text);
-  return bytes?.length === 16 ? bytes : undefined;
-}
 
 function remaining(expiresAt: number, now: number): number | null {
   return expiresAt === Infinity ? null : Math.max(0, Math.ceil((expiresAt - now) / 1000));

@@ -6,6 +6,6 @@
  */
 export { type AdminDependencies, buildAdminApp, type ReloadOutcome } from "./app.ts";
 export { AdminListener } from "./server.ts";
-export { listKeys, parseKeyBytes, RUNTIME_SOURCE } from "./keys.ts";
+export { listKeys, RUNTIME_SOURCE } from "./keys.ts";
 export { redactConfig, scrubValues } from "./redact.ts";
 export { type OriginReport, type RouteReport, routesReport } from "./routes.ts";

@@ -52,6 +52,25 @@ export function base64UrlToBytes(text: string): Uint8Array | undefined {
   }
 }
 
+/**
+ * A ClearKey key id or key as people write it: 32 hex digits (dashes allowed, as in UUIDs) or
+ * base64url of 16 bytes, surrounding blanks ignored; `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * parseKeyBytes("00112233-4455-6677-8899-aabbccddeeff")?.length; // 16
+ * parseKeyBytes("ABEiM0RVZneImaq7zN3u_w")?.length; // 16
+ * ```
+ */
+export function parseKeyBytes(text: string): Uint8Array | undefined {
+  const trimmed = text.trim();
+  const hex = /^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$/.test(trimmed)
+    ? trimmed.replaceAll("-", "")
+    : null;
+  const bytes = hex !== null ? hexToBytes(hex) : base64UrlToBytes(trimmed);
+  return bytes?.length === 16 ? bytes : undefined;
+}
+
 /** The store identifier of a key id. */
 export function clearKeyId(kid: Uint8Array): string {
   return `${CLEARKEY_PREFIX}${bytesToHex(kid)}`;

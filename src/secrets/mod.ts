@@ -29,6 +29,7 @@ export {
   type KeyListing,
   listHeldKeys,
   loadClearKeys,
+  parseKeyBytes,
 } from "./clearkey.ts";
 export { configuredSecretValues } from "./values.ts";
 export {

@@ -7,10 +7,11 @@
  */
 import { ProxyError } from "../../errors/mod.ts";
 import type { InitReference } from "../dash/mod.ts";
-import { base64UrlToBytes, bytesToHex, hexToBytes } from "../../secrets/mod.ts";
+import { bytesToHex, parseKeyBytes } from "../../secrets/mod.ts";
 import {
   type DirectLinkOptions,
   directLinkTail,
+  insecureReference,
   type ReferenceResolver,
   rewritePlaylist,
 } from "../hls/mod.ts";
@@ -30,16 +31,6 @@ export interface DecryptKeys {
 
 /** Most keys one request may carry. */
 const MAX_KEYS = 256;
-
-/** A key ID or key: 32 hex digits (dashes allowed, as in UUIDs) or base64url of 16 bytes. */
-function keyBytes(text: string): Uint8Array | undefined {
-  const trimmed = text.trim();
-  const hex = /^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$/.test(trimmed)
-    ? trimmed.replaceAll("-", "")
-    : null;
-  const bytes = hex !== null ? hexToBytes(hex) : base64UrlToBytes(trimmed);
-  return bytes?.length === 16 ? bytes : undefined;
-}
 
 function badKeys(message: string): ProxyError {
   return new ProxyError(400, "bad_request", message);
@@ -66,13 +57,13 @@ export function parseDecryptKeys(url: URL): DecryptKeys | null {
     if (name === "key_id" || name === "key") parameters.push([name, value]);
   }
   if (!keyText) {
-    if (!kidText.split(",").every((kid) => keyBytes(kid))) {
+    if (!kidText.split(",").every((kid) => parseKeyBytes(kid))) {
       throw badKeys("key_id entries must be 32 hex digits or base64url of 16 bytes");
     }
     return { requestKeys: new Map(), any: null, parameters };
   }
   if (!kidText) {
-    const any = keyBytes(keyText);
+    const any = parseKeyBytes(keyText);
     if (!any) throw badKeys("a key without key_id must be one 16-byte key");
     return { requestKeys: new Map(), any, parameters };
   }
@@ -82,8 +73,8 @@ export function parseDecryptKeys(url: URL): DecryptKeys | null {
   if (kids.length > MAX_KEYS) throw badKeys(`at most ${MAX_KEYS} keys per request`);
   const requestKeys = new Map<string, Uint8Array>();
   kids.forEach((text, i) => {
-    const kid = keyBytes(text);
-    const key = keyBytes(values[i]);
+    const kid = parseKeyBytes(text);
+    const key = parseKeyBytes(values[i]);
     if (!kid || !key) {
       throw badKeys("key_id and key entries must be 32 hex digits or base64url of 16 bytes");
     }
@@ -148,14 +139,7 @@ export function decryptLink(
   options: DecryptLinkOptions,
 ): string {
   for (const checked of init ? [url, init.url] : [url]) {
-    if (options.secure && checked.startsWith("http:")) {
-      throw new ProxyError(
-        502,
-        "insecure_reference",
-        "playlist references an http:// resource in a secure context",
-        { cause: new URL(checked).host },
-      );
-    }
+    if (options.secure && checked.startsWith("http:")) throw insecureReference(checked);
   }
   const params: [string, string][] = [["d", url]];
   if (init) {

@@ -170,7 +170,7 @@ export async function serveDirectPlaylist(
     if (playlist.keyUrl !== null) {
       const replaced = playlist.keyUrl;
       const inner = links;
-      links = (reference, kind) => inner(kind === "key" ? replaced : reference, kind);
+      links = (reference, kind, line) => inner(kind === "key" ? replaced : reference, kind, line);
     }
     const resolve = guardInsecure(links, {
       // Links point at sProx itself; what can be downgraded is the upstream leg.

@@ -31,12 +31,12 @@ export function guardInsecure(
 ): ReferenceResolver {
   if (!options.secure || options.allowInsecure) return resolve;
   const trusted = options.trustedPrefix ?? null;
-  const guarded = (url: string, kind: ReferenceKind) => {
+  const guarded = (url: string, kind: ReferenceKind, line?: string) => {
     if (url.startsWith("http:") && !(trusted !== null && url.startsWith(trusted))) {
-      throw insecure(url);
+      throw insecureReference(url);
     }
-    const out = resolve(url, kind);
-    if (out.startsWith("http:")) throw insecure(url);
+    const out = resolve(url, kind, line);
+    if (out.startsWith("http:")) throw insecureReference(url);
     return out;
   };
   const inner = resolve.directoryMapping;
@@ -54,7 +54,16 @@ export function guardInsecure(
   });
 }
 
-function insecure(url: string): ProxyError {
+/**
+ * The refusal of an `http://` reference in a playlist served over a secure context (502
+ * `insecure_reference`; the cause names the host only).
+ *
+ * @example
+ * ```ts
+ * throw insecureReference("http://cdn.example/seg1.ts");
+ * ```
+ */
+export function insecureReference(url: string): ProxyError {
   return new ProxyError(
     502,
     "insecure_reference",
