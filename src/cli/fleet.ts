@@ -78,9 +78,7 @@ export class Fleet {
           },
         },
       },
-      restarted: (send) => {
-        for (const note of this.#runtimeKeys()) send("key", note);
-      },
+      restarted: (send) => this.#sendRuntimeKeys(send),
     });
     useSnapshotSource(() => this.#snapshots());
     this.#observeKeys();
@@ -111,14 +109,27 @@ export class Fleet {
     });
   }
 
+  /**
+   * Sends the whole set of runtime keys (`keys`: the worker replaces its own with it); the
+   * copies are wiped once posted.
+   */
+  #sendRuntimeKeys(send: (kind: string, payload: unknown) => void): void {
+    const notes = this.#runtimeKeys();
+    send("keys", notes);
+    for (const note of notes) note.value?.fill(0);
+  }
+
   /** Copies keys added or removed at run time (admin API) to every worker isolate. */
   #observeKeys(): void {
     this.#unobserve?.();
     const pool = this.#pool;
     if (!pool) return;
     this.#unobserve = this.server.plan.secrets.observe((change: SecretStoreChange) => {
-      if (change.source !== "runtime") return;
-      pool.broadcast("key", { id: change.id, value: change.value, ttlSecs: change.ttlSecs });
+      if (change.source === "runtime") {
+        pool.broadcast("key", { id: change.id, value: change.value, ttlSecs: change.ttlSecs });
+      }
+      // Posting copied it; this copy is wiped.
+      change.value?.fill(0);
     });
   }
 
@@ -141,8 +152,12 @@ export class Fleet {
       throw error;
     }
     await own.commit();
-    await others.commit();
+    // Keys the admin API adds from now on go to the new plan's store: observed at once.
     this.#observeKeys();
+    await others.commit();
+    // Changes that reached a worker's old plan between its prepare and its commit are lost
+    // there: every worker gets the whole set again.
+    this.#sendRuntimeKeys((kind, payload) => pool.broadcast(kind, payload));
   }
 
   /** Drains every isolate for up to `graceMs`. */

@@ -28,13 +28,24 @@ runWorkerIsolate(proxyApps, {
     useSnapshotSource(() => channel.request<MetricsSnapshot[]>("snapshots", null, 10_000));
     channel.handle("snapshot", () => snapshotMetrics());
     shareBucketsThrough((key) => channel.request<RateLimitDecision>("bucket.take", key, 5_000));
-    channel.on("key", (payload) => {
+    const apply = ({ id, value, ttlSecs }: KeyNote) => {
       const secrets = current?.plan.secrets;
-      if (!secrets) return;
-      const { id, value, ttlSecs } = payload as KeyNote;
-      if (value === null) secrets.delete(id, { notify: false });
-      else secrets.set(id, value, { ttlSecs, source: "runtime", notify: false });
+      if (value === null) secrets?.delete(id, { notify: false });
+      else secrets?.set(id, value, { ttlSecs, source: "runtime", notify: false });
       value?.fill(0);
+    };
+    // One change, or the whole set (after a restart or a reload): runtime keys not in it go.
+    channel.on("key", (payload) => apply(payload as KeyNote));
+    channel.on("keys", (payload) => {
+      const notes = payload as KeyNote[];
+      const secrets = current?.plan.secrets;
+      const kept = new Set(notes.map((note) => note.id));
+      for (const entry of secrets?.list() ?? []) {
+        if (entry.source === "runtime" && !kept.has(entry.id)) {
+          secrets!.delete(entry.id, { notify: false });
+        }
+      }
+      notes.forEach(apply);
     });
   },
   applied(loaded, server) {

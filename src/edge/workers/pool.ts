@@ -99,11 +99,6 @@ export class WorkerPool {
     return pool;
   }
 
-  /** How many worker isolates run. */
-  get size(): number {
-    return this.#members.length;
-  }
-
   /** The status of every worker. */
   status(): WorkerStatus[] {
     return this.#members.map((m) => ({ index: m.index, hash: m.hash, restarts: m.restarts }));
@@ -128,11 +123,19 @@ export class WorkerPool {
     const existing = this.#members.findIndex((m) => m.index === index);
     if (existing >= 0) this.#members[existing] = member;
     else this.#members.push(member);
-    const reply = await channel.request<StatusReply>(
-      "start",
-      { index, loaded: this.#loaded, ports: this.#ports },
-      this.#timeoutMs,
-    );
+    let reply: StatusReply;
+    try {
+      reply = await channel.request<StatusReply>(
+        "start",
+        { index, loaded: this.#loaded, ports: this.#ports },
+        this.#timeoutMs,
+      );
+    } catch (error) {
+      // A replacement that cannot start is replaced in turn: left in place unstarted, it
+      // would fail every later reload.
+      if (restarts > 0) this.#lost(member, (error as Error).message);
+      throw error;
+    }
     member.hash = reply.hash;
     if (restarts > 0) this.#options.restarted?.((kind, payload) => channel.notify(kind, payload));
     return member;
