@@ -1,8 +1,10 @@
 /**
  * Network value helpers shared by client identification, the SSRF guard, the path checks
- * of route forwarding and `/proxy/stream`, and the hop-by-hop rule of proxies and the cache.
+ * of route forwarding and `/proxy/stream`, the hop-by-hop rule of proxies and the cache, and
+ * the hex and base64url notations of keys and tokens.
  * @module
  */
 export * from "./ip.ts";
 export * from "./path.ts";
 export * from "./hop_by_hop.ts";
+export * from "./bytes.ts";

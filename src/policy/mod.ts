@@ -19,8 +19,6 @@ export {
 } from "./auth.ts";
 export {
   authorizeToken,
-  decodeBase64Url,
-  encodeBase64Url,
   MAX_TOKEN_LENGTH,
   SEALED_TOKEN_VERSION,
   SIGNED_TOKEN_VERSION,

@@ -18,7 +18,14 @@
  * the caller: one 403 counted by the credential-abuse tracker.
  * @module
  */
-import { formatIp, type IpBytes, parseIp } from "../net/mod.ts";
+import {
+  base64UrlToBytes,
+  bytesToBase64Url,
+  formatIp,
+  hexToBytes,
+  type IpBytes,
+  parseIp,
+} from "../net/mod.ts";
 import { refuseIfBlocked, refuseWrongCredential } from "./auth.ts";
 
 /** Version byte of sealed (AES-256-GCM) tokens. */
@@ -52,34 +59,6 @@ export interface TokenKeyMaterial {
   readonly aesKey: string | null;
   /** base64, or null. */
   readonly signingSecret: string | null;
-}
-
-/** base64url without padding. */
-export function encodeBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** base64url (padding optional) to bytes; undefined when malformed. */
-export function decodeBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(text)) return undefined;
-  const stripped = text.replace(/=+$/, "");
-  if (stripped.length % 4 === 1) return undefined;
-  try {
-    const binary = atob(stripped.replace(/-/g, "+").replace(/_/g, "/"));
-    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
-function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
@@ -162,14 +141,14 @@ export class TokenKeys {
   private constructor(material: TokenKeyMaterial) {
     this.#aes = material.aesKey === null ? null : crypto.subtle.importKey(
       "raw",
-      hexBytes(material.aesKey),
+      hexToBytes(material.aesKey)!,
       "AES-GCM",
       false,
       ["encrypt", "decrypt"],
     );
     const secret = material.signingSecret === null
       ? undefined
-      : decodeBase64Url(material.signingSecret.replace(/\+/g, "-").replace(/\//g, "_"));
+      : base64UrlToBytes(material.signingSecret.replace(/\+/g, "-").replace(/\//g, "_"));
     this.#hmac = secret === undefined ? null : crypto.subtle.importKey(
       "raw",
       concat(secret),
@@ -201,11 +180,11 @@ export class TokenKeys {
         await this.#aes,
         payload,
       );
-      return encodeBase64Url(concat(version, iv, new Uint8Array(sealed)));
+      return bytesToBase64Url(concat(version, iv, new Uint8Array(sealed)));
     }
     const signed = concat(new Uint8Array([SIGNED_TOKEN_VERSION]), payload);
     const mac = await crypto.subtle.sign("HMAC", await this.#hmac!, signed);
-    return encodeBase64Url(concat(signed, new Uint8Array(mac)));
+    return bytesToBase64Url(concat(signed, new Uint8Array(mac)));
   }
 
   /**
@@ -214,7 +193,7 @@ export class TokenKeys {
    */
   async open(token: string): Promise<TokenClaims | undefined> {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
-    const bytes = decodeBase64Url(token);
+    const bytes = base64UrlToBytes(token);
     if (!bytes || bytes.length < 2) return undefined;
     const version = bytes[0];
     if (version === SEALED_TOKEN_VERSION && this.#aes) {

@@ -1,7 +1,6 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { base64UrlToBytes, bytesToBase64Url } from "../net/mod.ts";
 import {
-  decodeBase64Url,
-  encodeBase64Url,
   SEALED_TOKEN_VERSION,
   SIGNED_TOKEN_VERSION,
   tokenAddress,
@@ -34,7 +33,7 @@ Deno.test("TokenKeys.from() is null without key material and seals when an AES k
 
 Deno.test("a sealed token round-trips and does not reveal its destination", async () => {
   const token = await sealed.issue(CLAIMS);
-  const bytes = decodeBase64Url(token)!;
+  const bytes = base64UrlToBytes(token)!;
   assertEquals(bytes[0], SEALED_TOKEN_VERSION);
   const text = new TextDecoder("latin1").decode(bytes);
   assert(!text.includes("cdn.example") && !text.includes("secret-title"), text);
@@ -47,7 +46,7 @@ Deno.test("a sealed token round-trips and does not reveal its destination", asyn
 
 Deno.test("a signed token round-trips and carries its version byte", async () => {
   const token = await signed.issue({ ...CLAIMS, ip: "203.0.113.9" });
-  assertEquals(decodeBase64Url(token)![0], SIGNED_TOKEN_VERSION);
+  assertEquals(base64UrlToBytes(token)![0], SIGNED_TOKEN_VERSION);
   assertEquals(await signed.verify(token, { now: NOW, clientIp: "203.0.113.9" }), {
     ...CLAIMS,
     ip: "203.0.113.9",
@@ -57,15 +56,15 @@ Deno.test("a signed token round-trips and carries its version byte", async () =>
 Deno.test("changing any one byte of a token refuses it (sealed and signed)", async () => {
   for (const keys of [sealed, signed]) {
     const token = await keys.issue(CLAIMS);
-    const bytes = decodeBase64Url(token)!;
+    const bytes = base64UrlToBytes(token)!;
     for (let i = 0; i < bytes.length; i++) {
       const tampered = bytes.slice();
       tampered[i] ^= 0x01;
-      assertEquals(await keys.open(encodeBase64Url(tampered)), undefined, `byte ${i}`);
+      assertEquals(await keys.open(bytesToBase64Url(tampered)), undefined, `byte ${i}`);
     }
     // Truncated and extended tokens are refused too.
-    assertEquals(await keys.open(encodeBase64Url(bytes.slice(0, -1))), undefined);
-    assertEquals(await keys.open(encodeBase64Url(new Uint8Array([...bytes, 0]))), undefined);
+    assertEquals(await keys.open(bytesToBase64Url(bytes.slice(0, -1))), undefined);
+    assertEquals(await keys.open(bytesToBase64Url(new Uint8Array([...bytes, 0]))), undefined);
   }
 });
 
@@ -124,7 +123,7 @@ Deno.test("tokens of another key, of a format without a key, or malformed are re
   for (const payload of ['{"e":"x","q":[],"exp":1}', '{"e":"/a","q":[[1,2]],"exp":1}', "[]"]) {
     const body = new Uint8Array([SIGNED_TOKEN_VERSION, ...new TextEncoder().encode(payload)]);
     const mac = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, body));
-    assertEquals(await signed.open(encodeBase64Url(new Uint8Array([...body, ...mac]))), undefined);
+    assertEquals(await signed.open(bytesToBase64Url(new Uint8Array([...body, ...mac]))), undefined);
   }
 });
 

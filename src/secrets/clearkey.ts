@@ -4,6 +4,7 @@
  * base64url (no padding) of W3C EME ClearKey.
  * @module
  */
+import { base64UrlToBytes, bytesToBase64Url, bytesToHex, hexToBytes } from "../net/mod.ts";
 import type { SecretStore } from "./store.ts";
 
 /** Identifier prefix of ClearKey entries. */
@@ -16,40 +17,6 @@ export interface ClearKeyEntry {
   /** 32 hex digits. */
   readonly key: string;
   readonly ttl_secs: number | null;
-}
-
-/** Hex to bytes; `undefined` when not an even run of hex digits. */
-export function hexToBytes(hex: string): Uint8Array | undefined {
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) return undefined;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** Bytes to lower-case hex. */
-export function bytesToHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Bytes to base64url without padding (RFC 4648 §5, as EME ClearKey requires). */
-export function bytesToBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** base64url (padding optional) to bytes; `undefined` when malformed. */
-export function base64UrlToBytes(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(text)) return undefined;
-  const stripped = text.replace(/=+$/, "");
-  if (stripped.length % 4 === 1) return undefined;
-  const b64 = stripped.replace(/-/g, "+").replace(/_/g, "/");
-  try {
-    const binary = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -15,13 +15,8 @@
  */
 import type { Config } from "../config/mod.ts";
 import { drmKeyLookupDuration, log, redactText } from "../telemetry/mod.ts";
-import {
-  base64UrlToBytes,
-  bytesToBase64Url,
-  bytesToHex,
-  clearKeyId,
-  hexToBytes,
-} from "./clearkey.ts";
+import { base64UrlToBytes, bytesToBase64Url, bytesToHex, hexToBytes } from "../net/mod.ts";
+import { clearKeyId } from "./clearkey.ts";
 import type { SecretStore } from "./store.ts";
 
 /** One configured key server. */

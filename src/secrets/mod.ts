@@ -18,14 +18,11 @@ export {
   type SharedKeyTier,
   type SharedWrite,
 } from "./shared.ts";
+export { base64UrlToBytes, bytesToBase64Url, bytesToHex, hexToBytes } from "../net/mod.ts";
 export {
-  base64UrlToBytes,
-  bytesToBase64Url,
-  bytesToHex,
   CLEARKEY_PREFIX,
   type ClearKeyEntry,
   clearKeyId,
-  hexToBytes,
   type KeyListing,
   listHeldKeys,
   loadClearKeys,

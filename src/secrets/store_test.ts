@@ -1,13 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { SecretStore } from "./store.ts";
-import {
-  base64UrlToBytes,
-  bytesToBase64Url,
-  bytesToHex,
-  clearKeyId,
-  hexToBytes,
-  loadClearKeys,
-} from "./clearkey.ts";
+import { base64UrlToBytes, bytesToBase64Url, bytesToHex, hexToBytes } from "../net/mod.ts";
+import { clearKeyId, loadClearKeys } from "./clearkey.ts";
 
 function fakeClock() {
   let now = 1_000_000;

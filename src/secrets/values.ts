@@ -4,7 +4,7 @@
  * @module
  */
 import type { Config } from "../config/mod.ts";
-import { bytesToBase64Url, hexToBytes } from "./clearkey.ts";
+import { bytesToBase64Url, hexToBytes } from "../net/mod.ts";
 
 /**
  * Every secret value of a configuration: credentials, token keys, proxy passwords and

@@ -8,6 +8,7 @@
  * tag (16 bytes).
  * @module
  */
+import { base64UrlToBytes, bytesToBase64Url, hexToBytes } from "../net/mod.ts";
 
 /** Version prefix of a sealed value; another prefix is refused. */
 export const SEAL_PREFIX = "v1.";
@@ -30,27 +31,12 @@ export async function importSealKey(hex: string): Promise<CryptoKey> {
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
     throw new TypeError("Cannot import the sealing key: expected 64 hex digits");
   }
-  const bytes = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  const bytes = hexToBytes(hex)!;
   try {
     return await crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]);
   } finally {
     bytes.fill(0);
   }
-}
-
-function encodeBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Throws on anything but unpadded base64url. */
-function decodeBase64Url(text: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new TypeError("not base64url");
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  const binary = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 function aad(id: string): Uint8Array<ArrayBuffer> {
@@ -78,7 +64,7 @@ export async function sealValue(key: CryptoKey, id: string, value: Uint8Array): 
   const out = new Uint8Array(IV_BYTES + ciphertext.length);
   out.set(iv);
   out.set(ciphertext, IV_BYTES);
-  return SEAL_PREFIX + encodeBase64Url(out);
+  return SEAL_PREFIX + bytesToBase64Url(out);
 }
 
 /**
@@ -97,13 +83,8 @@ export async function openValue(
   sealed: string,
 ): Promise<Uint8Array | undefined> {
   if (!sealed.startsWith(SEAL_PREFIX)) return undefined;
-  let bytes: Uint8Array;
-  try {
-    bytes = decodeBase64Url(sealed.slice(SEAL_PREFIX.length));
-  } catch {
-    return undefined;
-  }
-  if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
+  const bytes = base64UrlToBytes(sealed.slice(SEAL_PREFIX.length));
+  if (bytes === undefined || bytes.length < IV_BYTES + TAG_BYTES) return undefined;
   try {
     const plain = await crypto.subtle.decrypt(
       {

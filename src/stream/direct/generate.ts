@@ -10,6 +10,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { bytesToBase64Url } from "../../net/mod.ts";
 import { tokenAddress } from "../../policy/mod.ts";
 import { isAllowed, normaliseUrl } from "./allowlist.ts";
 import type { DirectPlan } from "./compile.ts";
@@ -221,7 +222,9 @@ export async function generateUrl(
     const query = plain.map(([key, value], i) =>
       `${i === 0 ? "?" : "&"}${encodeURIComponent(key)}=${
         encodeURIComponent(
-          key === "d" && item.base64EncodeDestination ? base64Url(value) : value,
+          key === "d" && item.base64EncodeDestination
+            ? bytesToBase64Url(new TextEncoder().encode(value))
+            : value,
         )
       }`
     ).join("");
@@ -240,11 +243,4 @@ export async function generateUrl(
     ip: common.ip,
   });
   return `${common.baseUrl}/_token_${token}${endpoint.canonical}${shown}`;
-}
-
-function base64Url(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
