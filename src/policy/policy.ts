@@ -107,14 +107,21 @@ export function compilePolicy(config: Config, previous?: PolicyPlan): PolicyPlan
       ? previous.limiter
       : new RateLimiter(settings);
   }
-  // A new connection per plan: the buckets live in Redis, so a reload loses none of them.
-  const shared = limiter && config.state.redis_url
-    ? new FallbackBucketStore(new RedisBucketStore(config.state.redis_url, settings), limiter, {
-      countMetrics: config.telemetry.enabled,
-    })
-    : limiter
-    ? isolateBucketStore(settings)
+  // In a worker isolate the process's buckets are the first isolate's; this isolate's own stand
+  // behind them should the message channel fail. With Redis, the process's buckets stand behind
+  // Redis (the connection is shared per URL, the buckets live in Redis: a reload loses none).
+  const isolate = limiter ? isolateBucketStore(settings) : null;
+  const countMetrics = config.telemetry.enabled;
+  const processBuckets = isolate && limiter
+    ? new FallbackBucketStore(isolate, limiter, { countMetrics })
     : null;
+  const shared = limiter && config.state.redis_url
+    ? new FallbackBucketStore(
+      new RedisBucketStore(config.state.redis_url, settings),
+      processBuckets ?? limiter,
+      { countMetrics },
+    )
+    : processBuckets;
   const abuse = config.auth_abuse;
   const abuseSettings: AuthAbuseSettings = {
     maxFailures: abuse.max_failures,

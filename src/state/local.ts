@@ -12,7 +12,12 @@
  * @module
  */
 
-import type { BucketStore, RateLimitDecision, RateLimitSettings } from "./buckets.ts";
+import {
+  type BucketStore,
+  decide,
+  type RateLimitDecision,
+  type RateLimitSettings,
+} from "./buckets.ts";
 
 interface Bucket {
   tokens: number;
@@ -69,13 +74,7 @@ export class LocalBucketStore implements BucketStore {
 
     const allowed = bucket.tokens >= 1;
     if (allowed) bucket.tokens -= 1;
-    const remaining = Math.floor(bucket.tokens);
-    return {
-      allowed,
-      remaining,
-      resetSecs: Math.ceil((burst - bucket.tokens) / rate),
-      retryAfterSecs: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / rate)),
-    };
+    return decide(this.settings, allowed, bucket.tokens);
   }
 
   /** The current generation becomes the previous one; the old previous one is dropped. */
