@@ -217,11 +217,6 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     return server;
   }
 
-  /** Set once shutdown has begun: `/ready` answers 503 while in-flight requests drain. */
-  get draining(): boolean {
-    return this.#state.draining;
-  }
-
   /** The plan new requests are served from. */
   get plan(): P {
     return this.#plan;

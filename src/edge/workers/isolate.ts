@@ -76,7 +76,6 @@ export function runWorkerIsolate<P extends EdgePlan>(apps: Apps<P>, hooks: Isola
     await prepared?.reload.abort();
     return true;
   });
-  channel.handle("status", () => ({ hash: running().plan.hash }));
   channel.handle("shutdown", async (payload) => {
     const { graceMs } = payload as { graceMs: number };
     await server?.shutdown(graceMs);
