@@ -6,7 +6,7 @@
  *
  * Usage: deno run -A scripts/bench/cpu.ts [--path /small.m3u8] [--connections 32]
  *        [--seconds 4] [--reps 3] [--baseline /path/to/checkout/] [--direct]
- *        [--flags "--v8-flags=…"] [--env "NAME=value,…"] [--pipe native]
+ *        [--flags="--v8-flags=…"] [--env "NAME=value,…"] [--pipe native]
  *
  * `--pipe native` sets `upstream.body_pipe` on both checkouts' routes. `--flags` and `--env`
  * apply to this checkout's sProx only (with `--baseline` set to this

@@ -5,7 +5,7 @@
  * written next to the report (open it in Chrome DevTools).
  *
  * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct] [--cache]
- *        [--hls] [--seconds 8]
+ *        [--hls] [--seconds 8] [--connections 32]
  *
  * `--cache` turns the cache on for the route and direct mode: after the warm-up request the
  * profile is that of cache hits. `--hls` turns HLS playlist rewriting on for the route.
