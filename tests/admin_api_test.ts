@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { deadline, freePort, type SproxProcess, startSprox } from "./_support/mod.ts";
 import { startOrigin } from "./_support/origins.ts";
+import { b64url } from "./_support/encoding.ts";
 
 const ADMIN_TOKEN = "Admin-Token-Strong-ABCdef123456";
 const BEARER = "Env-Bearer-Token-1234abcdWXYZ";
@@ -23,12 +24,6 @@ const KID_RUN = "aabbccddeeff00112233445566778899";
 const KEY_RUN = "cafebabecafebabecafebabecafebabe";
 const KID_RUN2 = "99887766554433221100ffeeddccbbaa";
 const KEY_RUN2 = "deadbeefdeadbeefdeadbeefdeadbeef";
-
-function b64url(hex: string): string {
-  const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
 
 /** Every secret of the configuration and the environment, in every notation it may take. */
 const SECRETS = [

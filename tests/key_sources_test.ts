@@ -16,6 +16,7 @@ import {
   startSprox,
 } from "./_support/mod.ts";
 import { makeTestPki, startOrigin } from "./_support/origins.ts";
+import { b64url, hexOfB64url } from "./_support/encoding.ts";
 
 const KID_A = "0123456789abcdef0123456789abcdef";
 const KID_B = "fedcba9876543210fedcba9876543210";
@@ -26,20 +27,6 @@ const KEYS: Record<string, string> = {
   [KID_B]: "bb".repeat(16),
   [KID_C]: "cc".repeat(16),
 };
-
-function b64url(hex: string): string {
-  const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
-function hexOf(kid: string): string {
-  const b64 = kid.replace(/-/g, "+").replace(/_/g, "/");
-  return Array.from(
-    atob(b64 + "=".repeat((4 - b64.length % 4) % 4)),
-    (c) => c.charCodeAt(0).toString(16).padStart(2, "0"),
-  ).join("");
-}
 
 const MPD = `<?xml version="1.0"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:cenc="urn:mpeg:cenc:2013" type="static" mediaPresentationDuration="PT4S" minBufferTime="PT2S">
@@ -127,7 +114,7 @@ Deno.test("key sources: a remote key server over mTLS, cached with its TTL, name
       return new Response(MPD, { headers: { "content-type": "application/dash+xml" } });
     }
     const body = await request.json() as { kids: string[] };
-    const kids = body.kids.map(hexOf);
+    const kids = body.kids.map(hexOfB64url);
     asked.push({
       kids,
       verify: request.headers.get("x-client-verify"),

@@ -10,6 +10,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Redis } from "ioredis";
 import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
 import { startRedis } from "./_support/redis.ts";
+import { b64url, hexBytes } from "./_support/encoding.ts";
 
 const AES_KEY = "5c".repeat(16) + "a3".repeat(16);
 const OTHER_AES_KEY = "77".repeat(32);
@@ -20,15 +21,6 @@ const UNREADABLE_WARNING = "shared key unreadable with this AES_KEY; treated as 
 const FALLBACK_WARNING = "shared state unreachable; keys served from the local secret store";
 /** The documented bound (SHARED_HOLD_SECS = 5) plus room for a loaded machine. */
 const PROPAGATION_DEADLINE_MS = 20_000;
-
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-}
-
-function b64url(hex: string): string {
-  return btoa(String.fromCharCode(...hexBytes(hex))).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
 
 /** Distinct 16-byte test keys and kids. */
 function hex16(seed: number): string {

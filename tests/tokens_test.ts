@@ -8,19 +8,10 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { deadline, freePort, runCli, startSprox } from "./_support/mod.ts";
 import { startOrigin } from "./_support/direct.ts";
+import { b64urlOfBytes, bytesOfB64url } from "./_support/encoding.ts";
 
 const PASSWORD = "tokens-test-password";
 const AES_KEY = "3c".repeat(32);
-
-function decode(token: string): Uint8Array {
-  const b64 = token.replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(atob(b64 + "=".repeat((4 - b64.length % 4) % 4)), (c) => c.charCodeAt(0));
-}
-
-function encode(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
 
 Deno.test("signed URLs: tampered, expired and wrong-address tokens are refused; replays play", async (t) => {
   const origin = startOrigin(() =>
@@ -100,14 +91,14 @@ direct_stream:
       "changing any one byte refuses the token, and each refusal is a counted failure",
       async () => {
         const token = await mint({ expiration: 600 });
-        const bytes = decode(token);
+        const bytes = bytesOfB64url(token);
         const before = await failures();
         const positions = [0, 1, 12, bytes.length >> 1, bytes.length - 1];
         for (const i of positions) {
           const tampered = bytes.slice();
           tampered[i] ^= 0x20;
           // Each from its own address, so the abuse tracker does not block the next one.
-          assertEquals(await play(encode(tampered), `203.0.113.${100 + i % 100}`), [
+          assertEquals(await play(b64urlOfBytes(tampered), `203.0.113.${100 + i % 100}`), [
             403,
             "forbidden",
           ], `byte ${i}`);
@@ -138,7 +129,7 @@ direct_stream:
 
     await t.step("repeated bad tokens block the client, even for a valid one", async () => {
       const token = await mint({ expiration: 600 });
-      const junk = encode(decode(token).map((b, i) => i === 5 ? b ^ 1 : b));
+      const junk = b64urlOfBytes(bytesOfB64url(token).map((b, i) => i === 5 ? b ^ 1 : b));
       for (let i = 0; i < 3; i++) {
         assertEquals(await play(junk, "198.51.100.20"), [403, "forbidden"]);
       }
@@ -228,12 +219,12 @@ direct_stream:
     });
     const { url } = await response.json();
     const token = /_token_([A-Za-z0-9_-]+)\//.exec(url)![1];
-    assertEquals(decode(token)[0], 2, "signed (version 2) without an AES key");
+    assertEquals(bytesOfB64url(token)[0], 2, "signed (version 2) without an AES key");
     const played = await fetch(url, { signal: deadline() });
     assertEquals([played.status, await played.text()], [200, "SIGNED-BYTES"]);
-    const bytes = decode(token);
+    const bytes = bytesOfB64url(token);
     bytes[bytes.length - 1] ^= 1;
-    const refused = await fetch(`${base}/_token_${encode(bytes)}/proxy/stream`, {
+    const refused = await fetch(`${base}/_token_${b64urlOfBytes(bytes)}/proxy/stream`, {
       signal: deadline(),
     });
     assertEquals([refused.status, (await refused.json()).error], [403, "forbidden"]);
