@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { ConfigSchema } from "../src/config/mod.ts";
+import { inMemoryBody } from "../src/net/mod.ts";
 import {
   buildClientResponse,
   ClientPool,
   compileRoutes,
   forwardToRoute,
-  inMemoryBody,
 } from "../src/routing/mod.ts";
 import { withTimeout } from "./_support/timeout.ts";
 

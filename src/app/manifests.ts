@@ -5,21 +5,16 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { rawPathOf } from "../net/mod.ts";
+import { inMemoryBody, rawPathOf } from "../net/mod.ts";
 import {
   appendVia,
   assertUnambiguousPath,
   buildClientResponse,
   forwardToRoute,
-  inMemoryBody,
   joinUpstreamUrl,
   type RoutePlan,
 } from "../routing/mod.ts";
-import {
-  type HttpCache,
-  inMemoryAnswerLength,
-  PARTIAL_OR_CONDITIONAL_HEADERS,
-} from "../cache/mod.ts";
+import { type HttpCache, PARTIAL_OR_CONDITIONAL_HEADERS } from "../cache/mod.ts";
 import {
   type ConvertedPath,
   matchConvertedPath,
@@ -294,11 +289,11 @@ async function getFromRoute(
     (whole || isPlaylistAnswer(response) || ctx.request.method === "GET");
   if (!transformable) {
     if (source.tally && ctx.request.method !== "HEAD") ctx.bodyTally = source.tally;
-    const inMemory = source.cached ? inMemoryAnswerLength(response) : null;
-    if (inMemory !== null) {
+    const inMemory = source.cached ? inMemoryBody(response) : undefined;
+    if (inMemory !== undefined) {
       // A small answer from memory: its headers were stored without hop-by-hop fields and
       // its bytes cannot fail part-way, so it goes out as it is (no copy, no stream stage).
-      ctx.bodyTally = { bytes: inMemory, cancelled: false };
+      ctx.bodyTally = { bytes: inMemory.byteLength, cancelled: false };
       appendVia(response.headers);
       return response;
     }

@@ -15,8 +15,7 @@ import {
   redactText,
   requestErrors,
 } from "../telemetry/mod.ts";
-import { inMemoryAnswerLength } from "../cache/mod.ts";
-import { inMemoryBody } from "../routing/mod.ts";
+import { inMemoryBody } from "../net/mod.ts";
 import type { BodyTally, RequestContext } from "./context.ts";
 
 /**
@@ -64,7 +63,7 @@ function declaredLength(ctx: RequestContext, response: Response): number | undef
   if (value === null || !/^\d{1,15}$/.test(value)) return undefined;
   // A body sent from memory went out whole or not at all (its tally says which); only a
   // streamed body can end short. Not reading `body` spares making a stream of the bytes.
-  if (inMemoryBody(response) !== undefined || inMemoryAnswerLength(response) !== null) {
+  if (inMemoryBody(response) !== undefined) {
     return undefined;
   }
   return response.body === null ? undefined : Number(value);

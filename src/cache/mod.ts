@@ -75,7 +75,7 @@ export {
   playlistFacts,
 } from "./playlist.ts";
 export { contentRange, evaluateRange, parseRange, type RangeDecision } from "./range.ts";
-export { inMemoryAnswerLength, SMALL_ANSWER_BYTES } from "./respond.ts";
+
 export {
   cacheBytes,
   cacheCoalesced,

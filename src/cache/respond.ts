@@ -4,7 +4,7 @@
  * without a body, `Age` and `Cache-Status` set. Each response gets its own reader.
  * @module
  */
-import { stripHopByHop } from "../net/mod.ts";
+import { bytesResponse, stripHopByHop } from "../net/mod.ts";
 import { appendCacheStatus } from "./cache_status.ts";
 import { evaluatePreconditions, notModifiedHeaders } from "./conditional.ts";
 import type { Fill } from "./fill.ts";
@@ -116,31 +116,18 @@ export function respondFromObject(
   const small = withBody ? smallBytes(object) : null;
   if (small !== null) {
     // A small complete object goes out as bytes: no stream stage per answer.
-    const response = new Response(small as Uint8Array<ArrayBuffer>, {
+    return bytesResponse(small as Uint8Array<ArrayBuffer>, {
       status,
       statusText: object.statusText,
       headers,
     });
-    inMemoryAnswers.set(response, small.byteLength);
-    return response;
   }
   const body = withBody ? object.body!.reader({ signal }) : null;
   return new Response(body, { status, statusText: object.statusText, headers });
 }
 
 /** Objects up to this size are answered from a byte array rather than a stream. */
-export const SMALL_ANSWER_BYTES = 64 * 1024;
-
-/** Answers whose body is an in-memory byte array, with its length. */
-const inMemoryAnswers = new WeakMap<Response, number>();
-
-/**
- * The body length of an answer sent from memory as bytes (it cannot fail or stall part-way,
- * so the caller needs no stream stage to watch it), or `null` for a streamed answer.
- */
-export function inMemoryAnswerLength(response: Response): number | null {
-  return inMemoryAnswers.get(response) ?? null;
-}
+const SMALL_ANSWER_BYTES = 64 * 1024;
 
 /** The bytes of a small, complete, retained object; `null` otherwise. */
 function smallBytes(object: CachedObject): Uint8Array | null {

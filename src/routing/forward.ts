@@ -5,6 +5,7 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
+import { bytesResponse, inMemoryBody } from "../net/mod.ts";
 import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
 import {
@@ -101,29 +102,6 @@ function withHost(headers: Headers, target: URL): Headers {
 const SMALL_BODY_MAX = 64 * 1024;
 
 /**
- * The bytes of responses whose body was read whole. Reading `Response.body` turns a byte body
- * into a JavaScript stream, which the server then pumps chunk by chunk; a response rebuilt
- * from the bytes keeps the server's single-write path.
- */
-const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
-
-/**
- * A response with a byte body, registered for {@linkcode inMemoryBody}: the steps after it
- * (client response, finish, log) keep it as bytes instead of making a stream of it.
- *
- * @example
- * ```ts
- * const response = bytesResponse(new TextEncoder().encode("#EXTM3U\n"), { status: 200 });
- * inMemoryBody(response)?.byteLength; // 8
- * ```
- */
-export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
-  const response = new Response(bytes, init);
-  inMemoryBodies.set(response, bytes);
-  return response;
-}
-
-/**
  * Responses built by {@linkcode forwardToRoute} for one request: their headers are their own
  * copy, so {@linkcode buildClientResponse} makes them client-ready in place instead of copying
  * them again (building a `Headers` from a list of pairs costs more than one more pass).
@@ -133,21 +111,6 @@ const ownResponses = new WeakSet<Response>();
 function own(response: Response): Response {
   ownResponses.add(response);
   return response;
-}
-
-/**
- * The bytes of a response whose body sProx holds in memory (a small upstream body read
- * whole), or `undefined` for a streamed or empty one. Its `body` is not read: reading it
- * would make a stream of the bytes.
- *
- * @example
- * ```ts
- * const { response } = await forwardToRoute(request, route, facts);
- * inMemoryBody(response)?.byteLength; // 2048 for a 2 KiB playlist, undefined for a segment
- * ```
- */
-export function inMemoryBody(response: Response): Uint8Array<ArrayBuffer> | undefined {
-  return inMemoryBodies.get(response);
 }
 
 /** A response, and how to abort its exchange (its body included). */
@@ -471,6 +434,6 @@ export function buildClientResponse(upstream: Response): Response {
     statusText: upstream.statusText,
     headers: clientResponseHeaders(upstream.headers),
   };
-  const bytes = inMemoryBodies.get(upstream);
+  const bytes = inMemoryBody(upstream);
   return bytes ? bytesResponse(bytes, init) : new Response(upstream.body, init);
 }

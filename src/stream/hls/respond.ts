@@ -4,7 +4,7 @@
  * Content-Length.
  * @module
  */
-import { bytesResponse } from "../../routing/mod.ts";
+import { bytesResponse } from "../../net/mod.ts";
 import { createHash } from "node:crypto";
 import { livePlaylistCapSecs } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
