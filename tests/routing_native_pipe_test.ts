@@ -203,7 +203,7 @@ rate_limit: { enabled: false }
     });
 
     await t.step(
-      "the guarded default, small, chunked and HEAD bodies keep exact outcomes",
+      "the guarded default, small, chunked, HEAD and POST bodies keep exact outcomes",
       async () => {
         const seg = await get(`http://127.0.0.1:${guarded}/v/seg.ts`, "guarded-seg");
         assert.deepEqual(seg.body, SEGMENT);
@@ -219,6 +219,11 @@ rate_limit: { enabled: false }
         assert.equal(head.headers.get("content-length"), String(MIB));
         assert.equal(head.body.byteLength, 0);
         await expect("plain-head", "ok", 0);
+        // Only a GET is piped: the answer to a POST keeps the guarded stage.
+        const post = await get(`http://127.0.0.1:${plain}/v/seg.ts`, "plain-post", "POST");
+        assert.equal(post.status, 200);
+        assert.deepEqual(post.body, SEGMENT);
+        await expect("plain-post", "ok", MIB);
       },
     );
 

@@ -147,13 +147,7 @@ export async function proxyRoute(ctx: RequestContext, route: RoutePlan): Promise
     return await getFromRoute(ctx, route, cache, handles);
   }
   const tally: BodyTally = { bytes: 0, cancelled: false };
-  const forwarded = await forward(
-    ctx,
-    route,
-    ctx.request,
-    tally,
-    ctx.nativePipe ? passEverything : undefined,
-  );
+  const forwarded = await forward(ctx, route, ctx.request, tally, passEverything);
   if (method !== "HEAD") ctx.bodyTally = tally;
   return buildClientResponse(forwarded.response);
 }
@@ -257,7 +251,6 @@ async function getFromRoute(
   handles: boolean,
 ): Promise<Response> {
   const whole = handles && looksLikePlaylistPath(ctx.url.pathname);
-  const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);
   let source = await fetchRouteSource(
     ctx,
     route,
@@ -265,9 +258,8 @@ async function getFromRoute(
     whole ? wholeObjectRequest(ctx.request) : ctx.request,
     {
       // A body the playlist step hands back unread goes to the client as it is.
-      passThrough: whole || !ctx.nativePipe
-        ? undefined
-        : (upstream) => passesUntouched(upstream, upstreamUrl.href),
+      // (The URL's last segment decides, as it does for the upstream URL.)
+      passThrough: whole ? undefined : (upstream) => passesUntouched(upstream, ctx.url.pathname),
     },
   );
   if (
@@ -299,6 +291,7 @@ async function getFromRoute(
     }
     return buildClientResponse(response);
   }
+  const upstreamUrl = joinUpstreamUrl(route.origin, ctx.url);
   const transform = (r: Response) =>
     transformRoutePlaylist(r, upstreamUrl.href, {
       routeId: route.id,

@@ -43,7 +43,8 @@ export async function forward(
     requestId: ctx.requestId,
     // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
     signal: ctx.signal,
-    passThrough,
+    // Only where the edge pipes a body natively (not over sProx's HTTP/3).
+    passThrough: ctx.nativePipe ? passThrough : undefined,
     onBodyEnd: (end) => {
       tally.bytes = end.bytes;
       tally.cancelled = end.kind === "client_cancelled";

@@ -59,7 +59,7 @@ export interface ForwardOptions {
   readonly onBodyEnd?: (outcome: BodyOutcome) => void;
   /**
    * Says whether the caller hands this upstream response's body to the client untouched.
-   * On a route with `upstream.body_pipe: native`, such a body with an announced length goes
+   * On a route with `upstream.body_pipe: native`, such a body of a `GET` with an announced length goes
    * to the runtime's native pipe instead of the guarded stage (or the whole read of a small
    * body): no read timeout, and `onBodyEnd` reports `piped` at once. Any body JavaScript
    * reads stays guarded.
@@ -380,7 +380,7 @@ export async function forwardToRoute(
   const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
   if (
     route.config.upstream.body_pipe === "native" && Number.isFinite(length) &&
-    request.method !== "HEAD" && options.passThrough?.(upstream) === true
+    request.method === "GET" && options.passThrough?.(upstream) === true
   ) {
     // The untouched fetch body: Deno pipes it natively to the client (see docs/routing.md).
     options.onBodyEnd?.({ kind: "piped", bytes: length });
