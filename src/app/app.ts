@@ -104,8 +104,8 @@ function gate(ctx: RequestContext): Response | undefined {
  * `undefined` to go on.
  */
 function policy(ctx: RequestContext): Response | undefined | Promise<Response | undefined> {
-  // Only buckets shared through Redis make this step asynchronous; the local limiter keeps
-  // the hot path free of promises.
+  // Only buckets held elsewhere (Redis, or the first isolate for a worker isolate) make this
+  // step asynchronous; the local limiter keeps the hot path free of promises.
   if (ctx.plan.policy.shared) {
     return applySharedPolicy(ctx.plan.policy, ctx).then((outcome) => settlePolicy(ctx, outcome));
   }

@@ -7,7 +7,6 @@
  */
 import { parseHttpDate } from "./freshness.ts";
 
-/** One entity tag (RFC 9110 §8.8.3); `tag` keeps its quotes. */
 /**
  * Request fields that make an upstream answer partial or conditional: never sent on a fetch
  * whose answer must be the whole object (a cache fill, the source of a generated playlist).
@@ -21,6 +20,7 @@ export const PARTIAL_OR_CONDITIONAL_HEADERS: readonly string[] = [
   "if-unmodified-since",
 ];
 
+/** One entity tag (RFC 9110 §8.8.3); `tag` keeps its quotes. */
 export interface EntityTag {
   readonly weak: boolean;
   readonly tag: string;

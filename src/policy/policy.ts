@@ -201,8 +201,9 @@ export function applyPolicy(policy: PolicyPlan, input: PolicyInput): PolicyOutco
 }
 
 /**
- * {@linkcode applyPolicy} with the rate limiter's buckets in Redis (`policy.shared` set): the
- * same steps, the bucket spent with one round trip (or locally when Redis fails).
+ * {@linkcode applyPolicy} with the rate limiter's buckets held elsewhere (`policy.shared` set:
+ * Redis, or the first isolate for a worker isolate): the same steps, the bucket spent with one
+ * round trip or message (or locally when that fails).
  *
  * @example
  * ```ts

@@ -72,6 +72,9 @@ export class OriginHealth {
   #ejections = 0;
   #attempts = 0;
   #failedAttempts = 0;
+  // This origin's attempt counters, looked up once.
+  #succeeded: { inc(): void };
+  #failed: { inc(): void };
 
   constructor(
     routeId: string,
@@ -81,6 +84,8 @@ export class OriginHealth {
   ) {
     this.routeId = routeId;
     this.origin = origin;
+    this.#succeeded = originAttempts.labels(routeId, origin, "success");
+    this.#failed = originAttempts.labels(routeId, origin, "failure");
     this.#passive = settings.passive;
     this.#active = settings.active;
     this.#now = now;
@@ -109,7 +114,7 @@ export class OriginHealth {
   /** An attempt got a response that is not a 5xx. */
   recordSuccess(): void {
     this.#attempts++;
-    originAttempts.labels(this.routeId, this.origin, "success").inc();
+    this.#succeeded.inc();
     this.#consecutiveFailures = 0;
     this.#probation = false;
   }
@@ -120,7 +125,7 @@ export class OriginHealth {
    */
   recordFailure(reason: string): void {
     this.#attempts++;
-    originAttempts.labels(this.routeId, this.origin, "failure").inc();
+    this.#failed.inc();
     this.#failedAttempts++;
     this.#consecutiveFailures++;
     const threshold = this.#passive.consecutive_failures;

@@ -165,8 +165,10 @@ export const stateKeyFallbacks = new client.Counter({
 });
 
 /**
- * A metric's children by label values, each looked up in prom-client once instead of once per
- * request. Only for label values from a bounded set (route ids, methods, status classes).
+ * A metric's children by label values, each made by `labels()` once instead of once per
+ * request (prom-client still checks and hashes the labels on every `inc`/`observe`; what is
+ * saved is the lookup and its argument handling). Only for label values from a bounded set
+ * (route ids, methods, status classes).
  *
  * @example
  * ```ts
