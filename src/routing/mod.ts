@@ -18,6 +18,5 @@ export {
   type UpstreamFailureKind,
 } from "./upstream_failure.ts";
 export * from "./metrics.ts";
-export { type OriginPlan, originsOf, type OriginSpec, pickOrigin } from "./origins.ts";
-export { type OriginHealth, type OriginHealthSnapshot, type OriginState } from "./origin_health.ts";
-export { checkOrigin, checkUrl } from "./health_check.ts";
+export { type OriginPlan, originsOf } from "./origins.ts";
+export { type OriginHealthSnapshot } from "./origin_health.ts";

@@ -8,7 +8,6 @@ export {
   log,
   type LogLevel,
   protectSecrets,
-  RECENT_PROBLEMS,
   recentProblems,
   rememberProblemLines,
   sendLogsTo,
@@ -24,7 +23,6 @@ export {
   type QueryRedaction,
   REDACTED,
   redactHeaders,
-  redactPath,
   redactPathAndQuery,
   redactQuery,
   redactText,
@@ -33,7 +31,6 @@ export {
 } from "./redact.ts";
 export { annotateRequestSpan, inSpan } from "./tracing.ts";
 export {
-  aggregateMetrics,
   type MetricReading,
   type MetricsSnapshot,
   metricsView,
