@@ -325,6 +325,20 @@ Deno.test("/proxy/decrypt answers init and media segments clear, same length, ra
     assert.deepEqual(new Uint8Array(await ranged.arrayBuffer()), allBytes.subarray(start));
     // The decrypted sample data differs from the encrypted one: decryption really ran.
     assert.notDeepEqual(allBytes.subarray(start), whole.subarray(start));
+
+    // An init file whose origin ignores the range, larger than the size bound: only the range
+    // is read (the rest is never buffered), and the answer is the same.
+    await Deno.writeFile(
+      `${dir}/padded-cenc.mp4`,
+      new Uint8Array([...whole, ...new Uint8Array(200_000)]),
+    );
+    const padded = `${origin}/padded-cenc.mp4?whole`;
+    const fromWhole = await fetch(
+      `${base}/proxy/decrypt/single.mp4?d=${d(single)}&i=${d(padded)}&ir=${initLength}@0&${keys}`,
+      { headers: { range: `bytes=${start}-${whole.length - 1}` }, signal: deadline() },
+    );
+    assert.equal(fromWhole.status, 206, await fromWhole.clone().text());
+    assert.deepEqual(new Uint8Array(await fromWhole.arrayBuffer()), allBytes.subarray(start));
   });
 });
 

@@ -37,3 +37,49 @@ export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit
 export function inMemoryBody(response: Response): Uint8Array<ArrayBuffer> | undefined {
   return inMemoryBodies.get(response);
 }
+
+/**
+ * Reads a body whole into memory, up to `max` bytes: a `declared` length above it is refused
+ * before reading, and reading stops (the body cancelled) as soon as more arrives; both throw
+ * `tooLarge()`. A `null` body reads as no bytes; a body of one chunk comes back as that chunk.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readBounded(request.body, 64 * 1024, () => new RangeError("too large"));
+ * ```
+ */
+export async function readBounded(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+  tooLarge: () => Error,
+  declared?: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (declared !== undefined && declared > max) {
+    await body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (body !== null) {
+    const reader = body.getReader();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  // A body that came in one chunk (most small ones) is returned where it lies.
+  if (chunks.length === 1) return chunks[0] as Uint8Array<ArrayBuffer>;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

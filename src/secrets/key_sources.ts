@@ -15,7 +15,13 @@
  */
 import type { Config } from "../config/mod.ts";
 import { drmKeyLookupDuration, log, redactText } from "../telemetry/mod.ts";
-import { base64UrlToBytes, bytesToBase64Url, bytesToHex, hexToBytes } from "../net/mod.ts";
+import {
+  base64UrlToBytes,
+  bytesToBase64Url,
+  bytesToHex,
+  hexToBytes,
+  readBounded,
+} from "../net/mod.ts";
 import { clearKeyId } from "./clearkey.ts";
 import type { SecretStore } from "./store.ts";
 
@@ -104,19 +110,11 @@ export class RemoteKeySource {
 }
 
 async function readText(response: Response, max: number): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of response.body ?? []) {
-    total += chunk.byteLength;
-    if (total > max) throw new Error("key server answer is too large");
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readBounded(
+    response.body,
+    max,
+    () => new Error("key server answer is too large"),
+  );
   return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
 }
 

@@ -58,7 +58,10 @@ export function startMediaOrigin(root: string): MediaOrigin {
       "content-type": TYPES[ext] ?? "application/octet-stream",
       "accept-ranges": "bytes",
     });
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+    // `?whole`: an origin that ignores `Range` and answers the whole file.
+    const range = url.searchParams.has("whole")
+      ? null
+      : /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (range) {
       const start = Number(range[1]);
       const end = Math.min(range[2] ? Number(range[2]) : bytes.length - 1, bytes.length - 1);

@@ -8,6 +8,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { readBounded } from "../../net/mod.ts";
 import { CONTENT_SAFETY_HEADERS } from "../../routing/mod.ts";
 import {
   type ContentTypePolicy,
@@ -68,7 +69,7 @@ function mimeType(url: URL, policy: ContentTypePolicy): string {
  * The bytes `[offset, offset + length)` of a body (to the end when `length` is null): for an
  * origin that answered a range request with the whole object (`200`).
  */
-function sliceBody(
+export function sliceBody(
   body: ReadableStream<Uint8Array> | null,
   offset: number,
   length: number | null,
@@ -126,30 +127,14 @@ function wholeToRange(response: Response, asked: RegExpExecArray): Response {
   return new Response(sliceBody(response.body, offset, length), { status: 200, headers });
 }
 
-async function readBounded(response: Response, max: number): Promise<Uint8Array<ArrayBuffer>> {
-  const declared = Number(response.headers.get("content-length") ?? NaN);
-  if (declared > max) {
-    await response.body?.cancel().catch(() => {});
-    throw new ProxyError(502, "upstream_bad_response", "initialization section is too large");
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body) {
-    for await (const chunk of response.body) {
-      total += chunk.byteLength;
-      if (total > max) {
-        throw new ProxyError(502, "upstream_bad_response", "initialization section is too large");
-      }
-      chunks.push(chunk);
-    }
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+/** The init section, read whole (bounded). */
+function readInit(response: Response): Promise<Uint8Array<ArrayBuffer>> {
+  return readBounded(
+    response.body,
+    MAX_INIT_BYTES,
+    () => new ProxyError(502, "upstream_bad_response", "initialization section is too large"),
+    Number(response.headers.get("content-length") ?? NaN),
+  );
 }
 
 /** The init bytes, then the segment's body as it streams. */
@@ -197,7 +182,7 @@ export async function serveDirectMpdSegment(
   const headers = new Headers({ "content-type": type, "cache-control": "no-cache" });
   for (const [name, value] of Object.entries(CONTENT_SAFETY_HEADERS)) headers.set(name, value);
   if (kind === "init") {
-    const init = await readBounded(await fetchPart(options, initUrl, initRange), MAX_INIT_BYTES);
+    const init = await readInit(await fetchPart(options, initUrl, initRange));
     headers.set("content-length", String(init.byteLength));
     return new Response(options.method === "HEAD" ? null : init, { status: 200, headers });
   }
@@ -205,7 +190,7 @@ export async function serveDirectMpdSegment(
   const segmentRange = byteRange(url, "segment_range");
   const withInit = !TRUE.test(url.searchParams.get("use_map") ?? "");
   const init = withInit
-    ? await readBounded(await fetchPart(options, initUrl, initRange), MAX_INIT_BYTES)
+    ? await readInit(await fetchPart(options, initUrl, initRange))
     : new Uint8Array();
   const segment = await fetchPart(options, segmentUrl, segmentRange);
   const length = Number(segment.headers.get("content-length") ?? NaN);

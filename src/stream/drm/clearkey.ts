@@ -5,6 +5,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { readBounded } from "../../net/mod.ts";
 import { checkCredentials, type CredentialPolicy } from "../../policy/mod.ts";
 import {
   base64UrlToBytes,
@@ -142,24 +143,14 @@ export async function sharedClearKeyJwks(store: SecretStore): Promise<ClearKeyLi
 }
 
 /** Reads a request body up to `max` bytes; more is a 400. */
-export async function readBodyLimited(request: Request, max: number): Promise<Uint8Array> {
+export function readBodyLimited(request: Request, max: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > max) throw new ProxyError(400, "bad_request", "license request is too large");
-  if (!request.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of request.body) {
-    total += chunk.length;
-    if (total > max) throw new ProxyError(400, "bad_request", "license request is too large");
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return readBounded(
+    request.body,
+    max,
+    () => new ProxyError(400, "bad_request", "license request is too large"),
+    declared,
+  );
 }
 
 function methodNotAllowed(allow: string): never {

@@ -7,6 +7,8 @@
  */
 import client from "prom-client";
 import { ProxyError } from "../../errors/mod.ts";
+import { readBounded } from "../../net/mod.ts";
+import { sliceBody } from "../dash/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
 import { registry } from "../../telemetry/mod.ts";
 import {
@@ -48,25 +50,6 @@ export function decryptUpstreamHeaders(headers: Headers): Headers {
   return out;
 }
 
-async function readLimited(response: Response, max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of response.body ?? []) {
-    total += chunk.length;
-    if (total > max) {
-      throw new ProxyError(502, "segment_too_large", "the init section exceeds the size bound");
-    }
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
 /**
  * Fetches an init section and reads its protection. Throws 502 `upstream_bad_response` for
  * an answer other than 200/206, 502 `segment_invalid` when it holds no `moov`.
@@ -87,10 +70,15 @@ export async function fetchInitInfo(
     await response.body?.cancel().catch(() => {});
     throw new ProxyError(502, "upstream_bad_response", "the init section could not be fetched");
   }
-  let bytes = await readLimited(response, maxBytes);
-  if (response.status === 200 && init.range) {
-    bytes = bytes.slice(init.range.offset, init.range.offset + init.range.length);
-  }
+  // An origin that ignored the range: only the bytes asked for are read, not the whole file.
+  const body = response.status === 200 && init.range
+    ? sliceBody(response.body, init.range.offset, init.range.length)
+    : response.body;
+  const bytes = await readBounded(
+    body,
+    maxBytes,
+    () => new ProxyError(502, "segment_too_large", "the init section exceeds the size bound"),
+  );
   // An init range may end inside a following box (a `sidx`): only the moov must be whole.
   for (let at = 0, box; (box = readBoxHeader(bytes, at, bytes.length)) !== null; at = box.end) {
     if (box.type !== "moov") continue;

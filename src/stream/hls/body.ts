@@ -4,6 +4,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { readBounded } from "../../net/mod.ts";
 import { toProxyError, UpstreamFailure } from "../../routing/mod.ts";
 
 const PLAYLIST_TYPES = new Set([
@@ -178,21 +179,13 @@ export async function readManifestBytes(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<{ bytes: Uint8Array; text: string }> {
-  if (body === null) return { bytes: new Uint8Array(0), text: "" };
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = body.getReader();
+  let bytes: Uint8Array;
   try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${limit} bytes`);
-      }
-      chunks.push(value);
-    }
+    bytes = await readBounded(
+      body,
+      limit,
+      () => new ProxyError(502, "manifest_too_large", `manifest exceeds ${limit} bytes`),
+    );
   } catch (error) {
     if (error instanceof ProxyError) throw error;
     // The upstream stalled or failed mid-body: said as such (504 read timeout, 502 upstream
@@ -201,17 +194,6 @@ export async function readManifestBytes(
     throw new ProxyError(502, "manifest_invalid", "manifest body could not be read", {
       cause: error,
     });
-  } finally {
-    reader.releaseLock();
-  }
-  // A body that came in one chunk (most playlists) is decoded where it lies.
-  const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
-  if (chunks.length > 1) {
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
   }
   return decodeManifestBytes(bytes, limit);
 }
