@@ -8,6 +8,7 @@
 import client from "prom-client";
 import { ProxyError } from "../../errors/mod.ts";
 import { readBounded } from "../../net/mod.ts";
+import { PARTIAL_OR_CONDITIONAL_HEADERS } from "../../cache/mod.ts";
 import { sliceBody } from "../dash/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
 import { registry } from "../../telemetry/mod.ts";
@@ -38,14 +39,13 @@ export interface InitSource {
   readonly range: { readonly offset: number; readonly length: number } | null;
 }
 
-// Conditional headers would make the upstream answer about bytes the client never saw.
-const CONDITIONALS = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since"];
-
-/** Upstream request headers for a decrypt request: the client's `Range` kept, conditionals not. */
+/**
+ * Upstream request headers for a decrypt request: the client's `Range` kept, conditionals not
+ * (they would make the upstream answer about bytes the client never saw).
+ */
 export function decryptUpstreamHeaders(headers: Headers): Headers {
   const out = new Headers(headers);
-  for (const name of CONDITIONALS) out.delete(name);
-  out.delete("if-range");
+  for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) if (name !== "range") out.delete(name);
   out.set("accept-encoding", "identity");
   return out;
 }

@@ -40,11 +40,6 @@ export interface RewriteOptions {
   /** The absolute upstream URL the playlist was fetched from (after redirects). */
   readonly playlistUrl: string;
   readonly resolve: ReferenceResolver;
-  /**
-   * Run the resolver over every reference (so that it may refuse the playlist) but write
-   * nothing: the output is the input, and no new text is built.
-   */
-  readonly checkOnly?: boolean;
 }
 
 /**
@@ -89,10 +84,14 @@ export class PlaylistRewriter {
   #mapped: string | null | undefined = undefined;
   #checkOnly: boolean;
 
-  constructor(options: RewriteOptions) {
+  /**
+   * `checkOnly`: run the resolver over every reference (so that it may refuse the playlist)
+   * but build no output ({@linkcode checkPlaylist}).
+   */
+  constructor(options: RewriteOptions, checkOnly = false) {
     this.#base = referenceBase(options.playlistUrl);
     this.#resolve = options.resolve;
-    this.#checkOnly = options.checkOnly ?? false;
+    this.#checkOnly = checkOnly;
   }
 
   /** Rewrites every complete line of `chunk` (plus what was pending) and returns it. */
@@ -274,10 +273,6 @@ export class PlaylistRewriter {
  * ```
  */
 export function rewritePlaylist(text: string, options: RewriteOptions): string {
-  if (options.checkOnly) {
-    checkPlaylist(text, options);
-    return text;
-  }
   const rewriter = new PlaylistRewriter(options);
   return rewriter.push(text) + rewriter.finish();
 }
@@ -292,7 +287,7 @@ export function rewritePlaylist(text: string, options: RewriteOptions): string {
  * ```
  */
 export function checkPlaylist(text: string, options: RewriteOptions): void {
-  const rewriter = new PlaylistRewriter({ ...options, checkOnly: true });
+  const rewriter = new PlaylistRewriter(options, true);
   rewriter.push(text);
   rewriter.finish();
 }

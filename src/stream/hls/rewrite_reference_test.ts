@@ -452,11 +452,19 @@ Deno.test("checking a playlist refuses what the rewrite refuses and builds nothi
           expected.startsWith("throws") ? expected : text,
           JSON.stringify(text),
         );
-        // With a resolver that refuses nothing, the same string comes back (not a copy) and
-        // the resolver's answers are not written.
+        // A check asks the resolver about every reference the rewrite asks it about.
         if (!outcome(() => referenceRewrite(text, playlistUrl, echo)).startsWith("throws")) {
-          assert.ok(
-            rewritePlaylist(text, { playlistUrl, resolve: echo, checkOnly: true }) === text,
+          const asked = (run: (resolve: ReferenceResolver) => void) => {
+            const seen: string[] = [];
+            run((url, kind, line) => {
+              seen.push(`${kind} ${url}`);
+              return echo(url, kind, line);
+            });
+            return seen;
+          };
+          assert.deepEqual(
+            asked((resolve) => checkPlaylist(text, { playlistUrl, resolve })),
+            asked((resolve) => rewritePlaylist(text, { playlistUrl, resolve })),
           );
         }
       }
