@@ -26,7 +26,7 @@ import type { Plan } from "../app/mod.ts";
 import type { ConfigIssue } from "../config/mod.ts";
 import { formatIssue } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
-import { secretsEqual } from "../policy/mod.ts";
+import { bearerToken, secretsEqual } from "../policy/mod.ts";
 import { configuredSecretValues } from "../secrets/mod.ts";
 import { log, recentProblems, redactPathAndQuery, redactText } from "../telemetry/mod.ts";
 import { CONSOLE_PATHS, consoleAsset } from "./console/mod.ts";
@@ -90,15 +90,14 @@ function describeIssue(issue: ConfigIssue) {
  */
 async function authorize(request: Request, plan: Plan): Promise<void> {
   const expected = plan.config.admin.bearer_token;
-  const header = request.headers.get("authorization") ?? "";
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  if (!match) {
+  const token = bearerToken(request);
+  if (token === null) {
     throw new ProxyError(401, "unauthorized", "admin API needs Authorization: Bearer <token>", {
       headers: { "www-authenticate": 'Bearer realm="sprox-admin"' },
     });
   }
   // A missing token (admin switched off by a reload) refuses every request.
-  if (expected === null || !(await secretsEqual(match[1], expected))) {
+  if (expected === null || !(await secretsEqual(token, expected))) {
     throw new ProxyError(403, "forbidden", "wrong admin token");
   }
 }

@@ -97,6 +97,22 @@ export function refuseWrongCredential(request: Request): never {
 }
 
 /**
+ * The token of an `Authorization: Bearer <token>` field (scheme case-insensitive, blanks around
+ * the token ignored), or `null` when the field is absent or of another scheme.
+ *
+ * @example
+ * ```ts
+ * bearerToken(new Request("http://s/", { headers: { authorization: "Bearer abc" } })); // "abc"
+ * ```
+ */
+export function bearerToken(request: Request): string | null {
+  const match = /^Bearer[ \t]+(\S(?:.*\S)?)[ \t]*$/i.exec(
+    request.headers.get("authorization") ?? "",
+  );
+  return match ? match[1] : null;
+}
+
+/**
  * Checks the request's credentials. Missing credential → 401, wrong credential → 403.
  * When both secrets are configured, both must be presented. A client blocked for repeated
  * wrong credentials gets 429 `auth_blocked` with `Retry-After` before any comparison, even
@@ -120,14 +136,13 @@ export async function checkCredentials(
   if (policy.bearerToken === null && policy.apiPassword === null) return;
   refuseIfBlocked(request);
   if (policy.bearerToken !== null) {
-    const header = request.headers.get("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match) {
+    const token = bearerToken(request);
+    if (token === null) {
       throw new ProxyError(401, "unauthorized", "missing bearer token", {
         headers: { "www-authenticate": 'Bearer realm="sprox"' },
       });
     }
-    if (!(await secretsEqual(match[1].trim(), policy.bearerToken))) refuseWrongCredential(request);
+    if (!(await secretsEqual(token, policy.bearerToken))) refuseWrongCredential(request);
   }
   if (policy.apiPassword !== null) {
     const given = request.headers.get("x-sprox-api-password") ??

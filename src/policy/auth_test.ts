@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { ProxyError } from "../errors/mod.ts";
 import { AuthFailureTracker } from "./abuse.ts";
-import { bindAuthAbuse, checkCredentials, type CredentialPolicy } from "./auth.ts";
+import { bearerToken, bindAuthAbuse, checkCredentials, type CredentialPolicy } from "./auth.ts";
 
 const BOTH: CredentialPolicy = { apiPassword: "pw-right", bearerToken: "tok-right" };
 const PASSWORD_ONLY: CredentialPolicy = { apiPassword: "pw-right", bearerToken: null };
@@ -98,4 +98,18 @@ Deno.test("checkCredentials() without a bound tracker, or without a credential c
     (e) => e instanceof ProxyError && e.status === 403,
   );
   assertEquals(t.size, 0);
+});
+
+Deno.test("bearerToken reads the token of one Bearer field, for the proxy and the admin API alike", () => {
+  const of = (value?: string) =>
+    bearerToken(
+      new Request("http://s/", value === undefined ? {} : { headers: { authorization: value } }),
+    );
+  assertEquals(of("Bearer abc"), "abc");
+  assertEquals(of("bearer \t abc \t"), "abc");
+  assertEquals(of("BEARER a b"), "a b");
+  assertEquals(of("Bearer "), null);
+  assertEquals(of("Bearerabc"), null);
+  assertEquals(of("Basic YTpi"), null);
+  assertEquals(of(), null);
 });

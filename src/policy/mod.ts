@@ -10,6 +10,7 @@ export {
 } from "./abuse.ts";
 export {
   type AuthAbuseBinding,
+  bearerToken,
   bindAuthAbuse,
   checkCredentials,
   type CredentialPolicy,
