@@ -9,6 +9,7 @@ import { ProxyError } from "../../errors/mod.ts";
 import type { InitReference } from "../dash/mod.ts";
 import { bytesToHex, parseKeyBytes } from "../../secrets/mod.ts";
 import {
+  attributeValue,
   type DirectLinkOptions,
   directLinkTail,
   insecureReference,
@@ -166,7 +167,7 @@ export function parseInitRange(text: string | null): { offset: number; length: n
 
 /** `BYTERANGE="<n>[@<o>]"` of an `EXT-X-MAP` line. */
 function mapRange(line: string): { offset: number; length: number } | null {
-  const match = /BYTERANGE="(\d+)(?:@(\d+))?"/.exec(line);
+  const match = /^(\d+)(?:@(\d+))?$/.exec(attributeValue(line, "BYTERANGE") ?? "");
   return match ? { length: Number(match[1]), offset: Number(match[2] ?? 0) } : null;
 }
 

@@ -60,3 +60,20 @@ export function findAttributes(
   }
   return spans;
 }
+
+/**
+ * The value of attribute `name` in a tag line's attribute list (quotes removed), or
+ * `undefined` when the line has none: a name inside another attribute's quoted value is not
+ * taken for one.
+ *
+ * @example
+ * ```ts
+ * attributeValue('#EXT-X-MAP:URI="a,BYTERANGE=1",BYTERANGE="720@0"', "BYTERANGE"); // "720@0"
+ * ```
+ */
+export function attributeValue(line: string, name: string): string | undefined {
+  const colon = line.indexOf(":");
+  if (colon < 0) return undefined;
+  const [span] = findAttributes(line, colon + 1, new Set([name]));
+  return span ? line.slice(span.start, span.end) : undefined;
+}

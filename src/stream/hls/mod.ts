@@ -2,6 +2,7 @@
  * HLS playlists: detection, bounded reading, and URI rewriting in route and direct mode.
  * @module
  */
+export { attributeValue } from "./_attributes.ts";
 export * from "./body.ts";
 export * from "./direct.ts";
 export * from "./insecure.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
+import { attributeValue } from "./_attributes.ts";
 
 /** Which variant to keep. */
 export type VariantChoice =
@@ -43,16 +44,6 @@ interface Variant {
   readonly bandwidth: number;
 }
 
-// Compiled once, not per variant line.
-const ATTRIBUTE_PATTERNS: Readonly<Record<"RESOLUTION" | "BANDWIDTH", RegExp>> = {
-  RESOLUTION: /(?:^|[:,])RESOLUTION=("[^"]*"|[^,]*)/,
-  BANDWIDTH: /(?:^|[:,])BANDWIDTH=("[^"]*"|[^,]*)/,
-};
-
-function attribute(line: string, name: "RESOLUTION" | "BANDWIDTH"): string | undefined {
-  return ATTRIBUTE_PATTERNS[name].exec(line)?.[1];
-}
-
 function readVariants(lines: readonly string[]): Variant[] {
   const variants: Variant[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -63,13 +54,13 @@ function readVariants(lines: readonly string[]): Variant[] {
       uri++;
     }
     if (uri >= lines.length) break;
-    const resolution = /^(\d+)x(\d+)$/.exec(attribute(line, "RESOLUTION") ?? "");
+    const resolution = /^(\d+)x(\d+)$/.exec(attributeValue(line, "RESOLUTION") ?? "");
     variants.push({
       tagLine: i,
       uriLine: uri,
       width: resolution ? Number(resolution[1]) : 0,
       height: resolution ? Number(resolution[2]) : 0,
-      bandwidth: Number(attribute(line, "BANDWIDTH") ?? 0) || 0,
+      bandwidth: Number(attributeValue(line, "BANDWIDTH") ?? 0) || 0,
     });
     i = uri;
   }

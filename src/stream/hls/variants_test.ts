@@ -67,3 +67,15 @@ Deno.test("variantChoice() reads max_res and resolution, refusing malformed reso
     }
   }
 });
+
+Deno.test("selectVariant() reads attributes, not text inside another attribute's quoted value", () => {
+  const text = [
+    "#EXTM3U",
+    '#EXT-X-STREAM-INF:BANDWIDTH=800000,NAME="x,RESOLUTION=3840x2160,y",RESOLUTION=640x360',
+    "360p.m3u8",
+    "#EXT-X-STREAM-INF:BANDWIDTH=2500000,RESOLUTION=1280x720",
+    "720p.m3u8",
+    "",
+  ].join("\n");
+  assertEquals(uris(selectVariant(text, { kind: "max" })), ["720p.m3u8"]);
+});
