@@ -5,6 +5,7 @@
  * response (RFC 9111 §3.2, §4.3.4).
  * @module
  */
+import { connectionNamed, isHopByHop } from "../net/mod.ts";
 import { parseHttpDate } from "./freshness.ts";
 
 /**
@@ -189,26 +190,21 @@ export function selectsForUpdate(stored: Headers, notModified: Headers): boolean
 }
 
 /**
- * Fields a `304` never changes in a stored response: `Content-Length` (RFC 9111 §3.2), the
- * fields that describe the stored bytes (their integrity, §3.2's allowance) and hop-by-hop
- * fields (§3.1).
+ * Fields a `304` never changes in a stored response: `Content-Length` (RFC 9111 §3.2) and the
+ * fields that describe the stored bytes (their integrity, §3.2's allowance). Hop-by-hop fields
+ * (§3.1) are never merged either.
  */
 const NOT_UPDATED: ReadonlySet<string> = new Set([
   "content-length",
   "content-encoding",
   "content-range",
   "content-type",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "upgrade",
 ]);
 
 /**
  * Merges an origin's `304` into the stored headers (RFC 9111 §3.2): every field it carries
- * replaces the stored one, except those in {@linkcode NOT_UPDATED} and `proxy-*`.
+ * replaces the stored one, except those in {@linkcode NOT_UPDATED} and hop-by-hop ones (those
+ * of the `304`'s own `Connection` included).
  *
  * @example
  * ```ts
@@ -218,8 +214,9 @@ const NOT_UPDATED: ReadonlySet<string> = new Set([
 export function mergeNotModified(stored: Headers, notModified: Headers): Headers {
   const out = new Headers(stored);
   const replaced = new Set<string>();
+  const named = connectionNamed(notModified);
   for (const [name, value] of notModified) {
-    if (NOT_UPDATED.has(name) || name.startsWith("proxy-")) continue;
+    if (NOT_UPDATED.has(name) || isHopByHop(name, named)) continue;
     if (!replaced.has(name)) {
       out.delete(name);
       replaced.add(name);

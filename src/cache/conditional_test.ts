@@ -157,10 +157,15 @@ Deno.test("mergeNotModified() replaces stored fields but never the content's (§
       "content-length": "0",
       "content-type": "text/plain",
       date: AFTER,
-      connection: "close",
+      connection: "close, x-hop",
+      "x-hop": "1",
+      "http2-settings": "AAMAAABkAAQAAP__",
       "x-multi": "3",
     }),
   );
+  // Hop-by-hop fields, those the 304's Connection names included, never enter the store.
+  assert.equal(merged.has("x-hop"), false);
+  assert.equal(merged.has("http2-settings"), false);
   assert.equal(merged.get("cache-control"), "max-age=60");
   assert.equal(merged.get("date"), AFTER);
   assert.equal(merged.get("content-length"), "100");
