@@ -38,12 +38,6 @@ export interface SharedKeyInfo {
   readonly ttlMs: number;
 }
 
-/** Options of {@linkcode RedisKeyStore}. */
-export interface RedisKeyOptions {
-  /** How long a command waits for Redis (the connection's, when it is already open). */
-  readonly timeoutMs?: number;
-}
-
 /** A glob (`SCAN MATCH`) matching exactly the keys that start with `prefix`. */
 function matchPrefix(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`) + "*";
@@ -71,11 +65,11 @@ export class RedisKeyStore {
   #key: Promise<CryptoKey>;
   #loggedAt = -Infinity;
 
-  constructor(url: string, aesKeyHex: string, options: RedisKeyOptions = {}) {
+  constructor(url: string, aesKeyHex: string) {
     this.#key = importSealKey(aesKeyHex);
     // An import failure surfaces on first use; never as an unhandled rejection before it.
     this.#key.catch(() => {});
-    this.#lease = leaseRedisClient(url, { timeoutMs: options.timeoutMs });
+    this.#lease = leaseRedisClient(url);
     this.#client = this.#lease.client;
   }
 

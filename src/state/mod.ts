@@ -15,14 +15,12 @@ export { LocalBucketStore } from "./local.ts";
 export {
   leaseRedisClient,
   REDIS_BUCKET_PREFIX,
-  type RedisBucketOptions,
   RedisBucketStore,
   type RedisLease,
 } from "./redis.ts";
 export {
   MAX_LISTED_KEYS,
   REDIS_KEY_PREFIX,
-  type RedisKeyOptions,
   RedisKeyStore,
   type SharedKeyEntry,
   type SharedKeyInfo,

@@ -51,15 +51,12 @@ const TAKE_SHA = createHash("sha1").update(TAKE_SCRIPT).digest("hex");
 /** Prefix of the bucket keys in Redis, so a shared server can hold other data too. */
 export const REDIS_BUCKET_PREFIX = "sprox:rl:";
 
-/** Options of {@linkcode RedisBucketStore}. */
-export interface RedisBucketOptions {
-  /** How long one request waits for Redis before the caller falls back (default 50 ms). */
-  readonly timeoutMs?: number;
-}
+/** How long a command waits for Redis before the caller falls back. */
+const COMMAND_TIMEOUT_MS = 50;
 
 /**
  * Token buckets held in Redis. A command fails at once while the connection is down (no
- * queue) and after `timeoutMs` when Redis is slow; the client reconnects in the background.
+ * queue) and after 50 ms when Redis is slow; the client reconnects in the background.
  *
  * @example
  * ```ts
@@ -74,12 +71,12 @@ export class RedisBucketStore implements BucketStore {
   #lease: RedisLease;
   #ttlMs: number;
 
-  constructor(url: string, settings: RateLimitSettings, options: RedisBucketOptions = {}) {
+  constructor(url: string, settings: RateLimitSettings) {
     this.settings = settings;
     // A full bucket is indistinguishable from a missing one, and a bucket is full again
     // burst / rate seconds after its last request; one more second covers clock rounding.
     this.#ttlMs = Math.ceil((settings.burst / settings.requestsPerSecond) * 1000) + 1000;
-    this.#lease = leaseRedisClient(url, { timeoutMs: options.timeoutMs });
+    this.#lease = leaseRedisClient(url);
     this.#client = this.#lease.client;
   }
 
@@ -118,8 +115,8 @@ const clients = new Map<string, { client: Redis; users: number }>();
  * The connection to `url`, shared by every store (buckets, keys) of every plan naming it: one
  * client per URL, closed when its last user releases it. A reload's new plan takes its lease
  * before the old plan releases its own, so the connection survives the reload. Commands fail
- * at once while the connection is down (no queue) and after `timeoutMs` (the first lease's,
- * default 50 ms) when Redis is slow; the client reconnects in the background.
+ * at once while the connection is down (no queue) and after 50 ms when Redis is slow; the
+ * client reconnects in the background.
  *
  * @example
  * ```ts
@@ -128,12 +125,12 @@ const clients = new Map<string, { client: Redis; users: number }>();
  * lease.release();
  * ```
  */
-export function leaseRedisClient(url: string, options: { timeoutMs?: number } = {}): RedisLease {
+export function leaseRedisClient(url: string): RedisLease {
   let shared = clients.get(url);
   if (!shared) {
     const client = new Redis(url, {
       enableOfflineQueue: false,
-      commandTimeout: options.timeoutMs ?? 50,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
