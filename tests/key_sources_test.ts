@@ -6,16 +6,9 @@
  * refused by the server; and the key source named per route and per direct request.
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import {
-  deadline,
-  exitWithin,
-  freePort,
-  requirePeer,
-  runCli,
-  scratchDir,
-  startSprox,
-} from "./_support/mod.ts";
+import { deadline, freePort, runCli, scratchDir, startSprox } from "./_support/mod.ts";
 import { makeTestPki, startOrigin } from "./_support/origins.ts";
+import { type Daemon, startNginx } from "./_support/direct.ts";
 import { b64url, hexOfB64url } from "./_support/encoding.ts";
 
 const KID_A = "0123456789abcdef0123456789abcdef";
@@ -41,28 +34,13 @@ const MPD = `<?xml version="1.0"?>
 `;
 
 /** nginx terminating TLS on loopback, requiring a client certificate of `ca`. */
-async function startMtlsNginx(
-  dir: string,
+function startMtlsNginx(
   server: { certPath: string; keyPath: string; caPath: string },
   backend: number,
-) {
-  const port = freePort();
-  const conf = `${dir}/nginx.conf`;
-  await Deno.writeTextFile(
-    conf,
-    `daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port} ssl;
+): Promise<Daemon> {
+  return startNginx(
+    "",
+    ` ssl;
     ssl_certificate ${server.certPath};
     ssl_certificate_key ${server.keyPath};
     ssl_client_certificate ${server.caPath};
@@ -71,36 +49,8 @@ http {
       proxy_pass http://127.0.0.1:${backend};
       proxy_set_header X-Client-Verify $ssl_client_verify;
       proxy_set_header X-Client-Subject $ssl_client_s_dn;
-    }
-  }
-}
-`,
+    }`,
   );
-  const child = new Deno.Command(await requirePeer("nginx"), {
-    args: ["-p", dir, "-c", conf],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0;; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      if (i > 200) {
-        child.kill("SIGKILL");
-        await child.status;
-        throw new Error("nginx did not start");
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exitWithin(child, 10_000, "nginx");
-    },
-  };
 }
 
 Deno.test("key sources: a remote key server over mTLS, cached with its TTL, named per route and request", async (t) => {
@@ -127,7 +77,7 @@ Deno.test("key sources: a remote key server over mTLS, cached with its TTL, name
     }));
     return Response.json({ keys });
   });
-  const nginx = await startMtlsNginx(dir, server, backend.port);
+  const nginx = await startMtlsNginx(server, backend.port);
   const kms = `https://127.0.0.1:${nginx.port}/license`;
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;

@@ -109,8 +109,12 @@ function stopper(child: Deno.ChildProcess, name: string): () => Promise<void> {
   };
 }
 
-/** Runs nginx (foreground, own prefix) serving `root` on a free loopback port. */
-export async function startNginx(root: string): Promise<Daemon> {
+/**
+ * Runs nginx (foreground, own prefix) on a free loopback port: serving the directory `root`,
+ * or with `server` the body of its `server` block after `listen 127.0.0.1:<port>` (e.g. `ssl;`
+ * and the TLS and proxy directives).
+ */
+export async function startNginx(root: string, server?: string): Promise<Daemon> {
   const dir = await scratchDir();
   const port = freePort();
   const conf = `${dir}/nginx.conf`;
@@ -129,8 +133,10 @@ http {
   scgi_temp_path ${dir}/scgi;
   types { video/mp4 mp4; application/octet-stream bin; }
   server {
-    listen 127.0.0.1:${port};
-    root ${root};
+    listen 127.0.0.1:${port}${
+      server ?? `;
+    root ${root};`
+    }
   }
 }
 `,
