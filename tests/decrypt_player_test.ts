@@ -4,10 +4,10 @@
  * manifest. The same encrypted content without keys does not play to its end.
  */
 import assert from "node:assert/strict";
-import { freePort, requirePeer, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
+import { freePort, requirePeer, scratchDir, startSprox } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { startChromium } from "./_support/devtools.ts";
-import { fetchHlsJs, playerPage } from "./_support/hls_js.ts";
+import { fetchHlsJs, playerPage, servePlayer } from "./_support/hls_js.ts";
 import { CENC_KEY, CENC_KID, packageEncryptedContent } from "./_support/cenc_content.ts";
 
 const SECONDS = 3;
@@ -26,14 +26,7 @@ Deno.test({
     await packageEncryptedContent(`${dir}/media`, SECONDS);
     const script = await fetchHlsJs(dir);
     const origin = startMediaOrigin(`${dir}/media`);
-    const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-      if (new URL(req.url).pathname === "/hls.min.js") {
-        return new Response(script as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/javascript" },
-        });
-      }
-      return new Response(PAGE, { headers: { "content-type": "text/html" } });
-    });
+    const page = servePlayer(script, PAGE);
     const port = freePort();
     let browser: Awaited<ReturnType<typeof startChromium>> | undefined;
     const sprox = await startSprox(`
@@ -54,7 +47,7 @@ rate_limit: { enabled: false }
       const proxy = `http://127.0.0.1:${port}`;
       const d = (path: string) => encodeURIComponent(`${origin.url}/content/${path}`);
       const keys = `key_id=${CENC_KID}&key=${CENC_KEY}`;
-      const pageUrl = `http://127.0.0.1:${page.addr.port}/index.html?src=`;
+      const pageUrl = page.pageUrl;
       const play = (src: string, timeoutMs = 30_000) =>
         browser!.open(
           pageUrl + encodeURIComponent(src),
@@ -82,7 +75,7 @@ rate_limit: { enabled: false }
     } finally {
       await browser?.close();
       await sprox.stop();
-      await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
+      await page.close();
       await origin.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

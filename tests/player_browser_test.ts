@@ -9,7 +9,7 @@ import { packageContent } from "../scripts/packagers/mod.ts";
 import { freePort, requirePeer, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
 import { startMediaOrigin } from "./_support/media_origin.ts";
 import { startChromium } from "./_support/devtools.ts";
-import { fetchHlsJs, playerPage } from "./_support/hls_js.ts";
+import { fetchHlsJs, playerPage, servePlayer } from "./_support/hls_js.ts";
 import { LIVE_PATHS, startLiveEncoder, startLiveOrigin } from "./_support/live_media.ts";
 
 const SECONDS = 4;
@@ -26,15 +26,7 @@ Deno.test({
     await packageContent("dash-number", `${dir}/media/dash`, SECONDS);
     const script = await fetchHlsJs(dir);
     const origin = startMediaOrigin(`${dir}/media`);
-    const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === "/hls.min.js") {
-        return new Response(script as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/javascript" },
-        });
-      }
-      return new Response(PAGE, { headers: { "content-type": "text/html" } });
-    });
+    const page = servePlayer(script, PAGE);
     const port = freePort();
     const sprox = await startSprox(`
 routes:
@@ -65,7 +57,7 @@ direct_stream:
         "direct HLS": `${proxy}/proxy/hls/manifest.m3u8?d=${d("hls/master.m3u8")}`,
         "direct DASH→HLS": `${proxy}/proxy/mpd/manifest.m3u8?d=${d("dash/manifest.mpd")}`,
       };
-      const pageUrl = `http://127.0.0.1:${page.addr.port}/index.html?src=`;
+      const pageUrl = page.pageUrl;
       for (const [form, src] of Object.entries(forms)) {
         const title = await browser.open(
           pageUrl + encodeURIComponent(src),
@@ -80,7 +72,7 @@ direct_stream:
     } finally {
       await browser?.close();
       await sprox.stop();
-      await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
+      await page.close();
       await withTimeout(origin.close(), 10_000, "the media origin to shut down");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
@@ -142,14 +134,7 @@ Deno.test({
     // Last-Modified and ETag, no Cache-Control.
     const encoder = await startLiveEncoder(`${dir}/media`, { dash: "timeline" });
     const origin = startLiveOrigin(`${dir}/media`);
-    const page = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-      if (new URL(req.url).pathname === "/hls.min.js") {
-        return new Response(script as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/javascript" },
-        });
-      }
-      return new Response(LIVE_PAGE, { headers: { "content-type": "text/html" } });
-    });
+    const page = servePlayer(script, LIVE_PAGE);
     let sprox: Awaited<ReturnType<typeof startSprox>> | undefined;
     let browser: Awaited<ReturnType<typeof startChromium>> | undefined;
     try {
@@ -173,7 +158,7 @@ routes:
       const src = `http://127.0.0.1:${port}/${LIVE_PATHS.dash}/master.m3u8`;
       const started = Date.now();
       const text = await browser.open(
-        `http://127.0.0.1:${page.addr.port}/index.html?src=${encodeURIComponent(src)}`,
+        `${page.pageUrl}${encodeURIComponent(src)}`,
         "JSON.stringify(window.report ?? {})",
         /"done":true/,
         (LIVE_WATCH_SECS + 30) * 1000,
@@ -197,7 +182,7 @@ routes:
       await browser?.close();
       await encoder.stop();
       await sprox?.stop();
-      await withTimeout(page.shutdown(), 10_000, "the page server to shut down");
+      await page.close();
       await origin.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

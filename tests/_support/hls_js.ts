@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { withTimeout } from "./timeout.ts";
 
 /** The hls.js release the browser tests play with. */
 export const HLS_JS = "hls.js@1.7.4";
@@ -65,4 +66,27 @@ v.addEventListener("ended", () => {
   document.title = "ENDED " + v.duration.toFixed(3)${options.ended ? ` + ${options.ended}` : ""};
 });
 </script></body></html>`;
+}
+
+/** The page server of a player test: `/hls.min.js` and, at any other path, `page`. */
+export interface PlayerServer {
+  /** `http://127.0.0.1:<port>/index.html?src=` (append the encoded source URL). */
+  readonly pageUrl: string;
+  close(): Promise<void>;
+}
+
+/** Serves hls.js (`script`, from {@linkcode fetchHlsJs}) and a player `page` on loopback. */
+export function servePlayer(script: Uint8Array, page: string): PlayerServer {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/hls.min.js") {
+      return new Response(script as Uint8Array<ArrayBuffer>, {
+        headers: { "content-type": "application/javascript" },
+      });
+    }
+    return new Response(page, { headers: { "content-type": "text/html" } });
+  });
+  return {
+    pageUrl: `http://127.0.0.1:${server.addr.port}/index.html?src=`,
+    close: () => withTimeout(server.shutdown(), 10_000, "the page server to shut down"),
+  };
 }
