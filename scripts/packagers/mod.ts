@@ -18,17 +18,11 @@ export interface PackagedContent {
   readonly seconds: number;
 }
 
-const SOURCE = (seconds: number) => [
-  "-f",
-  "lavfi",
-  "-i",
-  "testsrc2=size=320x180:rate=25",
-  "-f",
-  "lavfi",
-  "-i",
-  "sine=frequency=440:sample_rate=48000",
-  "-t",
-  String(seconds),
+/**
+ * The encoder settings of all test content: H.264 (one keyframe per second at 25 fps, so every
+ * 1 s segment starts with one) and AAC.
+ */
+export const ENCODE: readonly string[] = [
   "-c:v",
   "libx264",
   "-preset",
@@ -45,6 +39,20 @@ const SOURCE = (seconds: number) => [
   "aac",
   "-b:a",
   "64k",
+];
+
+const SOURCE = (seconds: number) => [
+  "-f",
+  "lavfi",
+  "-i",
+  "testsrc2=size=320x180:rate=25",
+  "-f",
+  "lavfi",
+  "-i",
+  "sine=frequency=440:sample_rate=48000",
+  "-t",
+  String(seconds),
+  ...ENCODE,
 ];
 
 async function ffmpeg(dir: string, args: string[]): Promise<void> {

@@ -5,6 +5,7 @@
  * counting the requests it receives per path.
  * @module
  */
+import { ENCODE as CONTENT_ENCODE } from "../../scripts/packagers/mod.ts";
 import { requirePeer } from "./peers.ts";
 import { exitWithin, withTimeout } from "./timeout.ts";
 
@@ -23,31 +24,8 @@ export interface LiveEncoder {
   stop(): Promise<void>;
 }
 
-const ENCODE = [
-  "-map",
-  "0:v",
-  "-map",
-  "1:a",
-  "-c:v",
-  "libx264",
-  "-preset",
-  "ultrafast",
-  "-tune",
-  "zerolatency",
-  "-pix_fmt",
-  "yuv420p",
-  // One keyframe per segment: every segment starts with one and lasts exactly 1 s.
-  "-g",
-  "25",
-  "-keyint_min",
-  "25",
-  "-sc_threshold",
-  "0",
-  "-c:a",
-  "aac",
-  "-b:a",
-  "64k",
-];
+// The test content's encoder settings (one keyframe per 1 s segment), tuned for live.
+const ENCODE = ["-map", "0:v", "-map", "1:a", ...CONTENT_ENCODE, "-tune", "zerolatency"];
 
 /**
  * Starts ffmpeg (`-re`, so in real time) writing a 320x180 25 fps test pattern with a sine
