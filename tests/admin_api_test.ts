@@ -116,18 +116,34 @@ function assertNoSecrets(texts: readonly string[]): void {
   }
 }
 
-async function stopAll(sprox: SproxProcess, origin: { close(): Promise<void> }) {
-  await sprox.stop();
-  await origin.close();
+/** What each admin test runs against. */
+interface AdminSetup {
+  readonly origin: Awaited<ReturnType<typeof startOrigin>>;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly sprox: SproxProcess;
+  readonly admin: Admin;
+}
+
+/** Starts an origin and sProx with the admin API, runs `test`, and stops both whatever happens. */
+async function withAdmin(test: (setup: AdminSetup) => Promise<void>): Promise<void> {
+  const origin = await startOrigin(() => new Response("origin"));
+  try {
+    const port = freePort();
+    const adminPort = freePort();
+    const sprox = await startSprox(config(port, adminPort, origin.url), { env: ENV });
+    try {
+      await test({ origin, port, adminPort, sprox, admin: new Admin(adminPort) });
+    } finally {
+      await sprox.stop();
+    }
+  } finally {
+    await origin.close();
+  }
 }
 
 Deno.test("admin API: its own listener and token, secrets redacted everywhere, routes with health", async () => {
-  const origin = await startOrigin(() => new Response("origin"));
-  const port = freePort();
-  const adminPort = freePort();
-  const sprox = await startSprox(config(port, adminPort, origin.url), { env: ENV });
-  const admin = new Admin(adminPort);
-  try {
+  await withAdmin(async ({ origin, port, adminPort, sprox, admin }) => {
     const listening = await sprox.waitForLog((l) => l.msg === "admin API listening");
     assert.equal(listening.listener, `127.0.0.1:${adminPort}`);
 
@@ -215,18 +231,11 @@ Deno.test("admin API: its own listener and token, secrets redacted everywhere, r
     assertNoSecrets(admin.seen);
     // The log lines too, admin requests included.
     assertNoSecrets(sprox.logs.map((l) => JSON.stringify(l)));
-  } finally {
-    await stopAll(sprox, origin);
-  }
+  });
 });
 
 Deno.test("POST /admin/reload runs the SIGHUP path: errors as JSON with file:line, then a good file moves the listener", async () => {
-  const origin = await startOrigin(() => new Response("origin"));
-  const port = freePort();
-  const adminPort = freePort();
-  const sprox = await startSprox(config(port, adminPort, origin.url), { env: ENV });
-  const admin = new Admin(adminPort);
-  try {
+  await withAdmin(async ({ origin, port, adminPort, sprox, admin }) => {
     const before = (await admin.call("GET", "/admin/config")).json().hash;
 
     // A broken file: an unknown key, an invalid port, and a secret of the wrong type.
@@ -292,38 +301,31 @@ Deno.test("POST /admin/reload runs the SIGHUP path: errors as JSON with file:lin
     assert.match(metrics, /sprox_config_reloads_total\{outcome="success"\} 2\n/);
 
     assertNoSecrets([...admin.seen, ...moved.seen]);
-  } finally {
-    await stopAll(sprox, origin);
-  }
+  });
 });
 
 Deno.test("keys: configuration keys outlive default_ttl_secs, runtime keys follow their TTL across a reload", async () => {
-  const origin = await startOrigin(() => new Response("origin"));
-  const port = freePort();
-  const adminPort = freePort();
-  const sprox = await startSprox(config(port, adminPort, origin.url), { env: ENV });
-  const admin = new Admin(adminPort);
-  const license = async (kid: string) => {
-    const response = await fetch(`http://127.0.0.1:${port}/keys/clearkey`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${BEARER}`,
-        "x-sprox-api-password": DIRECT_PASSWORD,
-        "content-type": "application/json",
-      },
-      body: JSON.stringify({ kids: [b64url(kid)] }),
-      signal: deadline(),
-    });
-    assert.equal(response.status, 200);
-    return ((await response.json()).keys as { k: string }[]).map((k) => k.k);
-  };
-  const listed = async () =>
-    Object.fromEntries(
-      (await admin.call("GET", "/admin/keys")).json().keys.map((
-        k: { id: string; source: string; expires_in_secs: number | null },
-      ) => [k.id, [k.source, k.expires_in_secs]]),
-    );
-  try {
+  await withAdmin(async ({ port, sprox, admin }) => {
+    const license = async (kid: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}/keys/clearkey`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${BEARER}`,
+          "x-sprox-api-password": DIRECT_PASSWORD,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ kids: [b64url(kid)] }),
+        signal: deadline(),
+      });
+      assert.equal(response.status, 200);
+      return ((await response.json()).keys as { k: string }[]).map((k) => k.k);
+    };
+    const listed = async () =>
+      Object.fromEntries(
+        (await admin.call("GET", "/admin/keys")).json().keys.map((
+          k: { id: string; source: string; expires_in_secs: number | null },
+        ) => [k.id, [k.source, k.expires_in_secs]]),
+      );
     // Malformed requests.
     const bad: [string, string, string][] = [
       [`/admin/keys/clearkey/xyz`, `{"key":"${KEY_RUN}"}`, "the key id must be"],
@@ -419,7 +421,5 @@ Deno.test("keys: configuration keys outlive default_ttl_secs, runtime keys follo
     await sprox.waitForLog((l) => l.msg === "clearkey key removed at run time");
     assertNoSecrets(admin.seen);
     assertNoSecrets(sprox.logs.map((l) => JSON.stringify(l)));
-  } finally {
-    await stopAll(sprox, origin);
-  }
+  });
 });
