@@ -7,9 +7,8 @@
  * configuration are still served and `sprox_state_key_fallback_total` counts the failures.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { Redis } from "ioredis";
 import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
-import { startRedis } from "./_support/redis.ts";
+import { redisCall, startRedis } from "./_support/redis.ts";
 import { b64url, hexBytes } from "./_support/encoding.ts";
 
 const AES_KEY = "5c".repeat(16) + "a3".repeat(16);
@@ -130,8 +129,7 @@ async function eventually(what: string, ms: number, check: () => Promise<boolean
 Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis holds only sealed values", async () => {
   const redis = await startRedis();
   let redisRunning = true;
-  const client = new Redis(redis.port, "127.0.0.1", { maxRetriesPerRequest: 0 });
-  client.on("error", () => {});
+  const call = (...args: string[]) => redisCall(redis.port, ...args);
   const instances: Instance[] = [];
   try {
     const a = await startInstance(redis.port, AES_KEY);
@@ -179,28 +177,27 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
 
     // Redis holds the entry with its TTL, sealed: no form of the key, raw bytes included.
     const redisKey = `sprox:key:clearkey:${kid1}`;
-    const ttl = await client.pttl(redisKey);
+    const ttl = (await call("PTTL", redisKey)) as number;
     assert(ttl > 3_500_000 && ttl <= 3_600_000, `PTTL ${ttl}`);
     const keyBytes = hexBytes(key1);
     const forms = [key1, key1.toUpperCase(), b64url(key1), btoa(String.fromCharCode(...keyBytes))];
     let scanned = 0;
-    for (const name of await client.keys("*")) {
-      if ((await client.type(name)) !== "string") continue;
-      const raw = await client.getBuffer(name);
-      assert(raw !== null);
-      const latin1 = String.fromCharCode(...raw);
+    for (const name of (await call("KEYS", "*")) as string[]) {
+      if ((await call("TYPE", name)) !== "string") continue;
+      const latin1 = (await call("GET", name)) as string;
+      assert(latin1 !== null);
       for (const form of [...forms, String.fromCharCode(...keyBytes)]) {
         assert(!latin1.includes(form), `plaintext key in Redis under ${name}`);
       }
       scanned++;
     }
     assert(scanned >= 1, "the sealed entry was scanned");
-    const sealed = (await client.get(redisKey))!;
+    const sealed = (await call("GET", redisKey)) as string;
     assert(sealed.startsWith("v1."), sealed);
 
     // A sealed value copied to another key id is refused on both instances: AAD binds the id.
     const kidMoved = hex16(3);
-    await client.set(`sprox:key:clearkey:${kidMoved}`, sealed, "PX", 60_000);
+    await call("SET", `sprox:key:clearkey:${kidMoved}`, sealed, "PX", "60000");
     assertEquals(await license(b, kidMoved), licenseOf());
     assertEquals(await license(a, kidMoved), licenseOf());
     const unreadable = await b.process.waitForLog((l) => l.msg === UNREADABLE_WARNING, 5_000);
@@ -211,7 +208,7 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
       status: 204,
       body: null,
     });
-    assertEquals(await client.exists(redisKey), 0);
+    assertEquals(await call("EXISTS", redisKey), 0);
     assertEquals(await license(a, kid1), licenseOf());
     await eventually("B stops serving the deleted key", PROPAGATION_DEADLINE_MS, async () => {
       const answer = await license(b, kid1);
@@ -244,7 +241,7 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
     const kid2 = hex16(4);
     const key2 = hex16(5);
     assertEquals((await putKey(a, kid2, key2, 2)).status, 201);
-    const ttl2 = await client.pttl(`sprox:key:clearkey:${kid2}`);
+    const ttl2 = (await call("PTTL", `sprox:key:clearkey:${kid2}`)) as number;
     assert(ttl2 > 0 && ttl2 <= 2000, `PTTL ${ttl2}`);
     const early = await license(b, kid2);
     // A loaded machine may already be past the 2 s.
@@ -254,7 +251,7 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
       JSON.stringify(early),
     );
     await eventually("the key expires in Redis", PROPAGATION_DEADLINE_MS, async () => {
-      return (await client.exists(`sprox:key:clearkey:${kid2}`)) === 0;
+      return (await call("EXISTS", `sprox:key:clearkey:${kid2}`)) === 0;
     });
     await eventually("B stops serving the expired key", PROPAGATION_DEADLINE_MS, async () => {
       return JSON.stringify(await license(b, kid2)) === JSON.stringify(licenseOf());
@@ -265,7 +262,6 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
     const key3 = hex16(7);
     assertEquals((await putKey(a, kid3, key3, 600)).status, 201);
     assertEquals(await license(b, kid3), licenseOf([kid3, key3]));
-    client.disconnect();
     const logsBefore = b.process.logs.length;
     redis.process.kill("SIGKILL");
     await withTimeout(redis.process.status, 5_000, "redis-server to exit");
@@ -331,7 +327,6 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
 
     for (const instance of instances.splice(0)) assertEquals(await instance.process.stop(), 0);
   } finally {
-    client.disconnect();
     for (const instance of instances) await instance.process.stop().catch(() => {});
     if (redisRunning) {
       redis.process.kill("SIGKILL");
@@ -392,13 +387,7 @@ Deno.test("shared keys: state.redis_url without AES_KEY warns at validation and 
         expires_in_secs: 600,
       },
     });
-    const client = new Redis(redis.port, "127.0.0.1", { maxRetriesPerRequest: 0 });
-    client.on("error", () => {});
-    try {
-      assertEquals(await client.keys("sprox:key:*"), []);
-    } finally {
-      client.disconnect();
-    }
+    assertEquals(await redisCall(redis.port, "KEYS", "sprox:key:*"), []);
     assertEquals(await instance.stop(), 0);
     instance = undefined;
   } finally {
