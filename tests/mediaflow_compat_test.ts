@@ -8,7 +8,8 @@
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { deadline, freePort, type SproxProcess, startSprox } from "./_support/mod.ts";
-import { type Origin, startOrigin } from "./_support/direct.ts";
+import { directConfig, type Origin, startOrigin } from "./_support/direct.ts";
+import { b64urlOfBytes } from "./_support/encoding.ts";
 
 const PASSWORD = "mf-compat-password";
 const PUBLIC_IP = "198.51.100.7";
@@ -86,15 +87,9 @@ interface Fixture {
 async function start(): Promise<Fixture> {
   const origin = startOrigin(serveMedia);
   const port = freePort();
-  const sprox = await startSprox(`
-routes:
-  - id: main
-    listen: { host: 127.0.0.1, port: ${port} }
-    host_patterns: ["*"]
-    upstream: { origin: "http://127.0.0.1:9" }
-telemetry: { enabled: true, log_level: info }
-rate_limit: { enabled: false }
-tokens: { aes_key: "${AES_KEY}" }
+  const sprox = await startSprox(directConfig(
+    port,
+    `tokens: { aes_key: "${AES_KEY}" }
 direct_stream:
   api_password: "${PASSWORD}"
   public_ip: "${PUBLIC_IP}"
@@ -102,8 +97,8 @@ direct_stream:
   allowlist:
     - { domain: "media.test", schemes: [http], paths: ["/media/**"] }
   hosts:
-    "media.test": ["127.0.0.1"]
-`);
+    "media.test": ["127.0.0.1"]`,
+  ));
   return {
     sprox,
     origin,
@@ -117,12 +112,9 @@ function query(pairs: Record<string, string>): string {
   return new URLSearchParams(pairs).toString();
 }
 
-function base64(text: string): string {
-  return btoa(text);
-}
-
+/** base64url of a URL (as MediaFlow clients write `d`). */
 function base64Url(text: string): string {
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return b64urlOfBytes(new TextEncoder().encode(text));
 }
 
 async function text(url: string, init: RequestInit = {}): Promise<[number, string, Headers]> {
@@ -187,7 +179,7 @@ Deno.test("MediaFlow-shaped URLs work against sProx", async (t) => {
     await t.step(
       "d may be base64 (standard or URL-safe alphabet, with or without padding)",
       async () => {
-        for (const d of [base64(`${media}/movie.mp4`), base64Url(`${media}/movie.mp4`)]) {
+        for (const d of [btoa(`${media}/movie.mp4`), base64Url(`${media}/movie.mp4`)]) {
           const [status, body] = await text(
             `${base}/proxy/stream?${query({ d, api_password: PASSWORD })}`,
           );
@@ -197,7 +189,7 @@ Deno.test("MediaFlow-shaped URLs work against sProx", async (t) => {
         assertEquals(
           await error(
             `${base}/proxy/stream?${
-              query({ d: base64("ftp://media.test/x"), api_password: PASSWORD })
+              query({ d: btoa("ftp://media.test/x"), api_password: PASSWORD })
             }`,
           ),
           [400, "bad_request", "d must be an absolute http(s) URL"],
