@@ -16,7 +16,14 @@ import {
   startLiveEncoder,
   startLiveOrigin,
 } from "./_support/live_media.ts";
-import { deadline, freePort, scratchDir, startSprox, withTimeout } from "./_support/mod.ts";
+import {
+  cacheOutcomes,
+  deadline,
+  freePort,
+  scratchDir,
+  startSprox,
+  withTimeout,
+} from "./_support/mod.ts";
 
 /** Viewers per form (four forms watch at once). */
 const CLIENTS = 50;
@@ -156,17 +163,6 @@ async function assertWatchedWhole(
       );
     }
   }
-}
-
-/** `sprox_cache_requests_total` by outcome, from `/metrics`. */
-async function cacheOutcomes(port: number): Promise<Record<string, number>> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: deadline() });
-  const text = await response.text();
-  const outcomes: Record<string, number> = {};
-  for (const m of text.matchAll(/^sprox_cache_requests_total\{outcome="(\w+)"\} (\d+)/gm)) {
-    outcomes[m[1]] = Number(m[2]);
-  }
-  return outcomes;
 }
 
 function isManifest(path: string): boolean {

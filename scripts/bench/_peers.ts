@@ -38,7 +38,8 @@ export async function waitForHttp(url: string, timeoutMs = 20000): Promise<void>
   throw new Error(`${url} did not come up`);
 }
 
-function spawn(
+/** Starts a peer process whose output (both streams) is drained to `logFile`. */
+export function spawn(
   name: string,
   cmd: string,
   args: string[],

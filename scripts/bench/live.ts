@@ -17,6 +17,7 @@ import {
   waitForHttp,
 } from "./_peers.ts";
 import { type Figures, median, peerCpuMs, sampleRss, wrk } from "./_tools.ts";
+import { cacheOutcomes } from "../../tests/_support/sprox.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -160,16 +161,6 @@ async function originRequests(
     if (path) perPath.set(path, (perPath.get(path) ?? 0) + 1);
   }
   return { perPath, end: bytes.byteLength };
-}
-
-/** `sprox_cache_requests_total` by outcome, from a sProx listener's `/metrics`. */
-async function cacheOutcomes(port: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const outcomes: Record<string, number> = {};
-  for (const m of text.matchAll(/^sprox_cache_requests_total\{outcome="(\w+)"\} (\d+)/gm)) {
-    outcomes[m[1]] = Number(m[2]);
-  }
-  return outcomes;
 }
 
 /** Runs the live fan-out benchmark and returns markdown lines. */

@@ -6,7 +6,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { freePort, type Peer, startNginxOrigin, waitForHttp, writeContent } from "./_peers.ts";
+import {
+  freePort,
+  type Peer,
+  spawn,
+  startNginxOrigin,
+  waitForHttp,
+  writeContent,
+} from "./_peers.ts";
 import { cpuMs, median, sampleRss, wrk } from "./_tools.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -31,14 +38,14 @@ routes:
     hls: { enabled: false }
 `,
   );
-  const log = await Deno.open(`${dir}/out.log`, { write: true, create: true, truncate: true });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", dir],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const drained = child.stdout.pipeTo(log.writable);
+  // A fresh log per run: "sprox started" of an earlier run must not count.
+  await Deno.writeTextFile(`${dir}/out.log`, "");
+  const peer = spawn(
+    `workers-${workers}`,
+    Deno.execPath(),
+    ["run", "-q", "-P=sprox", `${ROOT}main.ts`, "serve", "-c", dir],
+    `${dir}/out.log`,
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   // Worker isolates bind after the first isolate: wait for "sprox started".
   const until = Date.now() + 30_000;
@@ -47,15 +54,7 @@ routes:
     if (text.includes('"sprox started"')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    name: `workers-${workers}`,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await drained.catch(() => {});
-    },
-  };
+  return peer;
 }
 
 /** Runs the comparison; returns the markdown table. */

@@ -206,3 +206,16 @@ export async function startSprox(
   }
   return proc;
 }
+
+/** `sprox_cache_requests_total` by outcome, from the `/metrics` of a sProx listener. */
+export async function cacheOutcomes(port: number): Promise<Record<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  const outcomes: Record<string, number> = {};
+  for (const m of text.matchAll(/^sprox_cache_requests_total\{outcome="(\w+)"\} (\d+)/gm)) {
+    outcomes[m[1]] = Number(m[2]);
+  }
+  return outcomes;
+}
