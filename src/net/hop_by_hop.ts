@@ -55,3 +55,22 @@ export function stripHopByHop(headers: Headers): Headers {
   }
   return out;
 }
+
+/**
+ * Removes the hop-by-hop fields of `headers` in place (one pass; nothing is copied).
+ *
+ * @example
+ * ```ts
+ * const headers = new Headers({ connection: "x-a", "x-a": "1", etag: '"v"' });
+ * stripHopByHopInPlace(headers);
+ * [...headers.keys()]; // ["etag"]
+ * ```
+ */
+export function stripHopByHopInPlace(headers: Headers): void {
+  const named = connectionNamed(headers);
+  let drop: string[] | undefined;
+  for (const [name] of headers) {
+    if (isHopByHop(name, named)) (drop ??= []).push(name);
+  }
+  if (drop) { for (const name of drop) headers.delete(name); }
+}

@@ -5,15 +5,10 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { bytesResponse, inMemoryBody } from "../net/mod.ts";
+import { bytesResponse, inMemoryBody, stripHopByHopInPlace } from "../net/mod.ts";
 import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
-import {
-  appendVia,
-  clientResponseHeaders,
-  stripHopByHopInPlace,
-  upstreamRequestHeaders,
-} from "./headers.ts";
+import { appendVia, clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { upstreamErrors, upstreamLatency } from "./metrics.ts";
 import { fetchWithRetry, processRetryBudget, type RetryBudget } from "./retry.ts";
 import type { ClientProtocol, RoutePlan } from "./select_route.ts";

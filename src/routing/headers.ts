@@ -1,15 +1,13 @@
 /**
- * Header policy: hop-by-hop stripping (RFC 9110 §7.6.1), per-route allow/deny lists of
- * request headers, the forwarding headers (`Via`, `X-Forwarded-*`), and the two response
- * policies: route mode (a reverse proxy: the origin's headers minus hop-by-hop) and direct
- * mode (an allowlist plus content-safety headers). Pure functions over `Headers`; the
- * policy is compiled once per configuration.
+ * Header policy: per-route allow/deny lists of request headers, the forwarding headers
+ * (`Via`, `X-Forwarded-*`), and the two response policies: route mode (a reverse proxy: the
+ * origin's headers minus hop-by-hop, the rule of `src/net`) and direct mode (an allowlist plus
+ * content-safety headers). Pure functions over `Headers`; the policy is compiled once per
+ * configuration.
  * @module
  */
 import type { RouteConfig } from "../config/mod.ts";
 import { connectionNamed, isHopByHop, stripHopByHop } from "../net/mod.ts";
-
-export { stripHopByHop };
 
 /** The `Via` pseudonym sProx adds in both directions (RFC 9110 §7.6.3). */
 export const VIA_TOKEN = "1.1 sprox";
@@ -112,25 +110,6 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   const out = stripHopByHop(upstream);
   appendVia(out);
   return out;
-}
-
-/**
- * Removes the hop-by-hop fields of `headers` in place (one pass; nothing is copied).
- *
- * @example
- * ```ts
- * const headers = new Headers({ connection: "x-a", "x-a": "1", etag: '"v"' });
- * stripHopByHopInPlace(headers);
- * [...headers.keys()]; // ["etag"]
- * ```
- */
-export function stripHopByHopInPlace(headers: Headers): void {
-  const named = connectionNamed(headers);
-  let drop: string[] | undefined;
-  for (const [name] of headers) {
-    if (isHopByHop(name, named)) (drop ??= []).push(name);
-  }
-  if (drop) { for (const name of drop) headers.delete(name); }
 }
 
 /** Adds sProx to a response's `Via` (RFC 9110 §7.6.3), in place. */

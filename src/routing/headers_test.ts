@@ -3,8 +3,6 @@ import {
   clientResponseHeaders,
   compileHeaderPolicy,
   directResponseHeaders,
-  stripHopByHop,
-  stripHopByHopInPlace,
   upstreamRequestHeaders,
 } from "./headers.ts";
 
@@ -14,23 +12,6 @@ const FACTS = {
   protocol: "https",
   host: "tv.test",
 } as const;
-
-Deno.test("stripHopByHop() removes hop-by-hop headers and those named by Connection", () => {
-  const out = stripHopByHop(
-    new Headers({
-      connection: "close, X-Private",
-      "x-private": "1",
-      "keep-alive": "timeout=5",
-      "transfer-encoding": "chunked",
-      upgrade: "h2c",
-      "proxy-authorization": "Basic x",
-      trailer: "x",
-      te: "trailers",
-      range: "bytes=0-1",
-    }),
-  );
-  assert.deepEqual([...out.keys()], ["range"]);
-});
 
 Deno.test("upstreamRequestHeaders() appends to X-Forwarded-For and Via, sets the forwarded facts", () => {
   const policy = compileHeaderPolicy({ allow: [], deny: ["Cookie"], x_forwarded_for: "append" });
@@ -114,16 +95,4 @@ Deno.test("directResponseHeaders() keeps the allowlist, drops the rest, adds con
     "content-security-policy": "sandbox; default-src 'none'",
     "x-content-type-options": "nosniff",
   });
-});
-
-Deno.test("stripHopByHopInPlace() removes hop-by-hop fields and those named by Connection", () => {
-  const headers = new Headers({
-    connection: "close, X-Private",
-    "x-private": "1",
-    "keep-alive": "timeout=5",
-    "proxy-authenticate": "Basic",
-    etag: '"v"',
-  });
-  stripHopByHopInPlace(headers);
-  assert.deepEqual([...headers.keys()], ["etag"]);
 });
