@@ -27,13 +27,14 @@ export interface PermissionSet {
   readonly read?: boolean | readonly string[];
   readonly write?: boolean | readonly string[];
   readonly net?: boolean | readonly string[];
+  readonly ffi?: boolean | readonly string[];
   readonly env?: boolean | readonly string[] | {
     readonly allow?: boolean | readonly string[];
     readonly ignore?: boolean | readonly string[];
   };
 }
 
-const KNOWN_KEYS = new Set(["read", "write", "net", "env"]);
+const KNOWN_KEYS = new Set(["read", "write", "net", "ffi", "env"]);
 
 function resolveEntry(entry: string, baseDir: string): string {
   if (entry.startsWith("/")) return entry;
@@ -79,6 +80,7 @@ export function permissionFlags(set: PermissionSet, baseDir: string): string[] {
     ...flag("allow-read", set.read, path),
     ...flag("allow-write", set.write, path),
     ...flag("allow-net", set.net),
+    ...flag("allow-ffi", set.ffi, path),
     ...flag("allow-env", envAllow),
     ...flag("ignore-env", envIgnore),
   ];

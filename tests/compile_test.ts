@@ -10,6 +10,7 @@ import {
   permissionFlags,
   type PermissionSet,
 } from "../scripts/compile.ts";
+import { LIBC_PATHS } from "../src/edge/memory_return.ts";
 import { REPO_ROOT, scratchDir } from "./_support/mod.ts";
 
 const CONFIG = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`));
@@ -27,8 +28,10 @@ Deno.test("tasks start, sprox and compile share the sprox set and never prompt",
   assert.ok(args.includes(`--include=${REPO_ROOT}src/cli/worker.ts`), args.join(" "));
 });
 
-Deno.test("the sprox set: read config and TLS paths, write var, listed env only, no run/ffi/sys", () => {
-  assert.deepEqual(Object.keys(SET).sort(), ["env", "net", "read", "write"]);
+Deno.test("the sprox set: read config and TLS paths, write var, listed env only, C library FFI only, no run/sys", () => {
+  assert.deepEqual(Object.keys(SET).sort(), ["env", "ffi", "net", "read", "write"]);
+  // FFI: the C library only (malloc_trim, bound at start and revoked before serving).
+  assert.deepEqual(SET.ffi, LIBC_PATHS);
   // ./src: the worker isolates of `server.workers` load their module graph from it.
   assert.deepEqual(SET.read, ["./src", "./config", "./var", "./.env", "/config", "/etc/sprox"]);
   // /run/systemd/notify: readiness and watchdog datagrams under systemd (Type=notify).
@@ -43,6 +46,7 @@ Deno.test("permissionFlags() re-bases relative entries and keeps the env allowli
     "--allow-read=/var/lib/sprox/src,/var/lib/sprox/config,/var/lib/sprox/var,/var/lib/sprox/.env,/config,/etc/sprox",
     "--allow-write=/var/lib/sprox/var,/run/systemd/notify",
     "--allow-net",
+    `--allow-ffi=${LIBC_PATHS.join(",")}`,
     `--allow-env=${(SET.env as { allow: string[] }).allow.join(",")}`,
     "--ignore-env",
   ]);

@@ -7,13 +7,14 @@
 import { AdminListener } from "../admin/mod.ts";
 import { ConfigError, formatIssue, loadConfig, resolveConfigPath } from "../config/mod.ts";
 import { type Plan, proxyApps } from "../app/mod.ts";
-import { ProxyServer } from "../edge/mod.ts";
+import { bindMallocTrim, ProxyServer } from "../edge/mod.ts";
 import { log, tagLogLines } from "../telemetry/mod.ts";
 import { VERSION } from "../version.ts";
 import type { LoadedConfig } from "../config/mod.ts";
 import { applyTelemetry, logWarnings, Reloader } from "./reload.ts";
 import { SystemdNotifier } from "./systemd.ts";
 import { Fleet, workerCount } from "./fleet.ts";
+import { returnMemoryWhenQuiet } from "./memory.ts";
 
 function statusLine(fleet: Fleet): string {
   const workers = fleet.workers().length + 1;
@@ -34,6 +35,8 @@ export async function runServe(configArg: string | undefined): Promise<number> {
   }
   applyTelemetry(loaded);
   logWarnings(loaded.warnings);
+  // Before anything is served or any isolate starts: the FFI permission goes with it.
+  const trim = bindMallocTrim();
 
   const workers = workerCount(loaded.config.server.workers);
   // With worker isolates, every line says which isolate wrote it (this one is 0).
@@ -46,6 +49,7 @@ export async function runServe(configArg: string | undefined): Promise<number> {
     return 1;
   }
   const fleet = new Fleet(server);
+  const stopMemoryReturn = returnMemoryWhenQuiet(() => server, () => fleet.plan.config, trim);
   try {
     await fleet.startWorkers(workers, loaded);
   } catch (error) {
@@ -103,6 +107,7 @@ export async function runServe(configArg: string | undefined): Promise<number> {
   const grace = fleet.plan.config.server.shutdown_grace_ms;
   log("info", "shutting down", { signal, grace_ms: grace });
   Deno.removeSignalListener("SIGHUP", onHup);
+  stopMemoryReturn();
   await notifier?.stopping();
   await Promise.all([fleet.shutdown(grace), admin.close()]);
   notifier?.close();

@@ -17,8 +17,11 @@ import {
 } from "../telemetry/mod.ts";
 import type { KeyNote } from "./fleet.ts";
 import { applyTelemetry } from "./reload.ts";
+import { returnMemoryWhenQuiet } from "./memory.ts";
 
 let current: ProxyServer<Plan> | undefined;
+// The heap of this isolate only: the process's C-library memory is the first isolate's to trim.
+returnMemoryWhenQuiet(() => current, () => current?.plan.config, null);
 
 runWorkerIsolate(proxyApps, {
   setup(channel, index) {

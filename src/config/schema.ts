@@ -539,6 +539,16 @@ export const ServerSchema = z.strictObject({
     z.number().int().min(1, { message: "must be >= 1" }).max(256, { message: "must be <= 256" }),
   ]).default(1),
   limits: ListenerLimitsSchema.prefault({}),
+  /**
+   * Idle memory return: after traffic, once no request has started for `quiet_ms`, each
+   * isolate collects its garbage and the process gives freed memory back to the system.
+   */
+  memory_return: z.strictObject({
+    enabled: z.boolean().default(true),
+    quiet_ms: z.number().int().min(100, { message: "must be >= 100" }).default(2000),
+    /** Growth of the resident size since the last return below which nothing is done. */
+    min_growth_mib: z.number().int().min(0).default(32),
+  }).prefault({}),
 });
 
 /** The whole configuration file. */

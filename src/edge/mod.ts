@@ -12,3 +12,4 @@ export {
   refreshCertificateExpiry,
 } from "./certificate_expiry.ts";
 export type { PreparedReload } from "./server.ts";
+export { bindMallocTrim, type MemoryReturnSettings, startMemoryReturn } from "./memory_return.ts";

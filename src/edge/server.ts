@@ -179,6 +179,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   #fds: FdBudget;
   #warnings = new ThrottledWarning(5000);
   #state: { draining: boolean } = { draining: false };
+  #requestsStarted = 0;
 
   private constructor(plan: P, apps: Apps<P>, options: ServerOptions) {
     this.#plan = plan;
@@ -218,6 +219,11 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   }
 
   /** The plan new requests are served from. */
+  /** Requests this isolate's listeners have started (every protocol), since it started. */
+  get requestsStarted(): number {
+    return this.#requestsStarted;
+  }
+
   get plan(): P {
     return this.#plan;
   }
@@ -340,15 +346,16 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> {
+    this.#requestsStarted++;
     record.table.requestStarted(tracked);
     const ended = () => {
       record.table.requestEnded(tracked);
       // Draining: a connection closes once its last response is delivered.
       if (record.draining && tracked.inFlight === 0) tracked.close();
     };
-    info.completed.then(ended, ended);
     const limit = record.listener.maxConcurrentRequests;
     if (limit !== null && record.inFlight >= limit) {
+      info.completed.then(ended, ended);
       return errorResponse(
         new ProxyError(503, "too_many_requests_in_flight", "listener is at capacity", {
           headers: { "retry-after": "1" },
@@ -356,7 +363,11 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
       );
     }
     record.inFlight++;
-    info.completed.finally(() => record.inFlight--).catch(() => {});
+    const served = () => {
+      record.inFlight--;
+      ended();
+    };
+    info.completed.then(served, served);
     const protocol = tracked.state.protocol ?? "h1";
     requestsByProtocol.labels(record.listener.key, protocol).inc();
     const response = record.handler(request, info, tracked.state);

@@ -99,3 +99,10 @@ export const eventLoopLag = new client.Gauge({
     this.set((performance.now() - start) / 1000);
   },
 });
+
+/** Idle memory returns (`server.memory_return`), every isolate's added up. */
+export const memoryReturns = new client.Counter({
+  name: "sprox_memory_returns_total",
+  help: "Times an isolate gave memory back after traffic went quiet (server.memory_return).",
+  registers: [registry],
+});
