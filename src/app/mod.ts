@@ -3,6 +3,6 @@
  * @module
  */
 export { buildApp, type EdgeBindings } from "./app.ts";
-export { compilePlan, type ListenerPlan, type Plan } from "./plan.ts";
+export { compilePlan, type ListenerPlan, loadPlanLibraries, type Plan } from "./plan.ts";
 export { proxyApps } from "./serving.ts";
 export type { RequestContext } from "./context.ts";

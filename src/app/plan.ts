@@ -16,7 +16,7 @@ import {
 } from "../routing/mod.ts";
 import { compilePolicy, type PolicyPlan } from "../policy/mod.ts";
 import { KeyResolver, loadClearKeys, SecretStore } from "../secrets/mod.ts";
-import { RedisKeyStore } from "../state/mod.ts";
+import { loadRedisDriver, RedisKeyStore } from "../state/mod.ts";
 import { compileDirectStream, type DirectPlan } from "../stream/direct/mod.ts";
 import { compileRequestGate, type RequestGatePlan } from "./gate.ts";
 import { type CachePlan, compileCache } from "./cache_plan.ts";
@@ -94,6 +94,14 @@ function compileListeners(config: Config): Map<string, ListenerPlan> {
     });
   }
   return listeners;
+}
+
+/**
+ * Loads the libraries `loaded` needs before {@linkcode compilePlan} (the Redis client, only
+ * when `state.redis_url` is set).
+ */
+export async function loadPlanLibraries(loaded: LoadedConfig): Promise<void> {
+  if (loaded.config.state.redis_url) await loadRedisDriver();
 }
 
 /**

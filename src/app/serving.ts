@@ -4,10 +4,11 @@
  */
 import type { Apps } from "../edge/mod.ts";
 import { buildApp } from "./app.ts";
-import { compilePlan, type Plan } from "./plan.ts";
+import { compilePlan, loadPlanLibraries, type Plan } from "./plan.ts";
 
 /** sProx's applications, as the edge takes them. */
 export const proxyApps: Apps<Plan> = {
+  load: loadPlanLibraries,
   compile: compilePlan,
   handler(plan, listener, state) {
     const app = buildApp(plan, listener);

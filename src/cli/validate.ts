@@ -2,7 +2,7 @@
  * `sprox validate`: the same loader and plan compiler `serve` uses, then dispose.
  * @module
  */
-import { compilePlan } from "../app/mod.ts";
+import { compilePlan, loadPlanLibraries } from "../app/mod.ts";
 import { ConfigError, formatIssue, loadConfig } from "../config/mod.ts";
 import { originsOf } from "../routing/mod.ts";
 
@@ -18,6 +18,7 @@ export async function runValidate(configPath: string | undefined): Promise<numbe
     console.error(`\n${errors.length} error(s): configuration is invalid.`);
     return 1;
   }
+  await loadPlanLibraries(loaded);
   const plan = compilePlan(loaded);
   try {
     const c = plan.config;

@@ -59,6 +59,8 @@ export type Handler = (
 
 /** The applications the edge serves: how a plan is compiled and how a listener answers. */
 export interface Apps<P extends EdgePlan> {
+  /** Loads what compiling `loaded` needs first (libraries only some configurations use). */
+  load?(loaded: LoadedConfig): Promise<void>;
   /** Compiles a loaded configuration; `previous` is the plan a reload replaces. */
   compile(loaded: LoadedConfig, previous?: P): P;
   /** The handler of `listener` under `plan`. */

@@ -201,6 +201,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     apps: Apps<P>,
     options: ServerOptions = {},
   ): Promise<ProxyServer<P>> {
+    await apps.load?.(loaded);
     const server = new ProxyServer(apps.compile(loaded), apps, options);
     await prepareAcmeCache(server.#plan);
     try {
@@ -542,6 +543,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
     loaded: LoadedConfig,
     ports?: ReadonlyMap<string, number>,
   ): Promise<PreparedReload> {
+    await this.#apps.load?.(loaded);
     const next = this.#apps.compile(loaded, this.#plan);
     await prepareAcmeCache(next);
     const started: string[] = [];

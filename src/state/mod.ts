@@ -14,6 +14,7 @@ export {
 export { LocalBucketStore } from "./local.ts";
 export {
   leaseRedisClient,
+  loadRedisDriver,
   REDIS_BUCKET_PREFIX,
   RedisBucketStore,
   type RedisLease,

@@ -11,7 +11,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import {
   type BucketStore,
   decide,
@@ -111,6 +111,17 @@ export interface RedisLease {
 
 const clients = new Map<string, { client: Redis; users: number }>();
 
+/** The Redis client library, loaded only by a configuration that names a Redis server. */
+let driver: typeof Redis | undefined;
+
+/**
+ * Loads the Redis client library (once). A plan whose configuration sets `state.redis_url`
+ * needs it before it is compiled; without Redis, the process never loads it.
+ */
+export async function loadRedisDriver(): Promise<void> {
+  driver ??= (await import("ioredis")).Redis;
+}
+
 /**
  * The connection to `url`, shared by every store (buckets, keys) of every plan naming it: one
  * client per URL, closed when its last user releases it. A reload's new plan takes its lease
@@ -128,7 +139,8 @@ const clients = new Map<string, { client: Redis; users: number }>();
 export function leaseRedisClient(url: string): RedisLease {
   let shared = clients.get(url);
   if (!shared) {
-    const client = new Redis(url, {
+    if (driver === undefined) throw new Error("the Redis client library is not loaded");
+    const client = new driver(url, {
       enableOfflineQueue: false,
       commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 0,
