@@ -60,11 +60,12 @@ export async function serveCached(
 export async function answerFromOutput(request: Request, output: Response): Promise<Response> {
   const status = output.status;
   if (status < 200 || status >= 300) return output;
-  const headers = new Headers(output.headers);
-  const precondition = evaluatePreconditions(request.method, request.headers, headers);
+  // Read in place; copied only for an answer that changes them (a range).
+  const stored = output.headers;
+  const precondition = evaluatePreconditions(request.method, request.headers, stored);
   if (precondition === "not-modified") {
     await output.body?.cancel().catch(() => {});
-    return new Response(null, { status: 304, headers: notModifiedHeaders(headers) });
+    return new Response(null, { status: 304, headers: notModifiedHeaders(stored) });
   }
   if (precondition === "failed") {
     await output.body?.cancel().catch(() => {});
@@ -73,10 +74,11 @@ export async function answerFromOutput(request: Request, output: Response): Prom
   if (request.method !== "GET" || status !== 200 || !request.headers.has("range")) {
     if (request.method === "HEAD") {
       await output.body?.cancel().catch(() => {});
-      return new Response(null, { status, headers });
+      return new Response(null, { status, headers: stored });
     }
     return output;
   }
+  const headers = new Headers(stored);
   const bytes = new Uint8Array(await output.arrayBuffer());
   const range = evaluateRange(request.headers, bytes.byteLength, headers);
   headers.set("accept-ranges", "bytes");

@@ -10,6 +10,7 @@ import {
   appendVia,
   assertUnambiguousPath,
   buildClientResponse,
+  claimResponse,
   forwardToRoute,
   joinUpstreamUrl,
   type RoutePlan,
@@ -329,7 +330,10 @@ async function getFromRoute(
   if (held !== undefined && ctx.request.method !== "HEAD") {
     ctx.bodyTally = { bytes: held.byteLength, cancelled: false };
   }
-  return buildClientResponse(answered);
+  // Built for this request (by the rewrite, or from a stored snapshot): made ready in place.
+  return buildClientResponse(
+    answered === output && output !== response ? claimResponse(answered) : answered,
+  );
 }
 
 /** A response with `r_` / `x_headers` applied (copied when its headers are immutable). */

@@ -9,3 +9,4 @@ export * from "./path.ts";
 export * from "./hop_by_hop.ts";
 export * from "./bytes.ts";
 export * from "./memory_body.ts";
+export * from "./upstream_pool.ts";

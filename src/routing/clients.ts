@@ -17,6 +17,7 @@
  * @module
  */
 import type { RouteConfig } from "../config/mod.ts";
+import { UPSTREAM_POOL } from "../net/mod.ts";
 import { TlsRelay } from "./tls_relay.ts";
 
 /** The settings that make two routes need different clients. */
@@ -94,7 +95,7 @@ export class ClientPool {
     const key = JSON.stringify(settings);
     let client = this.#clients.get(key);
     if (!client) {
-      const options: Deno.CreateHttpClientOptions = {};
+      const options: Deno.CreateHttpClientOptions = { ...UPSTREAM_POOL };
       const caCerts = settings.caBundlePath ? [Deno.readTextFileSync(settings.caBundlePath)] : [];
       if (caCerts.length) options.caCerts = caCerts;
       if (settings.socks5) options.proxy = { url: socks5Url(settings.socks5) };

@@ -5,7 +5,7 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { bytesResponse, inMemoryBody, stripHopByHopInPlace } from "../net/mod.ts";
+import { appendEndToEnd, bytesResponse, inMemoryBody, stripHopByHopInPlace } from "../net/mod.ts";
 import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
 import { appendVia, clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
@@ -83,10 +83,9 @@ function redactDetail(text: string): string {
   return text.replace(/\?[^\s)]*/g, "?…");
 }
 
-function withHost(headers: Headers, target: URL): Headers {
-  const out = new Headers(headers);
-  out.set("host", target.host);
-  return out;
+/** The upstream request fields plus `Host` (never among them: sProx sets it). */
+function withHost(headers: [string, string][], target: URL): [string, string][] {
+  return [...headers, ["host", target.host]];
 }
 
 /**
@@ -101,11 +100,45 @@ const SMALL_BODY_MAX = 64 * 1024;
  * copy, so {@linkcode buildClientResponse} makes them client-ready in place instead of copying
  * them again (building a `Headers` from a list of pairs costs more than one more pass).
  */
-const ownResponses = new WeakSet<Response>();
+const ownResponses = new WeakMap<Response, { readonly endToEnd: boolean }>();
 
-function own(response: Response): Response {
-  ownResponses.add(response);
+function own(response: Response, endToEnd = false): Response {
+  ownResponses.set(response, { endToEnd });
   return response;
+}
+
+/**
+ * `upstream`'s status and end-to-end fields over `body` (or `bytes`, registered in memory), as
+ * a response of this request's own: built bare, its fields appended in one pass, so that
+ * {@linkcode buildClientResponse} has neither a copy nor a hop-by-hop pass left to make.
+ */
+function ownCopy(
+  upstream: Response,
+  body: ReadableStream<Uint8Array> | null,
+  bytes?: Uint8Array<ArrayBuffer>,
+): Response {
+  const init = { status: upstream.status, statusText: upstream.statusText };
+  const response = bytes ? bytesResponse(bytes, init) : new Response(body, init);
+  appendEndToEnd(upstream.headers, response.headers);
+  return own(response, true);
+}
+
+/**
+ * Marks `response` as built for this request alone (headers that are its own copy, shared
+ * with nothing stored), so {@linkcode buildClientResponse} makes it client-ready in place.
+ *
+ * @example
+ * ```ts
+ * return buildClientResponse(claimResponse(new Response("#EXTM3U\n")));
+ * ```
+ */
+export function claimResponse(response: Response): Response {
+  return own(response);
+}
+
+/** True for a response {@linkcode forwardToRoute} or {@linkcode claimResponse} marked. */
+export function ownsHeaders(response: Response): boolean {
+  return ownResponses.has(response);
 }
 
 /** A response, and how to abort its exchange (its body included). */
@@ -151,11 +184,7 @@ async function readSmallBody(
   try {
     const bytes = await upstream.bytes();
     options.onBodyEnd?.({ kind: "complete", bytes: bytes.byteLength });
-    return own(bytesResponse(bytes, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: upstream.headers,
-    }));
+    return ownCopy(upstream, null, bytes);
   } catch (error) {
     if (signal.aborted && !timedOut) {
       options.onBodyEnd?.({ kind: "client_cancelled", bytes: 0 });
@@ -199,7 +228,7 @@ async function attemptOnce(
   try {
     const response = await fetch(origin.relayed ? relayUrl(target) : target, {
       ...init,
-      headers: origin.relayed ? withHost(init.headers as Headers, target) : init.headers,
+      headers: origin.relayed ? withHost(init.headers as [string, string][], target) : init.headers,
       client: origin.client,
       signal: controller.signal,
     });
@@ -357,16 +386,7 @@ export async function forwardToRoute(
     attempts,
   });
   // The upstream response under this request's own headers copy, with `body` in place of its own.
-  const passOn = (body: ReadableStream<Uint8Array> | null) =>
-    done(
-      own(
-        new Response(body, {
-          status: upstream.status,
-          statusText: upstream.statusText,
-          headers: upstream.headers,
-        }),
-      ),
-    );
+  const passOn = (body: ReadableStream<Uint8Array> | null) => done(ownCopy(upstream, body));
   if (upstream.body === null || NULL_BODY.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
     options.onBodyEnd?.({ kind: "complete", bytes: 0 });
@@ -418,9 +438,11 @@ export async function forwardToRoute(
  * ```
  */
 export function buildClientResponse(upstream: Response): Response {
-  if (ownResponses.delete(upstream)) {
+  const owned = ownResponses.get(upstream);
+  if (owned !== undefined) {
+    ownResponses.delete(upstream);
     // A response of this request's own (see `ownResponses`): made client-ready in place.
-    stripHopByHopInPlace(upstream.headers);
+    if (!owned.endToEnd) stripHopByHopInPlace(upstream.headers);
     appendVia(upstream.headers);
     return upstream;
   }

@@ -17,6 +17,7 @@
  * for that residual risk.
  * @module
  */
+import { UPSTREAM_POOL } from "../../net/mod.ts";
 import { log } from "../../telemetry/mod.ts";
 import type { CheckedAddress } from "./guard.ts";
 
@@ -69,7 +70,7 @@ export class PinnedConnector {
   /** @param proxyUrl an outbound HTTP proxy every exchange goes through (no pinning). */
   constructor(proxyUrl: string | null = null) {
     if (proxyUrl) {
-      const client = Deno.createHttpClient({ proxy: { url: proxyUrl } });
+      const client = Deno.createHttpClient({ ...UPSTREAM_POOL, proxy: { url: proxyUrl } });
       this.#proxy = { client, token: "", active: 0, lastUsed: 0 };
     }
   }
@@ -80,7 +81,7 @@ export class PinnedConnector {
     if (this.#proxy) return this.#lease(this.#proxy, url, null);
     if (url.protocol === "http:") {
       this.#http ??= {
-        client: Deno.createHttpClient({ allowHost: true }),
+        client: Deno.createHttpClient({ ...UPSTREAM_POOL, allowHost: true }),
         token: "",
         active: 0,
         lastUsed: 0,
@@ -150,6 +151,7 @@ export class PinnedConnector {
   #tunnelClient(token: string): Deno.HttpClient {
     const listener = this.#tunnel();
     return Deno.createHttpClient({
+      ...UPSTREAM_POOL,
       // HTTP/1.1 upstream, as reverse proxies usually speak: measured on loopback, Deno's
       // HTTP/2 client took ~44 ms per 64 KiB response where HTTP/1.1 took ~1 ms.
       http2: false,

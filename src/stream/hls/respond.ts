@@ -8,7 +8,8 @@ import { bytesResponse } from "../../net/mod.ts";
 import { createHash } from "node:crypto";
 import { livePlaylistCapSecs } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
-import { manifestTransformDuration } from "../../telemetry/mod.ts";
+import { ownsHeaders } from "../../routing/mod.ts";
+import { manifestTransformDuration, metricChildren } from "../../telemetry/mod.ts";
 import {
   decodedBody,
   decodeManifestBytes,
@@ -54,6 +55,9 @@ export interface TextResponseOptions {
   readonly bytes?: Uint8Array;
 }
 
+/** The transform-duration histogram's child per kind (looked up once). */
+const transformDurationOf = metricChildren((kind) => manifestTransformDuration.labels(kind));
+
 /**
  * A response carrying `text` as a playlist (or `contentType`), keeping the upstream's
  * status and the headers the policy keeps, except those describing the old bytes.
@@ -68,7 +72,9 @@ export function textResponse(
   upstream: Response,
   options: TextResponseOptions = {},
 ): Response {
-  const headers = options.headers?.(upstream.headers) ?? new Headers(upstream.headers);
+  // The forwarder's response of this request has headers of its own: changed in place.
+  const headers = options.headers?.(upstream.headers) ??
+    (ownsHeaders(upstream) ? upstream.headers : new Headers(upstream.headers));
   for (const name of STALE_HEADERS) headers.delete(name);
   // Body bytes are ArrayBuffer-backed (read from a stream, or encoded here).
   const bytes = (options.bytes ?? ENCODER.encode(text)) as Uint8Array<ArrayBuffer>;
@@ -220,7 +226,7 @@ export async function rewritePlaylistResponse(
   let out = text;
   if (options.checkOnly) checkPlaylist(text, rewrite);
   else out = rewritePlaylist(text, rewrite);
-  manifestTransformDuration.labels("hls_rewrite").observe((performance.now() - started) / 1000);
+  transformDurationOf("hls_rewrite").observe((performance.now() - started) / 1000);
   const type = isPlaylistContentType(upstream.headers.get("content-type"))
     ? upstream.headers.get("content-type")!
     : PLAYLIST_CONTENT_TYPE;
