@@ -11,6 +11,7 @@
  * nothing that runs after the response (the log line) can throw.
  * @module
  */
+import { copyHeaders } from "../net/mod.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
@@ -175,7 +176,7 @@ function finish(ctx: RequestContext, response: Response): [Response, BodyTally] 
       // Immutable headers (a fetch() response passed through): copy below.
     }
   }
-  const headers = new Headers(response.headers);
+  const headers = copyHeaders(response.headers);
   decorate(ctx, headers);
   const body = wrap ? countBytes(response.body!, tally) : response.body;
   const out = new Response(body, {

@@ -7,6 +7,7 @@
  * steps around rewriting or the cross-origin policy.
  * @module
  */
+import { copyHeaders } from "../net/mod.ts";
 import {
   contentRange,
   evaluatePreconditions,
@@ -26,7 +27,7 @@ export function wholeObjectRequest(request: Request): Request {
   const partial = PARTIAL_OR_CONDITIONAL_HEADERS.some((name) => request.headers.has(name));
   // Already a whole-object GET: no copy.
   if (!partial && request.method === "GET") return request;
-  const headers = new Headers(request.headers);
+  const headers = copyHeaders(request.headers);
   for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) headers.delete(name);
   return new Request(request.url, { method: "GET", headers, signal: request.signal });
 }
@@ -78,7 +79,7 @@ export async function answerFromOutput(request: Request, output: Response): Prom
     }
     return output;
   }
-  const headers = new Headers(stored);
+  const headers = copyHeaders(stored);
   const bytes = new Uint8Array(await output.arrayBuffer());
   const range = evaluateRange(request.headers, bytes.byteLength, headers);
   headers.set("accept-ranges", "bytes");

@@ -5,7 +5,7 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { inMemoryBody, rawPathOf } from "../net/mod.ts";
+import { copyHeaders, inMemoryBody, rawPathOf } from "../net/mod.ts";
 import {
   appendVia,
   assertUnambiguousPath,
@@ -61,7 +61,7 @@ async function convertOnRoute(
   match: ConvertedPath,
   cache: HttpCache | null,
 ): Promise<Response> {
-  const headers = new Headers(ctx.request.headers);
+  const headers = copyHeaders(ctx.request.headers);
   for (const name of PARTIAL_OR_CONDITIONAL_HEADERS) headers.delete(name);
   headers.set("accept-encoding", "identity");
   const mpdUrl = new URL(match.mpdPath + ctx.url.search, ctx.url);
@@ -345,7 +345,7 @@ export function withResponseOverrides(
   const none = overrides.set.size === 0 && overrides.remove.size === 0 &&
     (!segment || overrides.propagate.size === 0);
   if (none) return response;
-  const headers = new Headers(response.headers);
+  const headers = copyHeaders(response.headers);
   applyResponseOverrides(headers, overrides, { segment });
   return new Response(response.body, { status: response.status, headers });
 }

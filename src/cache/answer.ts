@@ -3,6 +3,7 @@
  * (built from a stored object, or passed on from upstream with a `Cache-Status`).
  * @module
  */
+import { copyHeaders } from "../net/mod.ts";
 import { appendCacheStatus, type CacheStatusMember, formatCacheStatus } from "./cache_status.ts";
 import type { ResponseStore, StoredResponse } from "./entries.ts";
 import type { ContentKind } from "./freshness.ts";
@@ -80,7 +81,7 @@ export class Answers {
 
   /** An upstream response passed on as it came, with this cache's `Cache-Status`. */
   labelled(response: Response, member: CacheStatusMember, bodyless = false): Response {
-    const headers = new Headers(response.headers);
+    const headers = copyHeaders(response.headers);
     appendCacheStatus(headers, this.status(member));
     const noBody = bodyless || NULL_BODY.has(response.status);
     if (noBody) response.body?.cancel().catch(() => {});

@@ -5,7 +5,7 @@
  * response (RFC 9111 §3.2, §4.3.4).
  * @module
  */
-import { connectionNamed, isHopByHop } from "../net/mod.ts";
+import { connectionNamed, copyHeaders, isHopByHop } from "../net/mod.ts";
 import { parseHttpDate } from "./freshness.ts";
 
 /**
@@ -212,7 +212,7 @@ const NOT_UPDATED: ReadonlySet<string> = new Set([
  * ```
  */
 export function mergeNotModified(stored: Headers, notModified: Headers): Headers {
-  const out = new Headers(stored);
+  const out = copyHeaders(stored);
   const replaced = new Set<string>();
   const named = connectionNamed(notModified);
   for (const [name, value] of notModified) {

@@ -48,7 +48,9 @@ export function storedHeaders(headers: Headers): Headers {
 /** A rough size of a header set, for the store's byte accounting. */
 export function headerBytes(headers: Headers): number {
   let bytes = 0;
-  for (const [name, value] of headers) bytes += name.length + value.length + 4;
+  headers.forEach((value, name) => {
+    bytes += name.length + value.length + 4;
+  });
   return bytes;
 }
 

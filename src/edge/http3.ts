@@ -4,6 +4,7 @@
  * drain, and the `Alt-Svc` advertisement on HTTP/1.1 and HTTP/2 answers.
  * @module
  */
+import { copyHeaders } from "../net/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { errorResponse, ProxyError } from "../errors/mod.ts";
 import {
@@ -196,7 +197,7 @@ export function advertiseHttp3(
     return response;
   } catch {
     // Immutable headers: copy.
-    const headers = new Headers(response.headers);
+    const headers = copyHeaders(response.headers);
     headers.set("alt-svc", value);
     return new Response(response.body, {
       status: response.status,

@@ -82,15 +82,15 @@ export function upstreamRequestHeaders(
   let previousFor: string | null = null;
   let previousVia: string | null = null;
   let acceptEncoding = false;
-  for (const [name, value] of incoming) {
+  // `forEach` yields each name once (values combined), lower-cased, in one cheap pass.
+  incoming.forEach((value, name) => {
     if (name === "x-forwarded-for") previousFor = value;
     else if (name === "via") previousVia = value;
-    if (isHopByHop(name, named) || FORWARDING.has(name)) continue;
-    if (policy.deny.has(name) || (!allowAll && !policy.allow.has(name))) continue;
+    if (isHopByHop(name, named) || FORWARDING.has(name)) return;
+    if (policy.deny.has(name) || (!allowAll && !policy.allow.has(name))) return;
     if (name === "accept-encoding") acceptEncoding = true;
-    // Iterating `Headers` yields each name once (values combined), lower-cased.
     out.push([name, value]);
-  }
+  });
   // None of the names below came from the loop (FORWARDING, or absent accept-encoding).
   if (policy.forwardedFor === "replace") out.push(["x-forwarded-for", facts.clientIp]);
   else {

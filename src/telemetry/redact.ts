@@ -151,14 +151,14 @@ export function redactHeaders(
   options: { logSensitive: boolean },
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of headers) {
+  headers.forEach((value, name) => {
     if (options.logSensitive) out[name] = value;
     else if (SENSITIVE_HEADERS.has(name) || CREDENTIAL_NAME.test(normaliseName(name))) {
       out[name] = REDACTED;
     } else if (URL_HEADERS.has(name)) {
       out[name] = redactUrl(value, { redactDrmEverywhere: true });
     } else out[name] = value;
-  }
+  });
   return out;
 }
 

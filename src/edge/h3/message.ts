@@ -127,10 +127,9 @@ export function requestHead(fields: readonly FieldLine[]): RequestHead {
  */
 export function responseFields(response: Response): FieldLine[] {
   const fields: FieldLine[] = [[":status", String(response.status)]];
-  for (const [name, value] of response.headers) {
-    if (CONNECTION_SPECIFIC.has(name)) continue;
-    fields.push([name, value]);
-  }
+  response.headers.forEach((value, name) => {
+    if (!CONNECTION_SPECIFIC.has(name)) fields.push([name, value]);
+  });
   return fields;
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { ProxyError } from "../../errors/mod.ts";
-import { readBounded } from "../../net/mod.ts";
+import { copyHeaders, readBounded } from "../../net/mod.ts";
 import { CONTENT_SAFETY_HEADERS } from "../../routing/mod.ts";
 import {
   type ContentTypePolicy,
@@ -117,7 +117,7 @@ async function fetchPart(
 function wholeToRange(response: Response, asked: RegExpExecArray): Response {
   const offset = Number(asked[1]);
   const length = asked[2] === "" ? null : Number(asked[2]) - offset + 1;
-  const headers = new Headers(response.headers);
+  const headers = copyHeaders(response.headers);
   const total = Number(headers.get("content-length") ?? NaN);
   headers.delete("content-length");
   if (Number.isSafeInteger(total)) {

@@ -4,6 +4,7 @@
  * `text/html` or `image/svg+xml` from sProx's host it would run script in sProx's origin.
  * @module
  */
+import { copyHeaders } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 
 /** The compiled `direct_stream.allowed_content_types`. */
@@ -86,7 +87,7 @@ export function screenContentType(upstream: Response, policy: ContentTypePolicy)
   if (upstream.status === 204 || upstream.status === 304) return upstream;
   const value = upstream.headers.get("content-type");
   if (value === null) {
-    const headers = new Headers(upstream.headers);
+    const headers = copyHeaders(upstream.headers);
     headers.set("content-type", "application/octet-stream");
     return new Response(upstream.body, { status: upstream.status, headers });
   }
@@ -102,7 +103,7 @@ export function screenContentType(upstream: Response, policy: ContentTypePolicy)
         : `upstream content type ${essence.slice(0, 100)} is not allowed`,
     );
   }
-  const headers = new Headers(upstream.headers);
+  const headers = copyHeaders(upstream.headers);
   headers.delete("content-type");
   headers.delete("content-length");
   return new Response(null, { status: upstream.status, headers });

@@ -4,7 +4,7 @@
  * Content-Length.
  * @module
  */
-import { bytesResponse } from "../../net/mod.ts";
+import { bytesResponse, copyHeaders } from "../../net/mod.ts";
 import { createHash } from "node:crypto";
 import { livePlaylistCapSecs } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
@@ -74,7 +74,7 @@ export function textResponse(
 ): Response {
   // The forwarder's response of this request has headers of its own: changed in place.
   const headers = options.headers?.(upstream.headers) ??
-    (ownsHeaders(upstream) ? upstream.headers : new Headers(upstream.headers));
+    (ownsHeaders(upstream) ? upstream.headers : copyHeaders(upstream.headers));
   for (const name of STALE_HEADERS) headers.delete(name);
   // Body bytes are ArrayBuffer-backed (read from a stream, or encoded here).
   const bytes = (options.bytes ?? ENCODER.encode(text)) as Uint8Array<ArrayBuffer>;
@@ -176,7 +176,7 @@ export async function playlistBody(
   const decoded = encoded ? (await decodedBody(response))! : response.body!;
   const { head, body } = await peekStream(decoded, 16);
   if (startsWithExtm3u(head)) return { playlist: true, body };
-  const headers = new Headers(response.headers);
+  const headers = copyHeaders(response.headers);
   if (encoded) {
     headers.delete("content-encoding");
     headers.delete("content-length");
