@@ -33,6 +33,25 @@ function pickFromChain(chain: readonly string[], trusted: readonly Cidr[]): stri
   return addresses[0];
 }
 
+/** Peer addresses already looked at, per trusted-proxy list (a reload brings a new list). */
+const peers = new WeakMap<readonly Cidr[], Map<string, { clean: string; trusted: boolean }>>();
+/** Distinct peers remembered per list before it starts over (a bound, not a cache policy). */
+const PEER_MEMO_LIMIT = 4096;
+
+/** The peer's normalised address and whether it is a trusted proxy: worked out once per peer. */
+function peerFacts(peer: string, trusted: readonly Cidr[]): { clean: string; trusted: boolean } {
+  let known = peers.get(trusted);
+  if (known === undefined) peers.set(trusted, known = new Map());
+  let facts = known.get(peer);
+  if (facts === undefined) {
+    if (known.size >= PEER_MEMO_LIMIT) known.clear();
+    const clean = cleanAddress(peer) ?? peer;
+    facts = { clean, trusted: isTrusted(trusted, clean) };
+    known.set(peer, facts);
+  }
+  return facts;
+}
+
 /** The headers consulted, in order (spec: Forwarded, X-Forwarded-For, X-Real-IP, CF-Connecting-IP, X-Client-IP). */
 export const CLIENT_IP_HEADERS = [
   "forwarded",
@@ -53,8 +72,8 @@ export const CLIENT_IP_HEADERS = [
  * ```
  */
 export function resolveClientIp(headers: Headers, peer: string, trusted: readonly Cidr[]): string {
-  const peerClean = cleanAddress(peer) ?? peer;
-  if (!isTrusted(trusted, peerClean)) return peerClean;
+  const { clean: peerClean, trusted: peerTrusted } = peerFacts(peer, trusted);
+  if (!peerTrusted) return peerClean;
   const forwarded = headers.get("forwarded");
   if (forwarded) {
     const chain = [...forwarded.matchAll(/for=("[^"]*"|[^;,\s]+)/gi)].map((m) => m[1]);

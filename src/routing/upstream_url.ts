@@ -44,9 +44,20 @@ export function joinUpstreamUrl(origin: URL, request: { pathname: string; search
   assertUnambiguousPath(path);
   const base = origin.pathname.replace(/\/+$/, "");
   const segments = path.split("/").filter((segment) => segment !== "");
-  const url = new URL(origin.href);
   const trailing = path.endsWith("/") && segments.length ? "/" : "";
-  url.pathname = `${base}/${segments.join("/")}${trailing}`;
-  url.search = request.search;
+  const joined = `${base}/${segments.join("/")}${trailing}`;
+  // One parse of the whole URL: the path and query come from a parsed URL already (encoded,
+  // with no `?` or `#` left in the path), so they read back as the setters would write them.
+  if (origin.username === "" && origin.password === "" && !/[?#]/.test(joined)) {
+    return new URL(`${origin.protocol}//${origin.host}${joined}${request.search}`);
+  }
+  return settersJoin(origin, joined, request.search);
+}
+
+/** The join through the URL setters (origins with credentials in them). */
+function settersJoin(origin: URL, path: string, search: string): URL {
+  const url = new URL(origin.href);
+  url.pathname = path;
+  url.search = search;
   return url;
 }
