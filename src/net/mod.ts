@@ -10,3 +10,4 @@ export * from "./hop_by_hop.ts";
 export * from "./bytes.ts";
 export * from "./memory_body.ts";
 export * from "./upstream_pool.ts";
+export * from "./deadlines.ts";

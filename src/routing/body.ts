@@ -5,6 +5,7 @@
  * reset — never a response that looks complete).
  * @module
  */
+import { afterDeadline } from "../net/mod.ts";
 import { classifyUpstreamError, UpstreamFailure } from "./upstream_failure.ts";
 
 /** How a streamed body ended. */
@@ -50,24 +51,24 @@ export function guardBody(
   // is backpressure, not an idle upstream.
   let readStartedAt = performance.now();
   let reading = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelDeadline: (() => void) | undefined;
   const end = (outcome: BodyOutcome) => {
     if (ended) return;
     ended = true;
-    clearTimeout(timer);
+    cancelDeadline?.();
     options.onEnd?.(outcome);
   };
   const check = () => {
     const idle = reading ? performance.now() - readStartedAt : 0;
     if (idle < timeoutMs) {
-      timer = setTimeout(check, timeoutMs - idle);
+      cancelDeadline = afterDeadline(timeoutMs - idle, check);
       return;
     }
     timedOut = new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`);
     // A pending read() settles once the source is cancelled; pull() then errors the stream.
     reader.cancel(timedOut).catch(() => {});
   };
-  timer = setTimeout(check, timeoutMs);
+  cancelDeadline = afterDeadline(timeoutMs, check);
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {
     const failure = error instanceof UpstreamFailure
       ? error

@@ -5,7 +5,13 @@
  * @module
  */
 import { ProxyError } from "../errors/mod.ts";
-import { appendEndToEnd, bytesResponse, inMemoryBody, stripHopByHopInPlace } from "../net/mod.ts";
+import {
+  afterDeadline,
+  appendEndToEnd,
+  bytesResponse,
+  inMemoryBody,
+  stripHopByHopInPlace,
+} from "../net/mod.ts";
 import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
 import { type BodyOutcome, guardBody } from "./body.ts";
 import { appendVia, clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
@@ -173,10 +179,10 @@ async function readSmallBody(
   const timeoutMs = options.route.config.upstream.read_timeout_ms;
   const signal = options.signal;
   let timedOut: UpstreamFailure | undefined;
-  const timer = setTimeout(() => {
+  const cancelDeadline = afterDeadline(timeoutMs, () => {
     timedOut = new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`);
     attempt.abort(timedOut);
-  }, timeoutMs);
+  });
   const onClientAbort = () =>
     attempt.abort(new UpstreamFailure("body_error", "the client went away"));
   if (signal.aborted) onClientAbort();
@@ -201,7 +207,7 @@ async function readSmallBody(
     options.onBodyEnd?.({ kind: "failed", bytes: 0, failure });
     throw toProxyError(failure);
   } finally {
-    clearTimeout(timer);
+    cancelDeadline();
     signal.removeEventListener("abort", onClientAbort);
   }
 }

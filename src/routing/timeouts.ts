@@ -2,6 +2,7 @@
  * The timeouts of one upstream attempt before its response headers.
  * @module
  */
+import { afterDeadline } from "../net/mod.ts";
 import type { OriginPlan } from "./origins.ts";
 import type { RoutePlan } from "./select_route.ts";
 import { UpstreamFailure } from "./upstream_failure.ts";
@@ -44,13 +45,13 @@ export function armTimeouts(
     ).finally(() => clearTimeout(deadline));
     controller.signal.addEventListener("abort", () => clearTimeout(deadline));
   };
-  let timer = setTimeout(() => {
+  let cancel = afterDeadline(Math.min(probeAt, requestMs), () => {
     if (probeAt >= requestMs) return requestTimedOut();
     startProbe();
-    timer = setTimeout(requestTimedOut, requestMs - probeAt);
-  }, Math.min(probeAt, requestMs));
+    cancel = afterDeadline(requestMs - probeAt, requestTimedOut);
+  });
   return () => {
-    clearTimeout(timer);
+    cancel();
     probe?.abort(PROBE_DONE);
   };
 }

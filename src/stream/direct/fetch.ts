@@ -4,6 +4,7 @@
  * until response headers, and retries through the budget.
  * @module
  */
+import { afterDeadline } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { isAllowed, normaliseUrl } from "./allowlist.ts";
 import type { DirectPlan } from "./compile.ts";
@@ -64,10 +65,17 @@ async function exchange(
   options: DirectFetchOptions,
 ): Promise<{ response: Response; pinned: PinnedRoute; ms: number }> {
   const pinned: PinnedRoute = direct.connector.route(url, address);
-  const headers = new Headers(options.headers);
-  if (pinned.host !== null) headers.set("host", pinned.host);
+  // A list of pairs: `fetch` converts one several times faster than a `Headers` object.
+  const headers: [string, string][] = [];
+  options.headers.forEach((value, name) => {
+    if (pinned.host === null || name !== "host") headers.push([name, value]);
+  });
+  if (pinned.host !== null) headers.push(["host", pinned.host]);
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), direct.requestTimeoutMs);
+  const cancelDeadline = afterDeadline(
+    direct.requestTimeoutMs,
+    () => controller.abort(new UpstreamTimeout()),
+  );
   // The caller's signal stays joined after the headers: it aborts the body too.
   const onAbort = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
@@ -90,7 +98,7 @@ async function exchange(
     if (controller.signal.reason instanceof UpstreamTimeout) throw controller.signal.reason;
     throw error;
   } finally {
-    clearTimeout(timer);
+    cancelDeadline();
   }
 }
 
