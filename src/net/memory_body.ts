@@ -10,7 +10,9 @@
 const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
 
 /**
- * A response with a byte body, registered for {@linkcode inMemoryBody}.
+ * A response with a byte body, registered for {@linkcode inMemoryBody}. Fields given as a
+ * `Headers` object are appended to the new response's own (`forEach`), which costs about half
+ * of the constructor's conversion of that object.
  *
  * @example
  * ```ts
@@ -19,7 +21,13 @@ const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
  * ```
  */
 export function bytesResponse(bytes: Uint8Array<ArrayBuffer>, init: ResponseInit): Response {
-  const response = new Response(bytes, init);
+  const fields = init.headers;
+  let response: Response;
+  if (fields instanceof Headers) {
+    response = new Response(bytes, { status: init.status, statusText: init.statusText });
+    const headers = response.headers;
+    fields.forEach((value, name) => headers.append(name, value));
+  } else response = new Response(bytes, init);
   inMemoryBodies.set(response, bytes);
   return response;
 }

@@ -4,9 +4,7 @@
  * Content-Length.
  * @module
  */
-import { bytesResponse, copyHeaders } from "../../net/mod.ts";
-import { createHash } from "node:crypto";
-import { livePlaylistCapSecs } from "../../cache/mod.ts";
+import { bytesResponse, copyHeaders, inMemoryBody } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { ownsHeaders } from "../../routing/mod.ts";
 import { manifestTransformDuration, metricChildren } from "../../telemetry/mod.ts";
@@ -22,6 +20,7 @@ import {
 import { neverPlaylist } from "./extensions.ts";
 import type { ReferenceResolver } from "./resolve.ts";
 import { checkPlaylist, rewritePlaylist } from "./rewrite.ts";
+import { type OutputMemo, type PlaylistOutput, playlistOutput } from "./output_memo.ts";
 
 /** The MIME type sProx answers playlists with (RFC 8216 §4). */
 export const PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl";
@@ -39,8 +38,6 @@ const STALE_HEADERS = [
   "digest",
 ];
 
-const ENCODER = new TextEncoder();
-
 /** Options of {@linkcode textResponse}. */
 export interface TextResponseOptions {
   /** The media type of the new body (default: the HLS playlist type). */
@@ -53,6 +50,8 @@ export interface TextResponseOptions {
   readonly headers?: (upstream: Headers) => Headers;
   /** `text` already encoded (the upstream bytes of an unchanged playlist): not encoded again. */
   readonly bytes?: Uint8Array;
+  /** The body and its facts, worked out already (then `text` and `bytes` are not read). */
+  readonly output?: PlaylistOutput;
 }
 
 /** The transform-duration histogram's child per kind (looked up once). */
@@ -77,12 +76,12 @@ export function textResponse(
     (ownsHeaders(upstream) ? upstream.headers : copyHeaders(upstream.headers));
   for (const name of STALE_HEADERS) headers.delete(name);
   // Body bytes are ArrayBuffer-backed (read from a stream, or encoded here).
-  const bytes = (options.bytes ?? ENCODER.encode(text)) as Uint8Array<ArrayBuffer>;
+  const output = options.output ?? playlistOutput(text, options.bytes);
   headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
-  headers.set("content-length", String(bytes.byteLength));
-  setGeneratedValidators(headers, text, bytes);
+  headers.set("content-length", String(output.bytes.byteLength));
+  setGeneratedValidators(headers, output);
   // Registered as bytes: the client response and the log take it without a stream stage.
-  return bytesResponse(bytes, { status: upstream.status, headers });
+  return bytesResponse(output.bytes, { status: upstream.status, headers });
 }
 
 /**
@@ -94,25 +93,16 @@ export function textResponse(
  * at most (RFC 8216 §6.2.2 has clients reload it about every target duration); anything
  * else keeps the source's `Cache-Control`.
  */
-function setGeneratedValidators(headers: Headers, text: string, bytes: Uint8Array): void {
+function setGeneratedValidators(headers: Headers, output: PlaylistOutput): void {
   headers.delete("last-modified");
   // The origin's `Date` (often a second behind) would age the output from before it existed.
   headers.delete("date");
-  headers.set("etag", `"${fingerprint(bytes)}-${bytes.byteLength.toString(16)}"`);
-  const cap = livePlaylistCapSecs(text);
+  headers.set("etag", `"${output.fingerprint}-${output.bytes.byteLength.toString(16)}"`);
+  const cap = output.liveCapSecs;
   if (cap !== null) {
     headers.set("cache-control", `max-age=${Math.max(1, Math.floor(cap))}`);
     headers.delete("expires");
   }
-}
-
-/**
- * A fingerprint of an output, as 16 hex digits: the start of its SHA-1, which the runtime
- * computes natively (several times faster than a hash written in JavaScript; not a
- * security property).
- */
-function fingerprint(bytes: Uint8Array): string {
-  return createHash("sha1").update(bytes).digest("hex").slice(0, 16);
 }
 
 /** What {@linkcode playlistBody} found. */
@@ -136,7 +126,10 @@ export type PlaylistProbe =
  * ```
  */
 export function passesUntouched(response: Response, url?: string): boolean {
-  if (response.status !== 200 || response.body === null) return true;
+  // Bytes held in memory are a body; asking `body` would make a stream of them.
+  if (response.status !== 200 || (inMemoryBody(response) === undefined && response.body === null)) {
+    return true;
+  }
   const type = response.headers.get("content-type");
   if (isPlaylistContentType(type)) return false;
   return !isAmbiguousContentType(type) || (url !== undefined && neverPlaylist(url));
@@ -195,6 +188,11 @@ export interface PlaylistResponseOptions {
   readonly maxBytes: number;
   /** Run the resolver over every reference (to check them) but answer the original bytes. */
   readonly checkOnly?: boolean;
+  /**
+   * Where outputs are remembered, and under what: `scope` is replaced by a reload, `key`
+   * names everything the resolver depends on besides the plan (see `output_memo.ts`).
+   */
+  readonly memo?: { readonly outputs: OutputMemo; readonly scope: object; readonly key: string };
 }
 
 /**
@@ -217,9 +215,18 @@ export async function rewritePlaylistResponse(
     if (body instanceof ReadableStream) await body.cancel().catch(() => {});
     throw new ProxyError(502, "manifest_too_large", `manifest exceeds ${options.maxBytes} bytes`);
   }
-  const { bytes, text } = body instanceof Uint8Array
-    ? decodeManifestBytes(body, options.maxBytes)
-    : await readManifestBytes(body, options.maxBytes);
+  const type = isPlaylistContentType(upstream.headers.get("content-type"))
+    ? upstream.headers.get("content-type")!
+    : PLAYLIST_CONTENT_TYPE;
+  const memo = options.memo;
+  let read: { bytes: Uint8Array; text: string } | undefined;
+  const source = body instanceof Uint8Array
+    ? body
+    : (read = await readManifestBytes(body, options.maxBytes)).bytes;
+  // The same source under the same key and plan: the output a rewrite would give again.
+  const known = memo?.outputs.find(memo.scope, memo.key, source);
+  if (known !== undefined) return textResponse("", upstream, { contentType: type, output: known });
+  const { bytes, text } = read ?? decodeManifestBytes(source, options.maxBytes);
   const started = performance.now();
   const rewrite = { playlistUrl: options.playlistUrl, resolve: options.resolve };
   // Checking builds nothing; an unchanged playlist is answered with the bytes as they came.
@@ -227,11 +234,7 @@ export async function rewritePlaylistResponse(
   if (options.checkOnly) checkPlaylist(text, rewrite);
   else out = rewritePlaylist(text, rewrite);
   transformDurationOf("hls_rewrite").observe((performance.now() - started) / 1000);
-  const type = isPlaylistContentType(upstream.headers.get("content-type"))
-    ? upstream.headers.get("content-type")!
-    : PLAYLIST_CONTENT_TYPE;
-  return textResponse(out, upstream, {
-    contentType: type,
-    bytes: out === text ? bytes : undefined,
-  });
+  const output = playlistOutput(out, out === text ? bytes : undefined);
+  memo?.outputs.keep(memo.scope, memo.key, bytes, output);
+  return textResponse(out, upstream, { contentType: type, output });
 }

@@ -10,6 +10,10 @@ import { guardInsecure } from "./insecure.ts";
 import { originPrefix, routeModeResolver } from "./links.ts";
 import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import { playlistBody, rewritePlaylistResponse } from "./respond.ts";
+import { OutputMemo } from "./output_memo.ts";
+
+/** Route-mode outputs by source (per plan: keyed under the route's `hls` settings). */
+const ROUTE_OUTPUTS = new OutputMemo();
 
 /** What the route-mode transform needs to know about the request and the route. */
 export interface RoutePlaylistOptions {
@@ -105,6 +109,13 @@ export async function transformRoutePlaylist(
         : checkingResolver(playlistUrl, options),
       maxBytes: options.hls.max_manifest_bytes,
       checkOnly: !rewrite,
+      // The resolver depends on the plan (these settings are replaced by a reload), the
+      // route, the client's scheme and the playlist URL.
+      memo: {
+        outputs: ROUTE_OUTPUTS,
+        scope: options.hls,
+        key: `${options.routeId}\n${options.clientProtocol}\n${playlistUrl}`,
+      },
     });
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: options.routeId });
