@@ -326,6 +326,9 @@ async function startAt(level: string, port: number, originPort: number): Promise
     10_000,
     `the reload to log level ${level}`,
   );
+  // Logged (at info, before the new level applies) in a batch that may reach us after the
+  // counter: the quiet-level checks start after it.
+  await sprox.waitForLog((l) => l.msg === "reload requested (SIGHUP)", 10_000);
   return sprox;
 }
 
