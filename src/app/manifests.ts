@@ -278,7 +278,9 @@ async function getFromRoute(
     source = await fetchRouteSource(ctx, route, cache, wholeObjectRequest(ctx.request));
   }
   const response = source.response;
-  const transformable = handles && response.status === 200 && response.body !== null &&
+  // Bytes in memory are a body: asking `body` of such a response would make a stream of them.
+  const hasBody = inMemoryBody(response) !== undefined || response.body !== null;
+  const transformable = handles && response.status === 200 && hasBody &&
     (whole || isPlaylistAnswer(response) || ctx.request.method === "GET");
   if (!transformable) {
     if (source.tally && ctx.request.method !== "HEAD") ctx.bodyTally = source.tally;
