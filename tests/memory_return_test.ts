@@ -20,7 +20,7 @@ import { LIBC_PATHS } from "../src/edge/memory_return.ts";
 const BODY = "x".repeat(4096);
 const RETURNED = "memory returned after traffic went quiet";
 
-function config(port: number, origin: string, memoryReturn: string): string {
+function config(port: number, origin: string, memoryReturn: string, workers = 1): string {
   return `routes:
   - id: main
     listen: { host: 127.0.0.1, port: ${port} }
@@ -28,6 +28,7 @@ function config(port: number, origin: string, memoryReturn: string): string {
     upstream: { origin: "${origin}" }
 rate_limit: { enabled: false }
 server:
+  workers: ${workers}
   memory_return: ${memoryReturn}
 `;
 }
@@ -127,7 +128,7 @@ Deno.test("memory_return settings are validated with their key path", async () =
   assert.equal(output.code, 1, text);
   assert.match(
     text,
-    /routes\.yaml:8:30: error: 'server\.memory_return\.quiet_ms' must be >= 100: current value is 10\n/,
+    /routes\.yaml:9:30: error: 'server\.memory_return\.quiet_ms' must be >= 100: current value is 10\n/,
   );
 });
 
@@ -172,4 +173,43 @@ console.log(JSON.stringify({ trim: typeof trim, states: [...new Set(states)], re
   });
   // Without the permission: nothing bound, nothing thrown.
   assert.deepEqual(await run([]), { trim: "object", states: ["prompt"], reopened: "NotCapable" });
+});
+
+Deno.test("memory return with worker isolates: every isolate collects, asking for the trim", async () => {
+  const origin = await startOrigin(() => new Response(BODY));
+  const port = freePort();
+  const sprox = await startSprox(
+    config(port, origin.url, "{ quiet_ms: 1000, min_growth_mib: 0 }", 2),
+    { expectListeners: 2 },
+  );
+  try {
+    // New connections until both isolates have answered (the kernel spreads connections).
+    const servedBy = () =>
+      new Set(sprox.logs.filter((l) => l.msg === "request").map((l) => l.worker));
+    for (let i = 0; i < 200 && servedBy().size < 2; i++) {
+      const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/seg.bin`, {
+          client,
+          signal: deadline(),
+        });
+        assert.deepEqual([response.status, await response.text()], [200, BODY]);
+      } finally {
+        client.close();
+      }
+      await sleep(20);
+    }
+    assert.deepEqual([...servedBy()].sort(), [0, 1]);
+    const first = await sprox.waitForLog((l) => l.msg === RETURNED && l.worker === 0, 10_000);
+    const worker = await sprox.waitForLog((l) => l.msg === RETURNED && l.worker === 1, 10_000);
+    // The first isolate trims itself; a worker has the first isolate trim for it.
+    assert.equal(first.malloc_trim, true);
+    assert.equal(worker.malloc_trim, true);
+    // One `/metrics` adds up every isolate's returns.
+    assert.equal(await counter(port), "sprox_memory_returns_total 2");
+    assert.equal(sprox.logs.filter((l) => l.msg === "memory return failed").length, 0);
+  } finally {
+    await sprox.stop();
+    await origin.close();
+  }
 });

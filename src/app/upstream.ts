@@ -41,6 +41,7 @@ export async function forward(
     clientIp: ctx.clientIp,
     protocol: ctx.protocol,
     requestId: ctx.requestId,
+    url: request === ctx.request ? ctx.url : undefined,
     // Requests built here (the MPD of a conversion, the GET behind a HEAD) stop with the client.
     signal: ctx.signal,
     // Only where the edge pipes a body natively (not over sProx's HTTP/3).

@@ -39,9 +39,15 @@ export class Fleet {
   readonly server: ProxyServer<Plan>;
   #pool: WorkerPool | null = null;
   #unobserve: (() => void) | null = null;
+  readonly #trim: (() => void) | null;
 
-  constructor(server: ProxyServer<Plan>) {
+  /**
+   * @param trim the process's `malloc_trim` (see `server.memory_return`): run here, in the
+   * first isolate, whenever a worker isolate has collected its garbage.
+   */
+  constructor(server: ProxyServer<Plan>, trim: (() => void) | null = null) {
     this.server = server;
+    this.#trim = trim;
   }
 
   /** The plan the first isolate serves (what the admin API shows). */
@@ -76,6 +82,8 @@ export class Fleet {
             // The admin console's recent problems cover every isolate.
             rememberProblemLines(lines);
           },
+          // A worker gave its heap back: what it freed into the C library goes back too.
+          "memory.collected": () => this.#trim?.(),
         },
       },
       restarted: (send) => this.#sendRuntimeKeys(send),

@@ -12,8 +12,9 @@ const MIB = 1024 * 1024;
 const OFF = { enabled: false, quiet_ms: 2000, min_growth_mib: 32 } as const;
 
 /**
- * Starts giving memory back when `server` goes quiet after traffic; `trim` is the process's
- * `malloc_trim` (the first isolate's), `null` elsewhere. Returns how to stop.
+ * Starts giving memory back when `server` goes quiet after traffic; `trim` gives freed
+ * C-library memory back (the process's `malloc_trim` in the first isolate, a request to the
+ * first isolate in a worker; `null` where there is none). Returns how to stop.
  */
 export function returnMemoryWhenQuiet(
   server: () => ProxyServer | undefined,

@@ -48,7 +48,7 @@ export async function runServe(configArg: string | undefined): Promise<number> {
     log("error", "cannot start listeners", { error: (error as Error).message });
     return 1;
   }
-  const fleet = new Fleet(server);
+  const fleet = new Fleet(server, trim);
   const stopMemoryReturn = returnMemoryWhenQuiet(() => server, () => fleet.plan.config, trim);
   try {
     await fleet.startWorkers(workers, loaded);

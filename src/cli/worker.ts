@@ -20,13 +20,18 @@ import { applyTelemetry } from "./reload.ts";
 import { returnMemoryWhenQuiet } from "./memory.ts";
 
 let current: ProxyServer<Plan> | undefined;
-// The heap of this isolate only: the process's C-library memory is the first isolate's to trim.
-returnMemoryWhenQuiet(() => current, () => current?.plan.config, null);
 
 runWorkerIsolate(proxyApps, {
   setup(channel, index) {
     tagLogLines(index);
     sendLogsTo((text) => channel.notify("log", text));
+    // This isolate's heap is collected here; the process's C-library memory is trimmed by the
+    // first isolate (which holds `malloc_trim`), asked right after.
+    returnMemoryWhenQuiet(
+      () => current,
+      () => current?.plan.config,
+      () => channel.notify("memory.collected", null),
+    );
     // `/metrics` here adds up every isolate's snapshot, gathered by the first isolate.
     useSnapshotSource(() => channel.request<MetricsSnapshot[]>("snapshots", null, 10_000));
     channel.handle("snapshot", () => snapshotMetrics());

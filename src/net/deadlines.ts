@@ -2,7 +2,8 @@
  * Coarse deadlines for the per-request timeouts (connect, request, body read): one runtime
  * timer ticking every {@linkcode DEADLINE_TICK_MS} while any deadline is armed, instead of a
  * runtime timer per deadline. Arming and cancelling cost a set insertion and deletion; a
- * deadline never fires early, and at most one tick late.
+ * deadline never fires early, and about one tick late (more when the event loop is busy, as
+ * with any timer).
  * @module
  */
 
@@ -36,7 +37,7 @@ function advance(): void {
 }
 
 /**
- * Calls `fire` once `ms` have passed (never before; at most one tick after), unless the
+ * Calls `fire` once `ms` have passed (never before; about one tick after), unless the
  * returned function is called first.
  *
  * @example
@@ -61,6 +62,12 @@ export function afterDeadline(ms: number, fire: () => void): () => void {
   const entry = { fire };
   entries.add(entry);
   return () => {
-    entries.delete(entry);
+    // An empty tick goes at once: the ticker stops when nothing is armed.
+    if (entries.delete(entry) && entries.size === 0 && due.get(tick) === entries) due.delete(tick);
   };
+}
+
+/** Whether the runtime timer is running (some deadline is armed and not yet due). */
+export function deadlinesTicking(): boolean {
+  return ticker !== undefined;
 }

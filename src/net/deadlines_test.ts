@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { afterDeadline, DEADLINE_TICK_MS } from "./deadlines.ts";
+import { afterDeadline, DEADLINE_TICK_MS, deadlinesTicking } from "./deadlines.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,4 +33,20 @@ Deno.test("afterDeadline() keeps working after it went idle", async () => {
   for (let i = 0; i < 1000; i++) afterDeadline(i % 50, () => fired++);
   await sleep(50 + 6 * DEADLINE_TICK_MS);
   assert.equal(fired, 1000);
+});
+
+Deno.test("afterDeadline(): the runtime timer stops once every deadline fired or was cancelled", async () => {
+  await sleep(3 * DEADLINE_TICK_MS);
+  assert.equal(deadlinesTicking(), false);
+  const cancels = [afterDeadline(30_000, () => {}), afterDeadline(30_000, () => {})];
+  assert.equal(deadlinesTicking(), true);
+  for (const cancel of cancels) cancel();
+  // Not 30 s later: the next tick finds nothing armed.
+  await sleep(3 * DEADLINE_TICK_MS);
+  assert.equal(deadlinesTicking(), false);
+  let fired = false;
+  afterDeadline(10, () => fired = true);
+  await sleep(10 + 4 * DEADLINE_TICK_MS);
+  assert.equal(fired, true);
+  assert.equal(deadlinesTicking(), false);
 });

@@ -52,6 +52,8 @@ export interface ForwardOptions {
   readonly clientIp: string;
   readonly protocol: ClientProtocol;
   readonly requestId?: string;
+  /** `request.url` parsed already (the caller's), or parsed here. */
+  readonly url?: URL;
   /** Aborts the upstream exchange (the client went away). Defaults to `request.signal`. */
   readonly signal?: AbortSignal;
   /** The retry budget (the process-wide one by default). */
@@ -311,7 +313,7 @@ export async function forwardToRoute(
   route: RoutePlan,
   options: ForwardOptions,
 ): Promise<Forwarded> {
-  const url = new URL(request.url);
+  const url = options.url ?? new URL(request.url);
   // Joined once up front: an ambiguous path is refused (403) before any attempt.
   const first = joinUpstreamUrl(route.origin, url);
   const headers = upstreamRequestHeaders(request.headers, {

@@ -102,7 +102,9 @@ export class OutputMemo {
 
   /** Remembers `output` for `key` and `source` (replacing what the key had); returns it. */
   keep(scope: object, key: string, source: Uint8Array, output: PlaylistOutput): PlaylistOutput {
-    const size = source.byteLength + output.bytes.byteLength;
+    // An unchanged playlist's output is its source: one copy serves as both.
+    const same = output.bytes === source;
+    const size = same ? source.byteLength : source.byteLength + output.bytes.byteLength;
     if (size > OUTPUT_MEMO_MAX_BYTES) return output;
     const id = this.#key(scope, key);
     const previous = this.#entries.get(id);
@@ -117,8 +119,14 @@ export class OutputMemo {
       this.#entries.delete(oldestId);
       this.#bytes -= oldest.size;
     }
-    // The source is copied: the caller's bytes may be a view of a buffer it reuses.
-    this.#entries.set(id, { source: source.slice(), output, size });
+    // The source is copied: the caller's bytes may be a view of a buffer it reuses (the
+    // forwarder's, the cache's); so is an output that is the source itself.
+    const kept = source.slice();
+    this.#entries.set(id, {
+      source: kept,
+      output: same ? { ...output, bytes: kept } : output,
+      size,
+    });
     this.#bytes += size;
     return output;
   }

@@ -67,3 +67,17 @@ Deno.test("playlistOutput() fingerprints the bytes and caps only live media play
   assert.notEqual(live.fingerprint, vod.fingerprint);
   assert.equal(new TextDecoder().decode(vod.bytes).endsWith("#EXT-X-ENDLIST\n"), true);
 });
+
+Deno.test("OutputMemo keeps an unchanged playlist once, apart from the caller's buffer", () => {
+  const memo = new OutputMemo();
+  const scope = {};
+  const source = encode("#EXTM3U\n#EXT-X-ENDLIST\n");
+  const unchanged = playlistOutput("#EXTM3U\n#EXT-X-ENDLIST\n", source);
+  assert.equal(unchanged.bytes, source);
+  memo.keep(scope, "k", source, unchanged);
+  assert.deepEqual(memo.size, { keys: 1, bytes: source.byteLength });
+  const hit = memo.find(scope, "k", encode("#EXTM3U\n#EXT-X-ENDLIST\n"))!;
+  source.fill(0x20);
+  assert.equal(new TextDecoder().decode(hit.bytes), "#EXTM3U\n#EXT-X-ENDLIST\n");
+  assert.equal(hit.fingerprint, unchanged.fingerprint);
+});
