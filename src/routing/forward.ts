@@ -144,11 +144,6 @@ export function claimResponse(response: Response): Response {
   return own(response);
 }
 
-/** True for a response {@linkcode forwardToRoute} or {@linkcode claimResponse} marked. */
-export function ownsHeaders(response: Response): boolean {
-  return ownResponses.has(response);
-}
-
 /** A response, and how to abort its exchange (its body included). */
 interface Attempt {
   readonly response: Response;

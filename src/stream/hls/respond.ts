@@ -6,7 +6,6 @@
  */
 import { bytesResponse, copyHeaders, inMemoryBody } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
-import { ownsHeaders } from "../../routing/mod.ts";
 import { manifestTransformDuration, metricChildren } from "../../telemetry/mod.ts";
 import {
   decodedBody,
@@ -25,8 +24,11 @@ import { type OutputMemo, type PlaylistOutput, playlistOutput } from "./output_m
 /** The MIME type sProx answers playlists with (RFC 8216 §4). */
 export const PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl";
 
-// Headers that describe the upstream bytes and no longer hold once a body is rewritten.
-const STALE_HEADERS = [
+// Fields a generated body does not take from the upstream response: those describing the old
+// bytes (they no longer hold once a body is rewritten), those set anew for the output (type,
+// length, validators), and the origin's `Date` (often a second behind, it would age the output
+// from before it existed).
+const REPLACED_FIELDS = [
   "content-length",
   "content-encoding",
   "content-range",
@@ -36,7 +38,12 @@ const STALE_HEADERS = [
   "transfer-encoding",
   "content-md5",
   "digest",
+  "content-type",
+  "date",
 ];
+const NOT_KEPT = new Set(REPLACED_FIELDS);
+// A live playlist's lifetime is set anew too.
+const NOT_KEPT_LIVE = new Set([...REPLACED_FIELDS, "cache-control", "expires"]);
 
 /** Options of {@linkcode textResponse}. */
 export interface TextResponseOptions {
@@ -71,38 +78,38 @@ export function textResponse(
   upstream: Response,
   options: TextResponseOptions = {},
 ): Response {
-  // The forwarder's response of this request has headers of its own: changed in place.
-  const headers = options.headers?.(upstream.headers) ??
-    (ownsHeaders(upstream) ? upstream.headers : copyHeaders(upstream.headers));
-  for (const name of STALE_HEADERS) headers.delete(name);
   // Body bytes are ArrayBuffer-backed (read from a stream, or encoded here).
   const output = options.output ?? playlistOutput(text, options.bytes);
-  headers.set("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
-  headers.set("content-length", String(output.bytes.byteLength));
-  setGeneratedValidators(headers, output);
+  const kept = options.headers?.(upstream.headers) ?? upstream.headers;
+  // Built in one pass over the upstream fields (a `Headers` edit scans the whole list, and a
+  // dozen of them cost more than the pass): what is kept, then what is generated.
   // Registered as bytes: the client response and the log take it without a stream stage.
-  return bytesResponse(output.bytes, { status: upstream.status, headers });
+  const response = bytesResponse(output.bytes, { status: upstream.status });
+  const headers = response.headers;
+  const cap = output.liveCapSecs;
+  const notKept = cap === null ? NOT_KEPT : NOT_KEPT_LIVE;
+  kept.forEach((value, name) => {
+    if (!notKept.has(name)) headers.append(name, value);
+  });
+  headers.append("content-type", options.contentType ?? PLAYLIST_CONTENT_TYPE);
+  headers.append("content-length", String(output.bytes.byteLength));
+  appendGeneratedValidators(headers, output);
+  return response;
 }
 
 /**
  * Validators and lifetime of a generated playlist. The output is new content: its `ETag`
- * is computed from its own bytes, and the source's `Last-Modified` is dropped (a rewrite,
+ * is computed from its own bytes, and the source's `Last-Modified` is not kept (a rewrite,
  * or a conversion from an MPD, changes without the source's date changing, and a stale
  * date lets browsers cache heuristically — a live playlist then freezes in the player).
  * A live media playlist (no `EXT-X-ENDLIST`) may be reused for half its target duration
  * at most (RFC 8216 §6.2.2 has clients reload it about every target duration); anything
  * else keeps the source's `Cache-Control`.
  */
-function setGeneratedValidators(headers: Headers, output: PlaylistOutput): void {
-  headers.delete("last-modified");
-  // The origin's `Date` (often a second behind) would age the output from before it existed.
-  headers.delete("date");
-  headers.set("etag", `"${output.fingerprint}-${output.bytes.byteLength.toString(16)}"`);
+function appendGeneratedValidators(headers: Headers, output: PlaylistOutput): void {
+  headers.append("etag", `"${output.fingerprint}-${output.bytes.byteLength.toString(16)}"`);
   const cap = output.liveCapSecs;
-  if (cap !== null) {
-    headers.set("cache-control", `max-age=${Math.max(1, Math.floor(cap))}`);
-    headers.delete("expires");
-  }
+  if (cap !== null) headers.append("cache-control", `max-age=${Math.max(1, Math.floor(cap))}`);
 }
 
 /** What {@linkcode playlistBody} found. */

@@ -65,6 +65,46 @@ Deno.test("a generated playlist's ETag follows its bytes; a live one lives half 
   assert.equal(vod.headers.get("cache-control"), "max-age=600", "VOD keeps the origin's");
 });
 
+Deno.test("a generated playlist keeps the other upstream fields once each and replaces those of the old bytes", async () => {
+  const fields: Record<string, string> = {
+    "content-type": "audio/mpegurl",
+    "content-length": "999",
+    "content-range": "bytes 0-998/999",
+    "accept-ranges": "bytes",
+    etag: '"old"',
+    "last-modified": "Mon, 01 Jan 2001 00:00:00 GMT",
+    date: "Mon, 01 Jan 2001 00:00:00 GMT",
+    "content-md5": "AAAA",
+    digest: "sha-256=AAAA",
+    "cache-control": "max-age=600",
+    expires: "Mon, 01 Jan 2001 00:10:00 GMT",
+    "x-origin": "a",
+    vary: "Accept-Encoding",
+  };
+  for (
+    const [body, live] of [[PLAYLIST, false], [
+      PLAYLIST.replace("#EXT-X-ENDLIST\n", ""),
+      true,
+    ]] as const
+  ) {
+    const out = await transform(new Response(body, { status: 200, headers: fields }));
+    const bytes = new Uint8Array(await out.arrayBuffer());
+    const etag = out.headers.get("etag")!;
+    assert.match(etag, /^"[0-9a-f]{16}-[0-9a-f]+"$/);
+    const expected: [string, string][] = [
+      ["cache-control", live ? "max-age=2" : "max-age=600"],
+      ["content-length", String(bytes.byteLength)],
+      ["content-type", "audio/mpegurl"],
+      ["etag", etag],
+      ["vary", "Accept-Encoding"],
+      ["x-origin", "a"],
+    ];
+    if (!live) expected.splice(4, 0, ["expires", "Mon, 01 Jan 2001 00:10:00 GMT"]);
+    assert.deepEqual([...out.headers], expected, live ? "live" : "VOD");
+    assert.equal(out.status, 200);
+  }
+});
+
 Deno.test("gzip and br encoded playlists are decoded before rewriting", async () => {
   const encoded: [string, Uint8Array<ArrayBuffer>][] = [
     ["gzip", new Uint8Array(gzipSync(PLAYLIST))],

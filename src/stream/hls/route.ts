@@ -101,12 +101,16 @@ export async function transformRoutePlaylist(
   const probe = await playlistBody(upstream, playlistUrl, options.bytes);
   if (!probe.playlist) return probe.response;
   const rewrite = options.hls.rewrite_playlist_urls;
+  // Built when a rewrite runs: a remembered output needs no resolver.
+  let resolver: ReferenceResolver | undefined;
   try {
     return await rewritePlaylistResponse(upstream, probe.body, {
       playlistUrl,
-      resolve: rewrite
-        ? routeResolver(playlistUrl, options)
-        : checkingResolver(playlistUrl, options),
+      get resolve() {
+        return resolver ??= rewrite
+          ? routeResolver(playlistUrl, options)
+          : checkingResolver(playlistUrl, options);
+      },
       maxBytes: options.hls.max_manifest_bytes,
       checkOnly: !rewrite,
       // The resolver depends on the plan (these settings are replaced by a reload), the
