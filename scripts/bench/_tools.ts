@@ -49,7 +49,7 @@ export async function wrk(
   },
 ): Promise<Figures> {
   const args = [
-    "-t2",
+    `-t${Math.min(2, options.connections)}`,
     `-c${options.connections}`,
     `-d${options.seconds}s`,
     ...(options.timeoutSeconds ? [`--timeout`, `${options.timeoutSeconds}s`] : []),
