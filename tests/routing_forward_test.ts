@@ -70,3 +70,57 @@ for (
     }
   });
 }
+
+Deno.test("upstream connections are reused across bursts of concurrent requests (no churn past 32)", async () => {
+  const BURST = 48;
+  const ports = new Set<number>();
+  let waiting: (() => void)[] = [];
+  // Each request is held until the whole burst has arrived: the burst needs BURST connections.
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_, info) => {
+    ports.add(info.remoteAddr.port);
+    return new Promise<Response>((resolve) => {
+      waiting.push(() => resolve(new Response("ok")));
+      if (waiting.length === BURST) {
+        const release = waiting;
+        waiting = [];
+        for (const go of release) go();
+      }
+    });
+  });
+  const pool = new ClientPool();
+  try {
+    const config = ConfigSchema.parse({
+      routes: [{
+        id: "r",
+        host_patterns: ["*"],
+        listen: { host: "127.0.0.1", port: 8080 },
+        upstream: { origin: `http://127.0.0.1:${origin.addr.port}` },
+      }],
+    });
+    const route = compileRoutes(config, pool).routes[0];
+    const burst = () =>
+      withTimeout(
+        Promise.all(Array.from({ length: BURST }, async (_, i) => {
+          const request = new Request(`http://tv.test/c/${i}`, { headers: { host: "tv.test" } });
+          const forwarded = await forwardToRoute(request, route, {
+            peerIp: "127.0.0.1",
+            clientIp: "127.0.0.1",
+            protocol: "http",
+          });
+          return [forwarded.response.status, await forwarded.response.text()];
+        })),
+        10_000,
+        "a burst of concurrent requests",
+      );
+    assert.deepEqual(await burst(), Array(BURST).fill([200, "ok"]));
+    assert.equal(ports.size, BURST, "the first burst opens one connection per request");
+    // Let the client put the connections back into its pool.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await burst(), Array(BURST).fill([200, "ok"]));
+    // With 32 idle connections kept, the second burst would open 16 new ones.
+    assert.ok(ports.size <= BURST + 2, `the second burst reuses them (${ports.size} in all)`);
+  } finally {
+    pool.close();
+    await origin.shutdown();
+  }
+});
