@@ -27,6 +27,22 @@ function startOrigin() {
   });
 }
 
+/** The one route of these tests: every host, to the loopback origin on `port`. */
+function routeTo(port: number, pool: ClientPool) {
+  const config = ConfigSchema.parse({
+    routes: [{
+      id: "r",
+      host_patterns: ["*"],
+      listen: { host: "127.0.0.1", port: 8080 },
+      upstream: { origin: `http://127.0.0.1:${port}` },
+    }],
+  });
+  return compileRoutes(config, pool).routes[0];
+}
+
+/** A plain-HTTP client on loopback, as `forwardToRoute` takes it. */
+const LOOPBACK_CLIENT = { peerIp: "127.0.0.1", clientIp: "127.0.0.1", protocol: "http" } as const;
+
 for (
   const [path, length, inMemory] of [["/small", 2048, true], ["/big", 200 * 1024, false]] as const
 ) {
@@ -34,22 +50,10 @@ for (
     const origin = startOrigin();
     const pool = new ClientPool();
     try {
-      const config = ConfigSchema.parse({
-        routes: [{
-          id: "r",
-          host_patterns: ["*"],
-          listen: { host: "127.0.0.1", port: 8080 },
-          upstream: { origin: `http://127.0.0.1:${origin.addr.port}` },
-        }],
-      });
-      const route = compileRoutes(config, pool).routes[0];
+      const route = routeTo(origin.addr.port, pool);
       const request = new Request(`http://tv.test${path}`, { headers: { host: "tv.test" } });
       const forwarded = await withTimeout(
-        forwardToRoute(request, route, {
-          peerIp: "127.0.0.1",
-          clientIp: "127.0.0.1",
-          protocol: "http",
-        }),
+        forwardToRoute(request, route, LOOPBACK_CLIENT),
         10_000,
         "forward",
       );
@@ -89,24 +93,12 @@ Deno.test("upstream connections are reused across bursts of concurrent requests 
   });
   const pool = new ClientPool();
   try {
-    const config = ConfigSchema.parse({
-      routes: [{
-        id: "r",
-        host_patterns: ["*"],
-        listen: { host: "127.0.0.1", port: 8080 },
-        upstream: { origin: `http://127.0.0.1:${origin.addr.port}` },
-      }],
-    });
-    const route = compileRoutes(config, pool).routes[0];
+    const route = routeTo(origin.addr.port, pool);
     const burst = () =>
       withTimeout(
         Promise.all(Array.from({ length: BURST }, async (_, i) => {
           const request = new Request(`http://tv.test/c/${i}`, { headers: { host: "tv.test" } });
-          const forwarded = await forwardToRoute(request, route, {
-            peerIp: "127.0.0.1",
-            clientIp: "127.0.0.1",
-            protocol: "http",
-          });
+          const forwarded = await forwardToRoute(request, route, LOOPBACK_CLIENT);
           return [forwarded.response.status, await forwarded.response.text()];
         })),
         10_000,
