@@ -102,9 +102,16 @@ export async function connectH3(
       }
     }
   })().catch(() => {});
+  // Streams the client leaves open are held here until the connection closes: the runtime
+  // finishes a send stream whose object is collected, and a peer seeing the control stream
+  // end closes the connection with H3_CLOSED_CRITICAL_STREAM (RFC 9114 §6.2.1).
+  // (Held through the pending close, so a test that stops using the client keeps them.)
+  const held: WritableStreamDefaultWriter<Uint8Array>[] = [];
+  void closed.then(() => held.splice(0));
   if (options.control !== false) {
-    const control = await conn.createUnidirectionalStream();
-    await control.getWriter().write(concat([Uint8Array.of(0x00), encodeSettings([])]));
+    const control = (await conn.createUnidirectionalStream()).getWriter();
+    held.push(control);
+    await control.write(concat([Uint8Array.of(0x00), encodeSettings([])]));
   }
   const decoder = new QpackDecoder({ maxTableCapacity: 0 });
   const raw = async (bytes: Uint8Array, o: { fin?: boolean } = {}) => {
@@ -130,8 +137,8 @@ export async function connectH3(
     async uni(bytes) {
       const stream = await conn.createUnidirectionalStream();
       const writer = stream.getWriter();
+      held.push(writer);
       await writer.write(bytes);
-      writer.releaseLock();
     },
     close: () => {
       try {
