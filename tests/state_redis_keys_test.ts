@@ -7,7 +7,14 @@
  * configuration are still served and `sprox_state_key_fallback_total` counts the failures.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { deadline, freePort, type SproxProcess, startSprox, withTimeout } from "./_support/mod.ts";
+import {
+  deadline,
+  freePort,
+  scratchDir,
+  type SproxProcess,
+  startSprox,
+  withTimeout,
+} from "./_support/mod.ts";
 import { redisCall, startRedis } from "./_support/redis.ts";
 import { b64url, hexBytes } from "./_support/encoding.ts";
 
@@ -299,7 +306,8 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
         source: "runtime",
         expires_in_secs: 600,
         shared: false,
-        warning: "shared state unreachable: changed on this instance only; retry to share it",
+        warning:
+          "shared state unreachable: changed on this instance only until Redis answers again",
       },
     });
     assertEquals(await license(a, kid4), licenseOf([kid4, key4]));
@@ -309,7 +317,8 @@ Deno.test("shared keys: PUT on A is served by B, DELETE and TTL reach B, Redis h
       body: {
         removed: true,
         shared: false,
-        warning: "shared state unreachable: changed on this instance only; retry to share it",
+        warning:
+          "shared state unreachable: changed on this instance only until Redis answers again",
       },
     });
     assertEquals(await admin(a, "DELETE", `/admin/keys/clearkey/${unknown}`), {
@@ -394,5 +403,95 @@ Deno.test("shared keys: state.redis_url without AES_KEY warns at validation and 
     await instance?.stop().catch(() => {});
     redis.process.kill("SIGKILL");
     await redis.process.status;
+  }
+});
+
+Deno.test("shared keys: changes made while Redis is down are written back; a restarted Redis gets its keys again", async () => {
+  const dir = await scratchDir();
+  let redis: { port: number; process: Deno.ChildProcess } | undefined = await startRedis({ dir });
+  const port = redis.port;
+  const call = (...args: string[]) => redisCall(port, ...args);
+  const stopRedis = async () => {
+    redis!.process.kill("SIGKILL");
+    await withTimeout(redis!.process.status, 5_000, "redis-server to exit");
+    redis = undefined;
+  };
+  const instances: Instance[] = [];
+  try {
+    const a = await startInstance(port, AES_KEY);
+    instances.push(a);
+    const b = await startInstance(port, AES_KEY);
+    instances.push(b);
+    const [kidKept, keyKept] = [hex16(41), hex16(42)];
+    const [kidGone, keyGone] = [hex16(43), hex16(44)];
+    const [kidNew, keyNew] = [hex16(45), hex16(46)];
+    assertEquals((await putKey(a, kidKept, keyKept, 600)).status, 201);
+    assertEquals((await putKey(a, kidGone, keyGone, 600)).status, 201);
+    assertEquals(
+      await license(b, kidKept, kidGone),
+      licenseOf([kidKept, keyKept], [kidGone, keyGone]),
+    );
+
+    // Redis goes away with what it holds on disk: A adds one key and removes another.
+    await stopRedis();
+    assertEquals((await putKey(a, kidNew, keyNew, 600)).body, {
+      kind: "clearkey",
+      id: kidNew,
+      kid: b64url(kidNew),
+      source: "runtime",
+      expires_in_secs: 600,
+      shared: false,
+      warning: "shared state unreachable: changed on this instance only until Redis answers again",
+    });
+    assertEquals((await admin(a, "DELETE", `/admin/keys/clearkey/${kidGone}`)).status, 200);
+
+    // Back with its data (and a new run): both changes reach Redis without being repeated.
+    // (`removed` counts the removals Redis held a key for: it kept the removed one on disk.)
+    redis = await startRedis({ port, dir });
+    const line = await a.process.waitForLog(
+      (l) => l.msg === "shared keys written back to Redis",
+      PROPAGATION_DEADLINE_MS,
+    );
+    assertEquals(
+      { added: line.added, removed: line.removed, restored: line.restored },
+      { added: 1, removed: 1, restored: 0 },
+    );
+    assertEquals(line.redis_restarted, true);
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidGone}`), 0);
+    const ttl = (await call("PTTL", `sprox:key:clearkey:${kidNew}`)) as number;
+    assert(ttl > 500_000 && ttl <= 600_000, `PTTL ${ttl}`);
+    assertEquals(await license(b, kidNew), licenseOf([kidNew, keyNew]));
+    await eventually("B stops serving the key removed on A", PROPAGATION_DEADLINE_MS, async () => {
+      return JSON.stringify(await license(b, kidGone)) === JSON.stringify(licenseOf());
+    });
+
+    // Redis comes back empty (no persistence): A writes back the keys it added (B's copies are
+    // A's to restore: src/secrets/shared_test.ts), and a new instance finds all but the removed.
+    await stopRedis();
+    redis = await startRedis({ port });
+    const restoredLine = await a.process.waitForLog(
+      (l) => l.msg === "shared keys written back to Redis" && l.restored === 2,
+      PROPAGATION_DEADLINE_MS,
+    );
+    assertEquals(
+      {
+        added: restoredLine.added,
+        removed: restoredLine.removed,
+        restarted: restoredLine.redis_restarted,
+      },
+      { added: 0, removed: 0, restarted: true },
+    );
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidGone}`), 0);
+    const c = await startInstance(port, AES_KEY);
+    instances.push(c);
+    assertEquals(
+      await license(c, kidKept, kidNew, kidGone),
+      licenseOf([kidKept, keyKept], [kidNew, keyNew]),
+    );
+    for (const instance of instances.splice(0)) assertEquals(await instance.process.stop(), 0);
+  } finally {
+    for (const instance of instances) await instance.process.stop().catch(() => {});
+    if (redis) await stopRedis().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -39,7 +39,8 @@ function remaining(expiresAt: number, now: number): number | null {
 }
 
 /** The warning of an answer whose change did not reach Redis. */
-const SHARED_WARNING = "shared state unreachable: changed on this instance only; retry to share it";
+const SHARED_WARNING =
+  "shared state unreachable: changed on this instance only until Redis answers again";
 
 /**
  * `GET /admin/keys`: identifiers, sources and remaining lifetimes (with a shared tier, those of
@@ -128,7 +129,9 @@ export async function deleteClearKey(store: SecretStore, kidText: string): Promi
   if (!kid) throw badRequest("the key id must be 32 hex digits or 16 bytes of base64url");
   const id = clearKeyId(kid);
   const removedHere = store.delete(id);
-  const removed = store.shared ? await store.shared.delete(id) : { ok: true, existed: false };
+  const removed = store.shared
+    ? await store.shared.delete(id, removedHere)
+    : { ok: true, existed: false };
   if (!removed.ok) {
     if (!removedHere) {
       return Response.json({

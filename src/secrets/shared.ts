@@ -12,7 +12,15 @@
  *   check: availability over revocation, until Redis answers or the entry's own TTL ends);
  *   `sprox_state_key_fallback_total{operation}` counts each failure and a `warn` line is logged
  *   at most once per 10 s. A key added while Redis fails stays local to this instance (never
- *   dropped by a later check) until it is added again, removed or expires.
+ *   dropped by a later check), and a key removed here while Redis fails stays in Redis, until
+ *   Redis answers again.
+ * - **Write-back.** When the connection is ready again (and every second while a write-back is
+ *   owed and the connection is up), the changes made here while Redis failed are written to
+ *   it: keys added here (with the lifetime they have left), then removals. When Redis
+ *   restarted meanwhile (a new `run_id`), it may have lost every key: each key added at run
+ *   time that this instance holds is written back too, only where Redis holds nothing for it
+ *   (`SET … NX`), so a value written since the restart wins. (Copies of keys added on other
+ *   instances are left to those.) Lookups answer from the local copies while a write-back runs.
  * @module
  */
 import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
@@ -27,6 +35,9 @@ export const SHARED_SOURCE = "shared";
 /** At most one "unreachable" warning per this many milliseconds. */
 const LOG_INTERVAL_MS = 10_000;
 
+/** How long after a failed write-back (connection up) the next one runs. */
+export const WRITE_BACK_RETRY_MS = 1000;
+
 /** Sources of the entries that are copies of the shared tier's (checked against it). */
 const SHARED_SOURCES = new Set(["runtime", SHARED_SOURCE]);
 
@@ -36,10 +47,18 @@ export interface SharedKeyTier {
   put(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean>;
   /** The value and its remaining milliseconds; `undefined` when absent or unreadable. */
   get(id: string): Promise<{ readonly value: Uint8Array; readonly ttlMs: number } | undefined>;
+  /** Stores `value` under `id` only when nothing is held under it; true when written. */
+  putIfAbsent(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean>;
   /** Removes `id`; true when it was held. */
   delete(id: string): Promise<boolean>;
   /** Identifiers starting with `prefix` and their remaining milliseconds. */
   list(prefix?: string): Promise<readonly { readonly id: string; readonly ttlMs: number }[]>;
+  /** Whether commands can be sent now. */
+  readonly ready: boolean;
+  /** Calls `listener` each time the connection becomes ready; returns the unsubscribe. */
+  onReady(listener: () => void): () => void;
+  /** An identifier of the server's run: a new one means it restarted (and may have lost keys). */
+  runId(): Promise<string>;
   close(): void;
 }
 
@@ -69,11 +88,24 @@ export class SharedKeys {
   #checked = new Map<string, number>();
   /** Keys added here while Redis failed: served as this instance's own, never checked. */
   #localOnly = new Set<string>();
+  /** Keys removed here while Redis failed: still to be removed from Redis. */
+  #pendingRemovals = new Set<string>();
+  /** The `run_id` of the Redis server at the last complete write-back. */
+  #runId: string | undefined;
+  /** The write-back in progress; lookups answer locally meanwhile. */
+  #writing: Promise<void> | undefined;
+  #writeAgain = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #unsubscribe: () => void;
+  #closed = false;
   #loggedAt = -Infinity;
 
   constructor(store: HeldKeys, tier: SharedKeyTier) {
     this.#store = store;
     this.#tier = tier;
+    this.#unsubscribe = tier.onReady(() => void this.writeBack());
+    // Already connected (another store opened the connection): learn the server's run now.
+    if (tier.ready) void this.writeBack();
   }
 
   /**
@@ -85,6 +117,7 @@ export class SharedKeys {
     const info = this.#store.info(id);
     if (!info) return false;
     if (!SHARED_SOURCES.has(info.source) || this.#localOnly.has(id)) return true;
+    if (this.#writing) return true;
     const checked = this.#checked.get(id);
     return checked !== undefined && this.#store.now() - checked < SHARED_HOLD_SECS * 1000;
   }
@@ -92,25 +125,129 @@ export class SharedKeys {
   /** Writes a key added at run time (already in the local store) to Redis. */
   async put(id: string, value: Uint8Array, ttlSecs: number): Promise<SharedWrite> {
     try {
+      this.#pendingRemovals.delete(id);
       const existed = await this.#tier.put(id, value, ttlSecs);
       this.#checked.set(id, this.#store.now());
       this.#localOnly.delete(id);
       return { ok: true, existed };
     } catch (error) {
       this.#localOnly.add(id);
+      this.#retryLater();
       return { ok: false, error: this.#fail("put", error) };
     }
   }
 
-  /** Removes a key from Redis (the caller removed the local one). */
-  async delete(id: string): Promise<SharedWrite> {
+  /**
+   * Removes a key from Redis. `removedHere`: the caller removed a local entry, so a removal
+   * Redis cannot take now is owed to it (written back when Redis answers again).
+   */
+  async delete(id: string, removedHere: boolean): Promise<SharedWrite> {
     this.#checked.delete(id);
     this.#localOnly.delete(id);
     try {
-      return { ok: true, existed: await this.#tier.delete(id) };
+      const existed = await this.#tier.delete(id);
+      this.#pendingRemovals.delete(id);
+      return { ok: true, existed };
     } catch (error) {
+      if (removedHere) {
+        this.#pendingRemovals.add(id);
+        this.#retryLater();
+      }
       return { ok: false, error: this.#fail("delete", error) };
     }
+  }
+
+  /**
+   * Writes the changes made here while Redis failed back to it (see the module notes); runs on
+   * every ready connection and, while one is owed, every {@linkcode WRITE_BACK_RETRY_MS}.
+   * Resolves when done (a failure is counted as `resync` and retried).
+   */
+  writeBack(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#writing) {
+      this.#writeAgain = true;
+      return this.#writing;
+    }
+    const run = this.#writeBackOnce().finally(() => {
+      this.#writing = undefined;
+      if (this.#writeAgain) {
+        this.#writeAgain = false;
+        void this.writeBack();
+      }
+    });
+    this.#writing = run;
+    return run;
+  }
+
+  async #writeBackOnce(): Promise<void> {
+    const done = { added: 0, removed: 0, restored: 0 };
+    try {
+      const runId = await this.#tier.runId();
+      const restarted = this.#runId !== undefined && runId !== this.#runId;
+      for (const id of [...this.#localOnly]) {
+        const info = this.#store.info(id);
+        const value = info?.source === "runtime" ? this.#store.get(id) : undefined;
+        if (info && value) {
+          try {
+            await this.#tier.put(id, value, this.#secondsLeft(info.expiresAt));
+          } finally {
+            value.fill(0);
+          }
+          this.#checked.set(id, this.#store.now());
+          done.added++;
+        }
+        this.#localOnly.delete(id);
+      }
+      for (const id of [...this.#pendingRemovals]) {
+        // Added again here since: the write above already replaced it.
+        if (!this.#store.info(id) && await this.#tier.delete(id)) done.removed++;
+        this.#pendingRemovals.delete(id);
+      }
+      if (restarted) {
+        for (const info of this.#store.list()) {
+          // Copies of keys added elsewhere are their adders' to restore: a copy written back
+          // here could bring back a key another instance removed meanwhile.
+          if (info.source !== "runtime") continue;
+          const value = this.#store.get(info.id);
+          if (!value) continue;
+          try {
+            const ttlSecs = this.#secondsLeft(info.expiresAt);
+            if (await this.#tier.putIfAbsent(info.id, value, ttlSecs)) done.restored++;
+          } finally {
+            value.fill(0);
+          }
+          this.#checked.set(info.id, this.#store.now());
+        }
+      }
+      // Only once everything above went through: a round cut short repeats the restore.
+      this.#runId = runId;
+      if (done.added + done.removed + done.restored > 0) {
+        log("info", "shared keys written back to Redis", { ...done, redis_restarted: restarted });
+      }
+    } catch (error) {
+      this.#fail("resync", error);
+      this.#retryLater();
+    }
+  }
+
+  /** Seconds from now to `expiresAt` (store clock); `Infinity` stays. */
+  #secondsLeft(expiresAt: number): number {
+    return expiresAt === Infinity
+      ? Infinity
+      : Math.max(0.001, (expiresAt - this.#store.now()) / 1000);
+  }
+
+  /** Runs a write-back soon when one is owed and the connection is up (else on the next ready). */
+  #retryLater(): void {
+    if (this.#retry !== undefined || this.#closed) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      const owed = this.#localOnly.size > 0 || this.#pendingRemovals.size > 0 ||
+        this.#runId === undefined;
+      if (owed && this.#tier.ready) void this.writeBack();
+    }, WRITE_BACK_RETRY_MS);
+    // A pending write-back never keeps the process alive (validate, shutdown).
+    Deno.unrefTimer(this.#retry);
   }
 
   /**
@@ -120,7 +257,9 @@ export class SharedKeys {
    */
   async fetch(id: string): Promise<Uint8Array | undefined> {
     const local = this.#store.info(id);
-    if (local && (!SHARED_SOURCES.has(local.source) || this.#localOnly.has(id))) {
+    if (
+      local && (!SHARED_SOURCES.has(local.source) || this.#localOnly.has(id) || this.#writing)
+    ) {
       return this.#store.get(id);
     }
     let entry: { readonly value: Uint8Array; readonly ttlMs: number } | undefined;
@@ -189,13 +328,20 @@ export class SharedKeys {
   /** Takes over what `previous` (the store of the plan a reload replaces) knew. */
   adopt(previous: SharedKeys): void {
     for (const id of previous.#localOnly) this.#localOnly.add(id);
+    for (const id of previous.#pendingRemovals) this.#pendingRemovals.add(id);
+    this.#runId ??= previous.#runId;
+    if (this.#localOnly.size > 0 || this.#pendingRemovals.size > 0) this.#retryLater();
     for (const [id, at] of previous.#checked) {
       if (!this.#checked.has(id)) this.#checked.set(id, at);
     }
   }
 
-  /** Releases the tier's connection. */
+  /** Stops the write-backs and releases the tier's connection. */
   close(): void {
+    this.#closed = true;
+    this.#unsubscribe();
+    if (this.#retry !== undefined) clearTimeout(this.#retry);
+    this.#retry = undefined;
     this.#tier.close();
   }
 

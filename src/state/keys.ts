@@ -103,6 +103,46 @@ export class RedisKeyStore {
     return { value, ttlMs: ttlOf(pttl) };
   }
 
+  /**
+   * Stores `value` sealed under `id` for `ttlSecs` only when Redis holds nothing under `id`
+   * (`SET … NX`); true when written.
+   */
+  async putIfAbsent(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean> {
+    const sealed = await sealValue(await this.#key, id, value);
+    const key = REDIS_KEY_PREFIX + id;
+    const reply = Number.isFinite(ttlSecs)
+      ? await this.#client.set(key, sealed, "PX", Math.max(1, Math.ceil(ttlSecs * 1000)), "NX")
+      : await this.#client.set(key, sealed, "NX");
+    return reply === "OK";
+  }
+
+  /** Whether the connection is up and commands can be sent now. */
+  get ready(): boolean {
+    return this.#client.status === "ready";
+  }
+
+  /**
+   * Calls `listener` each time the connection becomes ready (the first connect and every
+   * reconnect); returns the function that unsubscribes it.
+   */
+  onReady(listener: () => void): () => void {
+    this.#client.on("ready", listener);
+    return () => {
+      this.#client.off("ready", listener);
+    };
+  }
+
+  /**
+   * The server's `run_id` (`INFO server`): a new one means Redis restarted since, and may have
+   * lost what it held (a server without persistence loses everything).
+   */
+  async runId(): Promise<string> {
+    const info = await this.#client.info("server");
+    const match = /^run_id:([0-9a-f]+)/m.exec(info);
+    if (!match) throw new Error("INFO server has no run_id");
+    return match[1];
+  }
+
   /** Removes `id`; true when Redis held it. */
   async delete(id: string): Promise<boolean> {
     return (await this.#client.del(REDIS_KEY_PREFIX + id)) > 0;

@@ -94,12 +94,22 @@ export async function redisCall(port: number, ...args: string[]): Promise<RespVa
   }
 }
 
-/** Starts `redis-server` (no persistence) on a free port; resolves once it answers PING. */
-export async function startRedis(): Promise<{ port: number; process: Deno.ChildProcess }> {
+/**
+ * Starts `redis-server` on a free port (or `port`, to restart one where it was); resolves once
+ * it answers PING. No persistence, unless `dir` is given: then every write is appended to an
+ * append-only file there (fsync on each), so a server started again on `dir` holds what the
+ * killed one held.
+ */
+export async function startRedis(
+  options: { port?: number; dir?: string } = {},
+): Promise<{ port: number; process: Deno.ChildProcess }> {
   const binary = await requirePeer("redis-server");
-  const port = freePort();
+  const port = options.port ?? freePort();
+  const persistence = options.dir
+    ? ["--dir", options.dir, "--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
   const process = new Deno.Command(binary, {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence],
     stdout: "null",
     stderr: "null",
   }).spawn();
