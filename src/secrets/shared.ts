@@ -225,6 +225,8 @@ export class SharedKeys {
         log("info", "shared keys written back to Redis", { ...done, redis_restarted: restarted });
       }
     } catch (error) {
+      // A store closed meanwhile (a reload, shutdown) owes nothing more.
+      if (this.#closed) return;
       this.#fail("resync", error);
       this.#retryLater();
     }
