@@ -35,6 +35,9 @@ import { readVarint } from "./varint.ts";
  */
 const GOAWAY_CLOSE_DELAY_MS = 2000;
 
+/** How long after a connection error its CONNECTION_CLOSE is sent (see `fail`). */
+const ERROR_CLOSE_DELAY_MS = 20;
+
 /** The dynamic table capacity sProx's decoder offers the peer's encoder. */
 export const QPACK_TABLE_CAPACITY = 4096;
 
@@ -75,6 +78,8 @@ export class H3Session {
   /** The id sent in GOAWAY; requests at or above it are refused. */
   #goawayId: number | undefined;
   #closed = false;
+  /** A connection error is being closed with. */
+  #failing = false;
   #inFlight = 0;
   /** Settles when the connection is closed (by either side). */
   readonly finished: Promise<void>;
@@ -154,11 +159,18 @@ export class H3Session {
     }
   }
 
-  /** A connection error (RFC 9114 §8): counted, then the connection closes with its code. */
+  /**
+   * A connection error (RFC 9114 §8): counted, then the connection closes with its code, a
+   * moment later ({@linkcode ERROR_CLOSE_DELAY_MS}): the runtime loses a close issued in the
+   * same turn as the stream writes before it (the peer saw a reset, or nothing until its idle
+   * timeout, instead of the code).
+   */
   fail(error: H3Error): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#failing) return;
+    this.#failing = true;
     this.#options.onError(error.code, "connection");
-    this.close(error.code, error.message.slice(0, 100));
+    const reason = error.message.slice(0, 100);
+    setTimeout(() => this.close(error.code, reason), ERROR_CLOSE_DELAY_MS);
   }
 
   async #acceptRequests(): Promise<void> {
