@@ -23,6 +23,18 @@ async function connected(tier: RedisKeyStore): Promise<void> {
   }
 }
 
+/**
+ * Runs write-back rounds until one goes through: on a loaded machine a command can exceed the
+ * 50 ms timeout, which fails that round (the next one repeats it).
+ */
+async function writtenBack(store: SecretStore, what: string): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    if (await withTimeout(store.shared!.writeBack(), 5_000, what)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: no write-back round went through`);
+}
+
 Deno.test("write-back after a restart: the adder restores its keys, never over a newer value; a copy's holder does not", async () => {
   await loadRedisDriver();
   const dir = await scratchDir();
@@ -44,8 +56,8 @@ Deno.test("write-back after a restart: the adder restores its keys, never over a
     await connected(tierA);
     await connected(tierB);
     // Each store learns the server's run at its first ready connection.
-    await withTimeout(a.shared!.writeBack(), 5_000, "A's first write-back");
-    await withTimeout(b.shared!.writeBack(), 5_000, "B's first write-back");
+    await writtenBack(a, "A's first write-back");
+    await writtenBack(b, "B's first write-back");
 
     // A adds 1 and 2; B copies 1 (a lookup) and adds 3 itself.
     for (const n of [1, 2]) {
@@ -61,26 +73,26 @@ Deno.test("write-back after a restart: the adder restores its keys, never over a
     await redisCall(port, "SET", redisKey(2), "v1.written-after", "PX", "600000");
     await restart({ dir });
     await connected(tierA);
-    await withTimeout(a.shared!.writeBack(), 5_000, "A's write-back");
+    await writtenBack(a, "A's write-back");
     assertEquals(await redisCall(port, "GET", redisKey(2)), "v1.written-after");
 
     // Redis restarts empty: A writes back what it added (with the lifetime left).
     await restart({});
     await connected(tierA);
-    await withTimeout(a.shared!.writeBack(), 5_000, "A's write-back");
+    await writtenBack(a, "A's write-back");
     const one = await tierA.get(id(1));
     assertEquals(one?.value, bytes(1));
     assert(one!.ttlMs > 590_000 && one!.ttlMs <= 600_000, `ttl ${one!.ttlMs}`);
     assertEquals((await tierA.get(id(2)))?.value, bytes(2));
     await connected(tierB);
-    await withTimeout(b.shared!.writeBack(), 5_000, "B's write-back");
+    await writtenBack(b, "B's write-back");
     assertEquals((await tierB.get(id(3)))?.value, bytes(3));
 
     // A is gone; Redis restarts empty: B restores its own key 3, not its copy of A's 1.
     a.dispose();
     await restart({});
     await connected(tierB);
-    await withTimeout(b.shared!.writeBack(), 5_000, "B's write-back");
+    await writtenBack(b, "B's write-back");
     assertEquals((await tierB.get(id(3)))?.value, bytes(3));
     assertEquals(await redisCall(port, "EXISTS", redisKey(1)), 0);
     assertEquals(await redisCall(port, "EXISTS", redisKey(2)), 0);

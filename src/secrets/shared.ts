@@ -93,7 +93,9 @@ export class SharedKeys {
   /** The `run_id` of the Redis server at the last complete write-back. */
   #runId: string | undefined;
   /** The write-back in progress; lookups answer locally meanwhile. */
-  #writing: Promise<void> | undefined;
+  #writing: Promise<boolean> | undefined;
+  /** What write-back rounds did since the last one that went through. */
+  #written = { added: 0, removed: 0, restored: 0, restarted: false };
   #writeAgain = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #unsubscribe: () => void;
@@ -160,10 +162,11 @@ export class SharedKeys {
   /**
    * Writes the changes made here while Redis failed back to it (see the module notes); runs on
    * every ready connection and, while one is owed, every {@linkcode WRITE_BACK_RETRY_MS}.
-   * Resolves when done (a failure is counted as `resync` and retried).
+   * Resolves true when a round went through; false when it failed (counted as `resync`, and
+   * retried) or the store is closed.
    */
-  writeBack(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  writeBack(): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
     if (this.#writing) {
       this.#writeAgain = true;
       return this.#writing;
@@ -179,11 +182,13 @@ export class SharedKeys {
     return run;
   }
 
-  async #writeBackOnce(): Promise<void> {
-    const done = { added: 0, removed: 0, restored: 0 };
+  async #writeBackOnce(): Promise<boolean> {
+    // Counted across rounds until one goes through: a round cut short reports in the next.
+    const done = this.#written;
     try {
       const runId = await this.#tier.runId();
       const restarted = this.#runId !== undefined && runId !== this.#runId;
+      done.restarted ||= restarted;
       for (const id of [...this.#localOnly]) {
         const info = this.#store.info(id);
         const value = info?.source === "runtime" ? this.#store.get(id) : undefined;
@@ -222,13 +227,22 @@ export class SharedKeys {
       // Only once everything above went through: a round cut short repeats the restore.
       this.#runId = runId;
       if (done.added + done.removed + done.restored > 0) {
-        log("info", "shared keys written back to Redis", { ...done, redis_restarted: restarted });
+        const { added, removed, restored } = done;
+        log("info", "shared keys written back to Redis", {
+          added,
+          removed,
+          restored,
+          redis_restarted: done.restarted,
+        });
       }
+      this.#written = { added: 0, removed: 0, restored: 0, restarted: false };
+      return true;
     } catch (error) {
       // A store closed meanwhile (a reload, shutdown) owes nothing more.
-      if (this.#closed) return;
+      if (this.#closed) return false;
       this.#fail("resync", error);
       this.#retryLater();
+      return false;
     }
   }
 
