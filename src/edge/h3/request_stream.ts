@@ -44,8 +44,12 @@ export interface RequestStreamContext {
   refusal(status: 400 | 431 | 501, message: string): Response;
   /** The response for a handler that threw. */
   failure(error: unknown): Response | Promise<Response>;
-  /** A connection error: the connection is closed with its code. */
-  connectionError(error: H3Error): void;
+  /**
+   * A connection error: the connection is closed with its code. `keep` (a response stream cut
+   * short) stays referenced until then: the runtime ends a collected send stream with FIN,
+   * which would make a cut-off body look complete.
+   */
+  connectionError(error: H3Error, keep?: object): void;
   /** A request refused or cut at the stream level, for metrics (HTTP/3 code name). */
   streamError(code: number): void;
 }
@@ -370,7 +374,10 @@ async function writeResponse(
         chunk = await reader.read();
       } catch {
         // The body's source failed: the client must not take the cut-off body as complete.
-        context.connectionError(new H3Error(H3Code.INTERNAL_ERROR, "response body failed"));
+        context.connectionError(
+          new H3Error(H3Code.INTERNAL_ERROR, "response body failed"),
+          writer,
+        );
         return false;
       }
       if (chunk.done) break;

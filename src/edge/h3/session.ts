@@ -165,12 +165,17 @@ export class H3Session {
    * same turn as the stream writes before it (the peer saw a reset, or nothing until its idle
    * timeout, instead of the code).
    */
-  fail(error: H3Error): void {
+  fail(error: H3Error, keep?: object): void {
     if (this.#closed || this.#failing) return;
     this.#failing = true;
     this.#options.onError(error.code, "connection");
     const reason = error.message.slice(0, 100);
-    setTimeout(() => this.close(error.code, reason), ERROR_CLOSE_DELAY_MS);
+    // `keep` (a response stream cut short) is held by this timer until the close: collected
+    // earlier, the runtime would end it with FIN, as if complete.
+    setTimeout(() => {
+      void keep;
+      this.close(error.code, reason);
+    }, ERROR_CLOSE_DELAY_MS);
   }
 
   async #acceptRequests(): Promise<void> {
@@ -218,7 +223,7 @@ export class H3Session {
       handler: options.handler,
       refusal: options.refusal,
       failure: options.failure,
-      connectionError: (error) => this.fail(error),
+      connectionError: (error, keep) => this.fail(error, keep),
       streamError: (code) => options.onError(code, "stream"),
     };
   }
