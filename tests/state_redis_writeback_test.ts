@@ -1,8 +1,9 @@
 /**
  * The shared key tier's write-back, driven directly against a real `redis-server`: two secret
- * stores (two instances' worth) on one Redis, which restarts empty. The store that added a key
- * at run time writes it back; a store holding only a copy does not (the key may have been
- * removed elsewhere meanwhile); a value written since the restart is never replaced.
+ * stores (two instances' worth) on one Redis, which restarts with its data, is flushed, then
+ * restarts empty. Only lost data is written back: a key Redis confirmed at most 5 s before the
+ * loss; not an older copy (the key may have been removed elsewhere meanwhile); never over a
+ * value written since.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { SecretStore } from "../src/secrets/mod.ts";
@@ -35,32 +36,55 @@ async function writtenBack(store: SecretStore, what: string): Promise<void> {
   throw new Error(`${what}: no write-back round went through`);
 }
 
-Deno.test("write-back after a restart: the adder restores its keys, never over a newer value; a copy's holder does not", async () => {
+/** Polls until `tier`'s connection is seen closed. */
+async function disconnected(tier: RedisKeyStore): Promise<void> {
+  const until = Date.now() + 20_000;
+  while (tier.ready) {
+    if (Date.now() > until) throw new Error("the Redis connection was not seen closed in 20 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("write-back after Redis lost its data: keys confirmed within the hold come back, never over a newer value; older copies and surviving data are left alone", async () => {
   await loadRedisDriver();
   const dir = await scratchDir();
   // Persistent first (a restart keeps the data), then restarted empty.
   let redis = await startRedis({ dir });
   const port = redis.port;
-  const restart = async (options: { dir?: string }) => {
+  const restart = async (options: { dir?: string; downForMs?: number }) => {
     redis.process.kill("SIGKILL");
     await withTimeout(redis.process.status, 5_000, "redis-server to exit");
-    redis = await startRedis({ port, ...options });
+    if (options.downForMs) {
+      // Once both stores saw the connection close, the outage lasts this long on their clock.
+      await disconnected(tierA);
+      await disconnected(tierB);
+      clock += options.downForMs;
+      // Real time too, for the clients' reconnection attempts (after 200 and 400 ms) to fail.
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    redis = await startRedis({ port, dir: options.dir });
   };
+  // Both stores run on one clock the test moves: "confirmed within 5 s of the loss" is exact.
+  let clock = 1_000_000;
+  const now = () => clock;
   // One connection per URL per process: the second "instance" spells it another way.
   const tierA = new RedisKeyStore(`redis://127.0.0.1:${port}`, AES_KEY);
   const tierB = new RedisKeyStore(`redis://127.0.0.1:${port}/0`, AES_KEY);
-  const a = new SecretStore({ defaultTtlSecs: 300, sweepIntervalMs: 0, shared: tierA });
-  const b = new SecretStore({ defaultTtlSecs: 300, sweepIntervalMs: 0, shared: tierB });
+  const a = new SecretStore({ defaultTtlSecs: 300, sweepIntervalMs: 0, now, shared: tierA });
+  const b = new SecretStore({ defaultTtlSecs: 300, sweepIntervalMs: 0, now, shared: tierB });
   const redisKey = (n: number) => `sprox:key:${id(n)}`;
-  try {
+  const bothWrittenBack = async () => {
     await connected(tierA);
     await connected(tierB);
+    await writtenBack(a, "A's write-back");
+    await writtenBack(b, "B's write-back");
+  };
+  try {
     // Each store learns the server's run at its first ready connection.
-    await writtenBack(a, "A's first write-back");
-    await writtenBack(b, "B's first write-back");
+    await bothWrittenBack();
 
-    // A adds 1 and 2; B copies 1 (a lookup) and adds 3 itself.
-    for (const n of [1, 2]) {
+    // A adds 1, 2, 4 and 5; B copies 1 (a lookup) and adds 3 itself.
+    for (const n of [1, 2, 4, 5]) {
       a.set(id(n), bytes(n), { ttlSecs: 600, source: "runtime" });
       assertEquals(await a.shared!.put(id(n), bytes(n), 600), { ok: true, existed: false });
     }
@@ -69,33 +93,42 @@ Deno.test("write-back after a restart: the adder restores its keys, never over a
     b.set(id(3), bytes(3), { ttlSecs: 600, source: "runtime" });
     assertEquals(await b.shared!.put(id(3), bytes(3), 600), { ok: true, existed: false });
 
-    // Someone replaced 2; Redis restarts with its data: A's restore (a new run_id) keeps it.
-    await redisCall(port, "SET", redisKey(2), "v1.written-after", "PX", "600000");
+    // Redis restarts with its data: the key set's generation survives and nothing is written
+    // back, so a key removed meanwhile (5, by hand here) stays removed.
+    await redisCall(port, "DEL", redisKey(5));
     await restart({ dir });
-    await connected(tierA);
-    await writtenBack(a, "A's write-back");
-    assertEquals(await redisCall(port, "GET", redisKey(2)), "v1.written-after");
+    await bothWrittenBack();
+    assertEquals(await redisCall(port, "EXISTS", redisKey(5)), 0);
 
-    // Redis restarts empty: A writes back what it added (with the lifetime left).
-    await restart({});
-    await connected(tierA);
-    await writtenBack(a, "A's write-back");
+    // 6 s later 1, 2 and 3 are looked up again (keys in use), 4 is not. Redis loses its data on
+    // the live connection (a flush) and 2 is written anew: 1 and 3 come back with the lifetime
+    // they have left, 2 keeps the value written since, and 4 (confirmed 6 s before the loss)
+    // does not come back: it may have been removed elsewhere meanwhile.
+    clock += 6_000;
+    for (const n of [1, 2]) assertEquals(await a.shared!.fetch(id(n)), bytes(n));
+    assertEquals(await b.shared!.fetch(id(3)), bytes(3));
+    await redisCall(port, "FLUSHALL");
+    await redisCall(port, "SET", redisKey(2), "v1.written-after", "PX", "600000");
+    await bothWrittenBack();
     const one = await tierA.get(id(1));
     assertEquals(one?.value, bytes(1));
     assert(one!.ttlMs > 590_000 && one!.ttlMs <= 600_000, `ttl ${one!.ttlMs}`);
-    assertEquals((await tierA.get(id(2)))?.value, bytes(2));
-    await connected(tierB);
-    await writtenBack(b, "B's write-back");
+    assertEquals(await redisCall(port, "GET", redisKey(2)), "v1.written-after");
     assertEquals((await tierB.get(id(3)))?.value, bytes(3));
+    assertEquals(await redisCall(port, "EXISTS", redisKey(4)), 0);
 
-    // A is gone; Redis restarts empty: B restores its own key 3, not its copy of A's 1.
-    a.dispose();
-    await restart({});
-    await connected(tierB);
-    await writtenBack(b, "B's write-back");
+    // 6 s later only 3 is looked up again. Redis restarts empty after 10 s down: 3 comes back
+    // (confirmed when the connection was lost, however long the outage); 1, last confirmed 6 s
+    // before the loss, does not.
+    clock += 6_000;
+    assertEquals(await b.shared!.fetch(id(3)), bytes(3));
+    await restart({ downForMs: 10_000 });
+    await bothWrittenBack();
     assertEquals((await tierB.get(id(3)))?.value, bytes(3));
     assertEquals(await redisCall(port, "EXISTS", redisKey(1)), 0);
     assertEquals(await redisCall(port, "EXISTS", redisKey(2)), 0);
+    // Both still serve their copies of 1: held, just not written back.
+    assertEquals(a.get(id(1)), bytes(1));
   } finally {
     a.dispose();
     b.dispose();

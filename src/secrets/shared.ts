@@ -16,11 +16,14 @@
  *   Redis answers again.
  * - **Write-back.** When the connection is ready again (and every second while a write-back is
  *   owed and the connection is up), the changes made here while Redis failed are written to
- *   it: keys added here (with the lifetime they have left), then removals. When Redis
- *   restarted meanwhile (a new `run_id`), it may have lost every key: each key added at run
- *   time that this instance holds is written back too, only where Redis holds nothing for it
- *   (`SET … NX`), so a value written since the restart wins. (Copies of keys added on other
- *   instances are left to those.) Lookups answer from the local copies while a write-back runs.
+ *   it: keys added here (with the lifetime they have left), then removals.
+ * - **Lost data.** Redis keeps a random generation of the key set (`sprox:keyset`); a new one
+ *   means it lost its data (a restart without persistence, a flush; a restart with its data
+ *   keeps the generation, and nothing below happens). Then each shared key this instance holds
+ *   that Redis confirmed at most {@linkcode SHARED_HOLD_SECS} before the loss (the keys in use)
+ *   is written back too, only where Redis holds nothing for it (`SET … NX`), so a value written
+ *   since wins. An older copy may be of a key removed elsewhere since; it is not brought back.
+ *   Lookups answer from the local copies while a write-back runs.
  * @module
  */
 import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
@@ -57,8 +60,10 @@ export interface SharedKeyTier {
   readonly ready: boolean;
   /** Calls `listener` each time the connection becomes ready; returns the unsubscribe. */
   onReady(listener: () => void): () => void;
-  /** An identifier of the server's run: a new one means it restarted (and may have lost keys). */
-  runId(): Promise<string>;
+  /** Calls `listener` each time the connection closes; returns the unsubscribe. */
+  onClose(listener: () => void): () => void;
+  /** The generation of the shared key set: a new one means the tier lost its data since. */
+  generation(): Promise<string>;
   close(): void;
 }
 
@@ -90,14 +95,16 @@ export class SharedKeys {
   #localOnly = new Set<string>();
   /** Keys removed here while Redis failed: still to be removed from Redis. */
   #pendingRemovals = new Set<string>();
-  /** The `run_id` of the Redis server at the last complete write-back. */
-  #runId: string | undefined;
+  /** The key set generation Redis had at the last complete write-back. */
+  #generation: string | undefined;
   /** The write-back in progress; lookups answer locally meanwhile. */
   #writing: Promise<boolean> | undefined;
   /** What write-back rounds did since the last one that went through. */
-  #written = { added: 0, removed: 0, restored: 0, restarted: false };
+  #written = { added: 0, removed: 0, restored: 0, emptied: false };
   #writeAgain = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Store-clock milliseconds at which the connection was last lost. */
+  #lostAt: number | undefined;
   #unsubscribe: () => void;
   #closed = false;
   #loggedAt = -Infinity;
@@ -105,7 +112,21 @@ export class SharedKeys {
   constructor(store: HeldKeys, tier: SharedKeyTier) {
     this.#store = store;
     this.#tier = tier;
-    this.#unsubscribe = tier.onReady(() => void this.writeBack());
+    // The loss is the first close after a ready connection (each failed reconnection closes
+    // again).
+    let connected = tier.ready;
+    const stopReady = tier.onReady(() => {
+      connected = true;
+      void this.writeBack();
+    });
+    const stopClose = tier.onClose(() => {
+      if (connected) this.#lostAt = this.#store.now();
+      connected = false;
+    });
+    this.#unsubscribe = () => {
+      stopReady();
+      stopClose();
+    };
     // Already connected (another store opened the connection): learn the server's run now.
     if (tier.ready) void this.writeBack();
   }
@@ -186,9 +207,12 @@ export class SharedKeys {
     // Counted across rounds until one goes through: a round cut short reports in the next.
     const done = this.#written;
     try {
-      const runId = await this.#tier.runId();
-      const restarted = this.#runId !== undefined && runId !== this.#runId;
-      done.restarted ||= restarted;
+      const generation = await this.#tier.generation();
+      const emptied = this.#generation !== undefined && generation !== this.#generation;
+      done.emptied ||= emptied;
+      // When the keys were lost: at the connection's loss if there was one since the last
+      // round, else now (a flush on a live connection).
+      const lostAt = this.#lostAt ?? this.#store.now();
       for (const id of [...this.#localOnly]) {
         const info = this.#store.info(id);
         const value = info?.source === "runtime" ? this.#store.get(id) : undefined;
@@ -208,34 +232,35 @@ export class SharedKeys {
         if (!this.#store.info(id) && await this.#tier.delete(id)) done.removed++;
         this.#pendingRemovals.delete(id);
       }
-      if (restarted) {
+      if (emptied) {
         for (const info of this.#store.list()) {
-          // Copies of keys added elsewhere are their adders' to restore: a copy written back
-          // here could bring back a key another instance removed meanwhile.
-          if (info.source !== "runtime") continue;
+          if (!this.#restorable(info, lostAt)) continue;
           const value = this.#store.get(info.id);
           if (!value) continue;
           try {
             const ttlSecs = this.#secondsLeft(info.expiresAt);
-            if (await this.#tier.putIfAbsent(info.id, value, ttlSecs)) done.restored++;
+            if (await this.#tier.putIfAbsent(info.id, value, ttlSecs)) {
+              done.restored++;
+              this.#checked.set(info.id, this.#store.now());
+            }
           } finally {
             value.fill(0);
           }
-          this.#checked.set(info.id, this.#store.now());
         }
       }
       // Only once everything above went through: a round cut short repeats the restore.
-      this.#runId = runId;
+      this.#generation = generation;
+      this.#lostAt = undefined;
       if (done.added + done.removed + done.restored > 0) {
         const { added, removed, restored } = done;
         log("info", "shared keys written back to Redis", {
           added,
           removed,
           restored,
-          redis_restarted: done.restarted,
+          redis_emptied: done.emptied,
         });
       }
-      this.#written = { added: 0, removed: 0, restored: 0, restarted: false };
+      this.#written = { added: 0, removed: 0, restored: 0, emptied: false };
       return true;
     } catch (error) {
       // A store closed meanwhile (a reload, shutdown) owes nothing more.
@@ -244,6 +269,18 @@ export class SharedKeys {
       this.#retryLater();
       return false;
     }
+  }
+
+  /**
+   * Whether a held copy may be written back to a Redis that lost its data: a shared key (not
+   * local-only: those are written anyway) that Redis confirmed at most
+   * {@linkcode SHARED_HOLD_SECS} before the loss (`lostAt`). Within that bound a removal elsewhere was not yet seen here either
+   * (the same bound as everywhere else); past it, the key may have been removed since.
+   */
+  #restorable(info: { readonly id: string; readonly source: string }, lostAt: number): boolean {
+    if (!SHARED_SOURCES.has(info.source) || this.#localOnly.has(info.id)) return false;
+    const checked = this.#checked.get(info.id);
+    return checked !== undefined && lostAt - checked <= SHARED_HOLD_SECS * 1000;
   }
 
   /** Seconds from now to `expiresAt` (store clock); `Infinity` stays. */
@@ -259,7 +296,7 @@ export class SharedKeys {
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       const owed = this.#localOnly.size > 0 || this.#pendingRemovals.size > 0 ||
-        this.#runId === undefined;
+        this.#generation === undefined;
       if (owed && this.#tier.ready) void this.writeBack();
     }, WRITE_BACK_RETRY_MS);
     // A pending write-back never keeps the process alive (validate, shutdown).
@@ -345,7 +382,8 @@ export class SharedKeys {
   adopt(previous: SharedKeys): void {
     for (const id of previous.#localOnly) this.#localOnly.add(id);
     for (const id of previous.#pendingRemovals) this.#pendingRemovals.add(id);
-    this.#runId ??= previous.#runId;
+    this.#generation ??= previous.#generation;
+    this.#lostAt ??= previous.#lostAt;
     if (this.#localOnly.size > 0 || this.#pendingRemovals.size > 0) this.#retryLater();
     for (const [id, at] of previous.#checked) {
       if (!this.#checked.has(id)) this.#checked.set(id, at);

@@ -17,6 +17,9 @@ import { leaseRedisClient, type RedisLease } from "./redis.ts";
 /** Prefix of the secret entries in Redis (`sprox:key:clearkey:<hex kid>`). */
 export const REDIS_KEY_PREFIX = "sprox:key:";
 
+/** The shared key set's generation (see {@linkcode RedisKeyStore.generation}). */
+export const REDIS_GENERATION_KEY = "sprox:keyset";
+
 /** At most one "unreadable" warning per this many milliseconds. */
 const UNREADABLE_LOG_INTERVAL_MS = 10_000;
 
@@ -132,15 +135,31 @@ export class RedisKeyStore {
     };
   }
 
+  /** Calls `listener` each time the connection closes; returns the function that unsubscribes it. */
+  onClose(listener: () => void): () => void {
+    this.#client.on("close", listener);
+    return () => {
+      this.#client.off("close", listener);
+    };
+  }
+
   /**
-   * The server's `run_id` (`INFO server`): a new one means Redis restarted since, and may have
-   * lost what it held (a server without persistence loses everything).
+   * The generation of the shared key set: a random value kept in Redis under
+   * {@linkcode REDIS_GENERATION_KEY} (no TTL), created by the first instance that finds it
+   * missing (one round trip: `SET … NX`, then `GET`). A new value means Redis lost its data since
+   * (a restart without persistence, a flush); a Redis restarted with its data keeps it.
    */
-  async runId(): Promise<string> {
-    const info = await this.#client.info("server");
-    const match = /^run_id:([0-9a-f]+)/m.exec(info);
-    if (!match) throw new Error("INFO server has no run_id");
-    return match[1];
+  async generation(): Promise<string> {
+    const replies = await this.#client.multi()
+      .set(REDIS_GENERATION_KEY, crypto.randomUUID(), "NX")
+      .get(REDIS_GENERATION_KEY)
+      .exec();
+    if (!replies) throw new Error("Redis aborted the transaction");
+    const [[setError], [getError, value]] = replies;
+    if (setError) throw setError;
+    if (getError) throw getError;
+    if (typeof value !== "string") throw new Error("the key set generation is missing");
+    return value;
   }
 
   /** Removes `id`; true when Redis held it. */
