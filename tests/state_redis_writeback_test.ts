@@ -127,6 +127,15 @@ Deno.test("write-back after Redis lost its data: keys confirmed within the hold 
     assertEquals((await tierB.get(id(3)))?.value, bytes(3));
     assertEquals(await redisCall(port, "EXISTS", redisKey(1)), 0);
     assertEquals(await redisCall(port, "EXISTS", redisKey(2)), 0);
+    // B removes 3 (its removal leaves a mark for 60 s), then the key set is seen as lost (its
+    // generation removed by hand): A's fresh copy of 3 is not written back over the removal.
+    assertEquals(await a.shared!.fetch(id(3)), bytes(3));
+    assertEquals(b.delete(id(3)), true);
+    assertEquals(await b.shared!.delete(id(3), true), { ok: true, existed: true });
+    await redisCall(port, "DEL", "sprox:keyset");
+    await writtenBack(a, "A's write-back");
+    assertEquals(await redisCall(port, "EXISTS", redisKey(3)), 0);
+
     // Both still serve their copies of 1: held, just not written back.
     assertEquals(a.get(id(1)), bytes(1));
   } finally {

@@ -21,8 +21,8 @@
  *   means it lost its data (a restart without persistence, a flush; a restart with its data
  *   keeps the generation, and nothing below happens). Then each shared key this instance holds
  *   that Redis confirmed at most {@linkcode SHARED_HOLD_SECS} before the loss (the keys in use)
- *   is written back too, only where Redis holds nothing for it (`SET … NX`), so a value written
- *   since wins. An older copy may be of a key removed elsewhere since; it is not brought back.
+ *   is written back too, only where Redis holds nothing for it (`SET … NX`) and nothing was
+ *   removed in the last minute, so a value written or removed since wins. An older copy may be of a key removed elsewhere since; it is not brought back.
  *   Lookups answer from the local copies while a write-back runs.
  * @module
  */

@@ -20,6 +20,28 @@ export const REDIS_KEY_PREFIX = "sprox:key:";
 /** The shared key set's generation (see {@linkcode RedisKeyStore.generation}). */
 export const REDIS_GENERATION_KEY = "sprox:keyset";
 
+/** Prefix of the marks of recent removals (`sprox:removed:clearkey:<hex kid>`). */
+export const REDIS_REMOVED_PREFIX = "sprox:removed:";
+
+/**
+ * How long a removal's mark lasts: longer than any instance takes to reconnect and write back
+ * after an outage (its reconnection backoff tops at 2 s).
+ */
+export const REMOVAL_MARK_MS = 60_000;
+
+/** KEYS[1] the entry, KEYS[2] its removal mark; ARGV sealed value, TTL in ms ("" for none). */
+const PUT_IF_ABSENT_SCRIPT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local ok
+if ARGV[2] == '' then
+  ok = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+else
+  ok = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+end
+if ok then return 1 end
+return 0
+`;
+
 /** At most one "unreadable" warning per this many milliseconds. */
 const UNREADABLE_LOG_INTERVAL_MS = 10_000;
 
@@ -107,16 +129,23 @@ export class RedisKeyStore {
   }
 
   /**
-   * Stores `value` sealed under `id` for `ttlSecs` only when Redis holds nothing under `id`
-   * (`SET … NX`); true when written.
+   * Stores `value` sealed under `id` for `ttlSecs` only when Redis holds nothing under `id` and
+   * `id` was not removed in the last {@linkcode REMOVAL_MARK_MS} (one script, run atomically);
+   * true when written. A write-back of a copy thus never undoes a removal another instance made
+   * just before it.
    */
   async putIfAbsent(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean> {
     const sealed = await sealValue(await this.#key, id, value);
-    const key = REDIS_KEY_PREFIX + id;
-    const reply = Number.isFinite(ttlSecs)
-      ? await this.#client.set(key, sealed, "PX", Math.max(1, Math.ceil(ttlSecs * 1000)), "NX")
-      : await this.#client.set(key, sealed, "NX");
-    return reply === "OK";
+    const ttl = Number.isFinite(ttlSecs) ? String(Math.max(1, Math.ceil(ttlSecs * 1000))) : "";
+    const written = await this.#client.eval(
+      PUT_IF_ABSENT_SCRIPT,
+      2,
+      REDIS_KEY_PREFIX + id,
+      REDIS_REMOVED_PREFIX + id,
+      sealed,
+      ttl,
+    );
+    return written === 1;
   }
 
   /** Whether the connection is up and commands can be sent now. */
@@ -164,7 +193,16 @@ export class RedisKeyStore {
 
   /** Removes `id`; true when Redis held it. */
   async delete(id: string): Promise<boolean> {
-    return (await this.#client.del(REDIS_KEY_PREFIX + id)) > 0;
+    // One round trip: the removal, and its mark for REMOVAL_MARK_MS (see `putIfAbsent`).
+    const replies = await this.#client.multi()
+      .del(REDIS_KEY_PREFIX + id)
+      .set(REDIS_REMOVED_PREFIX + id, "1", "PX", REMOVAL_MARK_MS)
+      .exec();
+    if (!replies) throw new Error("Redis aborted the transaction");
+    const [[deleteError, count], [markError]] = replies;
+    if (deleteError) throw deleteError;
+    if (markError) throw markError;
+    return (count as number) > 0;
   }
 
   /**
