@@ -136,6 +136,20 @@ Deno.test("write-back after Redis lost its data: keys confirmed within the hold 
     await writtenBack(a, "A's write-back");
     assertEquals(await redisCall(port, "EXISTS", redisKey(3)), 0);
 
+    // A round cut short (Redis paused past the 50 ms command timeout, its data lost just
+    // before) runs again by itself a second later, and restores.
+    a.set(id(7), bytes(7), { ttlSecs: 600, source: "runtime" });
+    assertEquals(await a.shared!.put(id(7), bytes(7), 600), { ok: true, existed: false });
+    await redisCall(port, "FLUSHALL");
+    await redisCall(port, "CLIENT", "PAUSE", "300", "ALL");
+    assertEquals(await withTimeout(a.shared!.writeBack(), 5_000, "the paused round"), false);
+    const until = Date.now() + 20_000;
+    while ((await redisCall(port, "EXISTS", redisKey(7))) !== 1) {
+      if (Date.now() > until) throw new Error("the cut round was not run again within 20 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals((await tierA.get(id(7)))?.value, bytes(7));
+
     // Both still serve their copies of 1: held, just not written back.
     assertEquals(a.get(id(1)), bytes(1));
   } finally {

@@ -290,14 +290,14 @@ export class SharedKeys {
       : Math.max(0.001, (expiresAt - this.#store.now()) / 1000);
   }
 
-  /** Runs a write-back soon when one is owed and the connection is up (else on the next ready). */
+  /** After a failure: a write-back round a second later if the connection is up (else at ready). */
   #retryLater(): void {
     if (this.#retry !== undefined || this.#closed) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      const owed = this.#localOnly.size > 0 || this.#pendingRemovals.size > 0 ||
-        this.#generation === undefined;
-      if (owed && this.#tier.ready) void this.writeBack();
+      // Armed by a failure only (a change Redis did not take, a round cut short, which may
+      // have been a restore after lost data): the next round, or the next ready connection.
+      if (this.#tier.ready) void this.writeBack();
     }, WRITE_BACK_RETRY_MS);
     // A pending write-back never keeps the process alive (validate, shutdown).
     Deno.unrefTimer(this.#retry);
