@@ -4,7 +4,9 @@
  * through the admin API is served by the other's license endpoint and listed by its `/keys`;
  * a removal and a TTL reach the other instance; Redis holds only sealed values, bound to their
  * key id; another AES_KEY reads nothing; when Redis stops, keys held locally and keys of the
- * configuration are still served and `sprox_state_key_fallback_total` counts the failures.
+ * configuration are still served and `sprox_state_key_fallback_total` counts the failures;
+ * changes made while Redis was down are written back when it answers, and a Redis that lost its
+ * data gets back the keys in use (not a key idle past the 5 s hold, not a removed one).
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
@@ -406,7 +408,7 @@ Deno.test("shared keys: state.redis_url without AES_KEY warns at validation and 
   }
 });
 
-Deno.test("shared keys: changes made while Redis is down are written back; a restarted Redis gets its keys again", async () => {
+Deno.test("shared keys: changes made while Redis is down are written back; a Redis that lost its data gets the keys in use again", async () => {
   const dir = await scratchDir();
   let redis: { port: number; process: Deno.ChildProcess } | undefined = await startRedis({ dir });
   const port = redis.port;

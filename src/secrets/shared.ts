@@ -14,16 +14,17 @@
  *   at most once per 10 s. A key added while Redis fails stays local to this instance (never
  *   dropped by a later check), and a key removed here while Redis fails stays in Redis, until
  *   Redis answers again.
- * - **Write-back.** When the connection is ready again (and every second while a write-back is
- *   owed and the connection is up), the changes made here while Redis failed are written to
- *   it: keys added here (with the lifetime they have left), then removals.
+ * - **Write-back.** When the connection is ready again (and a second after any failed attempt
+ *   while it is up), the changes made here while Redis failed are written to it: keys added
+ *   here (with the lifetime they have left), then removals.
  * - **Lost data.** Redis keeps a random generation of the key set (`sprox:keyset`); a new one
  *   means it lost its data (a restart without persistence, a flush; a restart with its data
  *   keeps the generation, and nothing below happens). Then each shared key this instance holds
  *   that Redis confirmed at most {@linkcode SHARED_HOLD_SECS} before the loss (the keys in use)
  *   is written back too, only where Redis holds nothing for it (`SET … NX`) and nothing was
- *   removed in the last minute, so a value written or removed since wins. An older copy may be of a key removed elsewhere since; it is not brought back.
- *   Lookups answer from the local copies while a write-back runs.
+ *   removed in the last minute, so a value written or removed since wins. An older copy may
+ *   be of a key removed elsewhere since; it is not brought back. Lookups answer from the local
+ *   copies while a write-back runs.
  * @module
  */
 import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
@@ -127,7 +128,7 @@ export class SharedKeys {
       stopReady();
       stopClose();
     };
-    // Already connected (another store opened the connection): learn the server's run now.
+    // Already connected (another store opened the connection): learn the generation now.
     if (tier.ready) void this.writeBack();
   }
 
@@ -182,7 +183,7 @@ export class SharedKeys {
 
   /**
    * Writes the changes made here while Redis failed back to it (see the module notes); runs on
-   * every ready connection and, while one is owed, every {@linkcode WRITE_BACK_RETRY_MS}.
+   * every ready connection and {@linkcode WRITE_BACK_RETRY_MS} after a failure.
    * Resolves true when a round went through; false when it failed (counted as `resync`, and
    * retried) or the store is closed.
    */
@@ -274,8 +275,9 @@ export class SharedKeys {
   /**
    * Whether a held copy may be written back to a Redis that lost its data: a shared key (not
    * local-only: those are written anyway) that Redis confirmed at most
-   * {@linkcode SHARED_HOLD_SECS} before the loss (`lostAt`). Within that bound a removal elsewhere was not yet seen here either
-   * (the same bound as everywhere else); past it, the key may have been removed since.
+   * {@linkcode SHARED_HOLD_SECS} before the loss (`lostAt`). Within that bound a removal
+   * elsewhere was not yet seen here either (the same bound as everywhere else); past it, the
+   * key may have been removed since.
    */
   #restorable(info: { readonly id: string; readonly source: string }, lostAt: number): boolean {
     if (!SHARED_SOURCES.has(info.source) || this.#localOnly.has(info.id)) return false;

@@ -68,6 +68,23 @@ function matchPrefix(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`) + "*";
 }
 
+/**
+ * The values of a transaction's replies (`MULTI … EXEC`, as ioredis answers it); throws when
+ * Redis aborted it or a command in it failed.
+ */
+function transactionValues(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error("Redis aborted the transaction");
+  return replies.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
+
+/** A lifetime in seconds as `SET … PX` milliseconds (at least 1). */
+function pxOf(ttlSecs: number): number {
+  return Math.max(1, Math.ceil(ttlSecs * 1000));
+}
+
 function ttlOf(pttl: unknown): number {
   return typeof pttl === "number" && pttl >= 0 ? pttl : Infinity;
 }
@@ -106,7 +123,7 @@ export class RedisKeyStore {
     const sealed = await sealValue(await this.#key, id, value);
     const key = REDIS_KEY_PREFIX + id;
     const previous = Number.isFinite(ttlSecs)
-      ? await this.#client.set(key, sealed, "PX", Math.max(1, Math.ceil(ttlSecs * 1000)), "GET")
+      ? await this.#client.set(key, sealed, "PX", pxOf(ttlSecs), "GET")
       : await this.#client.set(key, sealed, "GET");
     return previous !== null;
   }
@@ -114,11 +131,7 @@ export class RedisKeyStore {
   /** The value of `id` and its remaining TTL (one round trip); `undefined` when absent or unreadable. */
   async get(id: string): Promise<SharedKeyEntry | undefined> {
     const key = REDIS_KEY_PREFIX + id;
-    const replies = await this.#client.multi().get(key).pttl(key).exec();
-    if (!replies) throw new Error("Redis aborted the transaction");
-    const [[getError, sealed], [ttlError, pttl]] = replies;
-    if (getError) throw getError;
-    if (ttlError) throw ttlError;
+    const [sealed, pttl] = transactionValues(await this.#client.multi().get(key).pttl(key).exec());
     if (typeof sealed !== "string") return undefined;
     const value = await openValue(await this.#key, id, sealed);
     if (!value) {
@@ -136,7 +149,7 @@ export class RedisKeyStore {
    */
   async putIfAbsent(id: string, value: Uint8Array, ttlSecs: number): Promise<boolean> {
     const sealed = await sealValue(await this.#key, id, value);
-    const ttl = Number.isFinite(ttlSecs) ? String(Math.max(1, Math.ceil(ttlSecs * 1000))) : "";
+    const ttl = Number.isFinite(ttlSecs) ? String(pxOf(ttlSecs)) : "";
     const written = await this.#client.eval(
       PUT_IF_ABSENT_SCRIPT,
       2,
@@ -179,14 +192,12 @@ export class RedisKeyStore {
    * (a restart without persistence, a flush); a Redis restarted with its data keeps it.
    */
   async generation(): Promise<string> {
-    const replies = await this.#client.multi()
-      .set(REDIS_GENERATION_KEY, crypto.randomUUID(), "NX")
-      .get(REDIS_GENERATION_KEY)
-      .exec();
-    if (!replies) throw new Error("Redis aborted the transaction");
-    const [[setError], [getError, value]] = replies;
-    if (setError) throw setError;
-    if (getError) throw getError;
+    const [, value] = transactionValues(
+      await this.#client.multi()
+        .set(REDIS_GENERATION_KEY, crypto.randomUUID(), "NX")
+        .get(REDIS_GENERATION_KEY)
+        .exec(),
+    );
     if (typeof value !== "string") throw new Error("the key set generation is missing");
     return value;
   }
@@ -194,14 +205,12 @@ export class RedisKeyStore {
   /** Removes `id`; true when Redis held it. */
   async delete(id: string): Promise<boolean> {
     // One round trip: the removal, and its mark for REMOVAL_MARK_MS (see `putIfAbsent`).
-    const replies = await this.#client.multi()
-      .del(REDIS_KEY_PREFIX + id)
-      .set(REDIS_REMOVED_PREFIX + id, "1", "PX", REMOVAL_MARK_MS)
-      .exec();
-    if (!replies) throw new Error("Redis aborted the transaction");
-    const [[deleteError, count], [markError]] = replies;
-    if (deleteError) throw deleteError;
-    if (markError) throw markError;
+    const [count] = transactionValues(
+      await this.#client.multi()
+        .del(REDIS_KEY_PREFIX + id)
+        .set(REDIS_REMOVED_PREFIX + id, "1", "PX", REMOVAL_MARK_MS)
+        .exec(),
+    );
     return (count as number) > 0;
   }
 
