@@ -6,7 +6,8 @@
  * key id; another AES_KEY reads nothing; when Redis stops, keys held locally and keys of the
  * configuration are still served and `sprox_state_key_fallback_total` counts the failures;
  * changes made while Redis was down are written back when it answers, and a Redis that lost its
- * data gets back the keys in use (not a key idle past the 5 s hold, not a removed one).
+ * data gets back the keys in use (not a key idle past the 5 s hold, not a removed one); with
+ * worker isolates, every isolate serves those changes until the first has written them back.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
@@ -39,8 +40,8 @@ function hex16(seed: number): string {
     .join("");
 }
 
-function config(port: number, adminPort: number, redisPort: number): string {
-  return `routes:
+function config(port: number, adminPort: number, redisPort: number, extra = ""): string {
+  return `${extra}routes:
   - id: edge
     listen: { host: "127.0.0.1", port: ${port} }
     host_patterns: ["edge.test"]
@@ -64,10 +65,14 @@ interface Instance {
   readonly process: SproxProcess;
 }
 
-async function startInstance(redisPort: number, aesKey: string): Promise<Instance> {
+async function startInstance(
+  redisPort: number,
+  aesKey: string,
+  extra = "",
+): Promise<Instance> {
   const port = freePort();
   const adminPort = freePort();
-  const process = await startSprox(config(port, adminPort, redisPort), {
+  const process = await startSprox(config(port, adminPort, redisPort, extra), {
     env: { AES_KEY: aesKey, SPROX_ADMIN_TOKEN: ADMIN_TOKEN },
   });
   await process.waitForLog((l) => l.msg === "admin API listening", 10_000);
@@ -504,6 +509,145 @@ Deno.test("shared keys: changes made while Redis is down are written back; a Red
   } finally {
     for (const instance of instances) await instance.process.stop().catch(() => {});
     if (redis) await stopRedis().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("shared keys with worker isolates: a key added and one removed while Redis failed are served as changed by every isolate until the first isolate has written them back", async () => {
+  const dir = await scratchDir();
+  let redis: { port: number; process: Deno.ChildProcess } | undefined = await startRedis({ dir });
+  const port = redis.port;
+  const call = (...args: string[]) => redisCall(port, ...args);
+  const instances: Instance[] = [];
+  try {
+    const a = await startInstance(port, AES_KEY, "server: { workers: 2 }\n");
+    instances.push(a);
+    await a.process.waitForLog((l) => l.msg === "worker isolates started", 10_000);
+    const [kidGone, keyGone] = [hex16(51), hex16(52)];
+    const [kidNew, keyNew] = [hex16(53), hex16(54)];
+    assertEquals((await putKey(a, kidGone, keyGone, 600)).body, {
+      kind: "clearkey",
+      id: kidGone,
+      kid: b64url(kidGone),
+      source: "runtime",
+      expires_in_secs: 600,
+      shared: true,
+    });
+    // The first isolate's write-backs will fail once Redis is back (the key set's generation
+    // is not a string any more), so the changes below stay owed while the worker reads Redis.
+    await call("DEL", "sprox:keyset");
+    await call("RPUSH", "sprox:keyset", "not-a-generation");
+
+    redis.process.kill("SIGKILL");
+    await withTimeout(redis.process.status, 5_000, "redis-server to exit");
+    redis = undefined;
+    assertEquals(
+      ((await putKey(a, kidNew, keyNew, 600)).body as { shared: boolean }).shared,
+      false,
+    );
+    assertEquals((await admin(a, "DELETE", `/admin/keys/clearkey/${kidGone}`)).body, {
+      removed: true,
+      shared: false,
+      warning: "shared state unreachable: changed on this instance only until Redis answers again",
+    });
+    const changedAt = Date.now();
+    const failedBefore = counter(await metrics(a), "resync");
+
+    // Back with its data: Redis still holds the removed key and not the new one.
+    redis = await startRedis({ port, dir });
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidGone}`), 1);
+    await eventually(
+      "both isolates connected to Redis again",
+      PROPAGATION_DEADLINE_MS,
+      async () => {
+        const clients = String(await call("CLIENT", "LIST")).trim().split("\n");
+        // Both isolates' connections, and this one's.
+        return clients.length >= 3;
+      },
+    );
+    await eventually("a failed write-back", PROPAGATION_DEADLINE_MS, async () => {
+      return counter(await metrics(a), "resync") > failedBefore;
+    });
+
+    // Past the 5 s a worker serves a change it was told of without asking Redis: from here on
+    // only the first isolate's owed keys keep it from taking Redis's word.
+    await new Promise((r) => setTimeout(r, Math.max(0, changedAt + 5_500 - Date.now())));
+    // Every isolate serves the new key and not the removed one (new connections, spread by
+    // the kernel, until the worker isolate answered three of them).
+    const servedBy = new Map<unknown, number>();
+    for (let i = 0; i < 200 && (servedBy.get(1) ?? 0) < 3; i++) {
+      const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+      try {
+        const response = await fetch(`http://127.0.0.1:${a.port}/keys/clearkey`, {
+          method: "POST",
+          body: JSON.stringify({ kids: [b64url(kidNew), b64url(kidGone)], type: "temporary" }),
+          client,
+          signal: deadline(),
+        });
+        assertEquals(response.status, 200);
+        assertEquals(await response.json(), licenseOf([kidNew, keyNew]));
+        const id = response.headers.get("x-request-id");
+        const line = await a.process.waitForLog(
+          (l) => l.msg === "request" && l.request_id === id,
+          5_000,
+        );
+        servedBy.set(line.worker, (servedBy.get(line.worker) ?? 0) + 1);
+      } finally {
+        client.close();
+      }
+    }
+    assertEquals((servedBy.get(1) ?? 0) >= 3, true, `served by ${[...servedBy]}`);
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidNew}`), 0);
+
+    // A reload in between: the new plans take over what is owed and who was told.
+    a.process.kill("SIGHUP");
+    await a.process.waitForLog((l) => l.msg === "config reloaded", 10_000);
+
+    // The generation mended: the next round writes both changes, and Redis speaks for them.
+    await call("DEL", "sprox:keyset");
+    const line = await a.process.waitForLog(
+      (l) => l.msg === "shared keys written back to Redis",
+      PROPAGATION_DEADLINE_MS,
+    );
+    assertEquals({ added: line.added, removed: line.removed }, { added: 1, removed: 1 });
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidGone}`), 0);
+    assertEquals(await call("EXISTS", `sprox:key:clearkey:${kidNew}`), 1);
+    assertEquals(await license(a, kidNew, kidGone), licenseOf([kidNew, keyNew]));
+    // Owed no more: removed in Redis (by another instance; by hand here), the new key is
+    // refused by every isolate within the 5 s bound.
+    await call("DEL", `sprox:key:clearkey:${kidNew}`);
+    await new Promise((r) => setTimeout(r, 5_500));
+    const served = new Set<unknown>();
+    for (let i = 0; i < 200 && served.size < 2; i++) {
+      const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+      try {
+        const response = await fetch(`http://127.0.0.1:${a.port}/keys/clearkey`, {
+          method: "POST",
+          body: JSON.stringify({ kids: [b64url(kidNew)], type: "temporary" }),
+          client,
+          signal: deadline(),
+        });
+        assertEquals(response.status, 200);
+        const answer = await response.json();
+        const id = response.headers.get("x-request-id");
+        const line = await a.process.waitForLog(
+          (l) => l.msg === "request" && l.request_id === id,
+          5_000,
+        );
+        assertEquals({ worker: line.worker, answer }, { worker: line.worker, answer: licenseOf() });
+        served.add(line.worker);
+      } finally {
+        client.close();
+      }
+    }
+    assertEquals([...served].sort(), [0, 1]);
+    for (const instance of instances.splice(0)) assertEquals(await instance.process.stop(), 0);
+  } finally {
+    for (const instance of instances) await instance.process.stop().catch(() => {});
+    if (redis) {
+      redis.process.kill("SIGKILL");
+      await redis.process.status;
+    }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

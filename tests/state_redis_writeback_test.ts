@@ -3,13 +3,15 @@
  * stores (two instances' worth) on one Redis, which restarts with its data, is flushed, then
  * restarts empty. Only lost data is written back: a key Redis confirmed at most 5 s before the
  * loss; not an older copy (the key may have been removed elsewhere meanwhile); never over a
- * value written since.
+ * value written since. And lookups never undo a change on its way to Redis: a write in
+ * flight, a removal owed since an outage, or (in a worker isolate's store) a change the first
+ * isolate told of or still owes.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { SecretStore } from "../src/secrets/mod.ts";
 import { loadRedisDriver, RedisKeyStore } from "../src/state/mod.ts";
 import { redisCall, startRedis } from "./_support/redis.ts";
-import { scratchDir, withTimeout } from "./_support/mod.ts";
+import { freePort, scratchDir, withTimeout } from "./_support/mod.ts";
 
 const AES_KEY = "3e".repeat(32);
 const id = (n: number) => `clearkey:${n.toString(16).padStart(32, "0")}`;
@@ -158,5 +160,151 @@ Deno.test("write-back after Redis lost its data: keys confirmed within the hold 
     redis.process.kill("SIGKILL");
     await redis.process.status;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("lookups never undo a change on its way to Redis: a replacement in flight, one made while Redis answered, a removal owed since an outage", async () => {
+  await loadRedisDriver();
+  const dir = await scratchDir();
+  let redis = await startRedis({ dir });
+  const port = redis.port;
+  let clock = 1_000_000;
+  const tier = new RedisKeyStore(`redis://127.0.0.1:${port}`, AES_KEY);
+  const a = new SecretStore({
+    defaultTtlSecs: 300,
+    sweepIntervalMs: 0,
+    now: () => clock,
+    shared: tier,
+  });
+  try {
+    await connected(tier);
+    await writtenBack(a, "the first round");
+    a.set(id(1), bytes(1), { ttlSecs: 600, source: "runtime" });
+    assertEquals(await a.shared!.put(id(1), bytes(1), 600), { ok: true, existed: false });
+
+    // Past the hold, a lookup asks Redis, except while a replacement made here is on its way:
+    // its value is served, and Redis ends with it.
+    clock += 6_000;
+    a.set(id(1), bytes(2), { ttlSecs: 600, source: "runtime" });
+    const put = a.shared!.put(id(1), bytes(2), 600);
+    assertEquals(await withTimeout(a.shared!.fetch(id(1)), 5_000, "lookup"), bytes(2));
+    assertEquals(await withTimeout(put, 5_000, "put"), { ok: true, existed: true });
+    assertEquals(a.get(id(1)), bytes(2));
+    assertEquals((await tier.get(id(1)))?.value, bytes(2));
+
+    // A lookup that asked Redis before a replacement: its older answer is not applied.
+    clock += 6_000;
+    const asked = a.shared!.fetch(id(1));
+    a.set(id(1), bytes(3), { ttlSecs: 600, source: "runtime" });
+    const replaced = a.shared!.put(id(1), bytes(3), 600);
+    assertEquals(await withTimeout(asked, 5_000, "lookup"), bytes(3));
+    assertEquals(await withTimeout(replaced, 5_000, "put"), { ok: true, existed: true });
+    assertEquals(a.get(id(1)), bytes(3));
+
+    // The same for a removal (whose round trip can end before the lookup has opened the value
+    // Redis sent): the key stays removed.
+    clock += 6_000;
+    const before = a.shared!.fetch(id(1));
+    assertEquals(a.delete(id(1)), true);
+    const removed = a.shared!.delete(id(1), true);
+    assertEquals(await withTimeout(before, 5_000, "lookup"), undefined);
+    assertEquals(await withTimeout(removed, 5_000, "delete"), { ok: true, existed: true });
+    assertEquals(a.info(id(1)), undefined);
+    a.set(id(1), bytes(3), { ttlSecs: 600, source: "runtime" });
+    assertEquals(await a.shared!.put(id(1), bytes(3), 600), { ok: true, existed: false });
+
+    // Removed while Redis is down: owed. Redis comes back with its data (still holding the
+    // key); a lookup sent the moment the connection is ready, before the write-back's removal,
+    // finds it removed, and so does Redis once written back.
+    redis.process.kill("SIGKILL");
+    await withTimeout(redis.process.status, 5_000, "redis-server to exit");
+    await disconnected(tier);
+    assertEquals(a.delete(id(1)), true);
+    assertEquals((await a.shared!.delete(id(1), true)).ok, false);
+    assertEquals(a.shared!.owed(), [id(1)]);
+    let looked: Promise<Uint8Array | undefined> | undefined;
+    const stop = tier.onReady(() => looked ??= a.shared!.fetch(id(1)));
+    redis = await startRedis({ port, dir });
+    await connected(tier);
+    stop();
+    assertEquals(await withTimeout(looked!, 5_000, "the lookup on reconnect"), undefined);
+    await writtenBack(a, "the removal's write-back");
+    assertEquals(await redisCall(port, "EXISTS", `sprox:key:${id(1)}`), 0);
+    assertEquals(a.shared!.owed(), []);
+    assertEquals(await a.shared!.fetch(id(1)), undefined);
+    assertEquals(a.info(id(1)), undefined);
+  } finally {
+    a.dispose();
+    redis.process.kill("SIGKILL");
+    await redis.process.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("a worker isolate's store follows the first isolate: changes it was told of and keys still owed are served as told, then Redis again", async () => {
+  await loadRedisDriver();
+  const redis = await startRedis();
+  let clock = 1_000_000;
+  const now = () => clock;
+  // The first isolate cannot reach Redis (nothing listens on its port); the worker can.
+  const first = new SecretStore({
+    defaultTtlSecs: 300,
+    sweepIntervalMs: 0,
+    now,
+    shared: new RedisKeyStore(`redis://127.0.0.1:${freePort()}`, AES_KEY),
+  });
+  const tier = new RedisKeyStore(`redis://127.0.0.1:${redis.port}`, AES_KEY);
+  const worker = new SecretStore({ defaultTtlSecs: 300, sweepIntervalMs: 0, now, shared: tier });
+  const owedSeen: string[][] = [];
+  // What the process does between isolates (`src/cli/fleet.ts`, `src/cli/worker.ts`).
+  const stopOwed = first.shared!.onOwedChange((ids) => {
+    owedSeen.push([...ids]);
+    worker.shared!.follow(ids);
+  });
+  const tell = (n: number, value: Uint8Array | null) => {
+    if (value === null) worker.delete(id(n));
+    else worker.set(id(n), value, { ttlSecs: 600, source: "runtime" });
+    worker.shared!.noteChange(id(n));
+  };
+  try {
+    await connected(tier);
+    // In Redis: 1 (the first isolate holds a copy) and 3.
+    for (const n of [1, 3]) await tier.put(id(n), bytes(n), 600);
+    first.set(id(1), bytes(1), { ttlSecs: 600, source: "shared" });
+    assertEquals(await worker.shared!.fetch(id(1)), bytes(1));
+
+    // The first isolate adds 2 and removes 1 while its Redis writes fail: both owed, the
+    // worker told of each.
+    first.set(id(2), bytes(2), { ttlSecs: 600, source: "runtime" });
+    tell(2, bytes(2));
+    assertEquals((await first.shared!.put(id(2), bytes(2), 600)).ok, false);
+    assertEquals(first.delete(id(1)), true);
+    tell(1, null);
+    assertEquals((await first.shared!.delete(id(1), true)).ok, false);
+    assertEquals(owedSeen, [[id(2)], [id(1), id(2)]]);
+
+    // Past the hold of the notes, the worker still serves 2 (Redis has not got it) and not 1
+    // (Redis still holds it).
+    clock += 6_000;
+    assertEquals(await worker.shared!.fetch(id(2)), bytes(2));
+    assertEquals(worker.shared!.isFresh(id(2)), true);
+    assertEquals(await worker.shared!.fetch(id(1)), undefined);
+
+    // A replacement of 3 the worker is told of is served for the hold, then Redis's value.
+    tell(3, bytes(4));
+    assertEquals(await worker.shared!.fetch(id(3)), bytes(4));
+    clock += 6_000;
+    assertEquals(await worker.shared!.fetch(id(3)), bytes(3));
+
+    // Nothing owed any more: Redis speaks for 2 again (it does not hold it: the copy goes).
+    worker.shared!.follow([]);
+    assertEquals(await worker.shared!.fetch(id(2)), undefined);
+    assertEquals(worker.info(id(2)), undefined);
+  } finally {
+    stopOwed();
+    first.dispose();
+    worker.dispose();
+    redis.process.kill("SIGKILL");
+    await redis.process.status;
   }
 });

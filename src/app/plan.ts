@@ -31,6 +31,8 @@ export interface Plan {
   readonly warnings: readonly ConfigIssue[];
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
   readonly routing: RoutingTable;
+  /** The routing table's health checks and the shared key tier's write-backs. */
+  readonly background: { activate(): void; deactivate(): void };
   readonly trustedProxies: readonly Cidr[];
   /** Rate limiter, CORS and the API credential. */
   readonly policy: PolicyPlan;
@@ -141,7 +143,16 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
   const cache = compileCache(config, previous?.cache);
   disposers.push(() => cache.dispose());
   const routing = compileRoutes(config, clients, previous?.routing);
-  disposers.unshift(() => routing.deactivate());
+  const background = {
+    activate() {
+      routing.activate();
+      secrets.shared?.activate();
+    },
+    deactivate() {
+      routing.deactivate();
+    },
+  };
+  disposers.unshift(() => background.deactivate());
   const policy = compilePolicy(config, previous?.policy);
   if (policy.shared) {
     const shared = policy.shared;
@@ -154,6 +165,7 @@ export function compilePlan(loaded: LoadedConfig, previous?: Plan): Plan {
     warnings: loaded.warnings,
     listeners: compileListeners(config),
     routing,
+    background,
     trustedProxies: compileTrustedProxies(config.client_ip.trusted_proxies),
     policy,
     secrets,

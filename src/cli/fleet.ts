@@ -125,6 +125,7 @@ export class Fleet {
     const notes = this.#runtimeKeys();
     send("keys", notes);
     for (const note of notes) note.value?.fill(0);
+    send("keys.owed", this.server.plan.secrets.shared?.owed() ?? []);
   }
 
   /** Copies keys added or removed at run time (admin API) to every worker isolate. */
@@ -132,13 +133,21 @@ export class Fleet {
     this.#unobserve?.();
     const pool = this.#pool;
     if (!pool) return;
-    this.#unobserve = this.server.plan.secrets.observe((change: SecretStoreChange) => {
+    const secrets = this.server.plan.secrets;
+    const unobserve = secrets.observe((change: SecretStoreChange) => {
       if (change.source === "runtime") {
         pool.broadcast("key", { id: change.id, value: change.value, ttlSecs: change.ttlSecs });
       }
       // Posting copied it; this copy is wiped.
       change.value?.fill(0);
     });
+    // Keys added or removed here while Redis failed: the workers serve their copies (or their
+    // absence) without asking Redis until this isolate has written them back.
+    const unfollow = secrets.shared?.onOwedChange((ids) => pool.broadcast("keys.owed", ids));
+    this.#unobserve = () => {
+      unobserve();
+      unfollow?.();
+    };
   }
 
   /**

@@ -41,6 +41,8 @@ runWorkerIsolate(proxyApps, {
       if (value === null) secrets?.delete(id, { notify: false });
       else secrets?.set(id, value, { ttlSecs, source: "runtime", notify: false });
       value?.fill(0);
+      // Redis may not have the change yet: this copy (or its absence) is not checked for a while.
+      secrets?.shared?.noteChange(id);
     };
     // One change, or the whole set (after a restart or a reload): runtime keys not in it go.
     channel.on("key", (payload) => apply(payload as KeyNote));
@@ -54,6 +56,10 @@ runWorkerIsolate(proxyApps, {
         }
       }
       notes.forEach(apply);
+    });
+    // What the first isolate still owes Redis: served from here as it is until written.
+    channel.on("keys.owed", (payload) => {
+      current?.plan.secrets.shared?.follow(payload as string[]);
     });
   },
   applied(loaded, server) {

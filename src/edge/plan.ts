@@ -39,8 +39,11 @@ export interface EdgePlan {
   readonly hash: string;
   readonly config: Config;
   readonly listeners: ReadonlyMap<string, ListenerPlan>;
-  /** Background work of the plan (active health checks) that runs while it serves. */
-  readonly routing: { activate(): void; deactivate(): void };
+  /**
+   * Background work of the plan that runs while it serves (active health checks, the shared
+   * key tier's write-backs): started when the plan is put in place, stopped when replaced.
+   */
+  readonly background: { activate(): void; deactivate(): void };
   /** Releases what the plan holds (HTTP clients, timers). */
   dispose(): void;
 }

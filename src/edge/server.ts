@@ -214,7 +214,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
       await server.shutdown(0);
       throw error;
     }
-    server.#plan.routing.activate();
+    server.#plan.background.activate();
     server.#publishInfo();
     return server;
   }
@@ -599,9 +599,10 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   async #commit(next: P, started: readonly string[]): Promise<void> {
     const previous = this.#plan;
     this.#plan = next;
-    // The health of unchanged origins carried over at compile time; checks move to the new plan.
-    previous.routing.deactivate();
-    next.routing.activate();
+    // The health of unchanged origins carried over at compile time; checks move to the new
+    // plan, and so do the shared key write-backs.
+    previous.background.deactivate();
+    next.background.activate();
     this.#fds.setReserve(next.config.server.limits.fd_reserve);
     const stopping: Promise<void>[] = [];
     for (const [key, record] of [...this.#records]) {
@@ -709,7 +710,7 @@ export class ProxyServer<P extends EdgePlan = EdgePlan> {
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes. */
   async shutdown(graceMs: number): Promise<void> {
     this.#state.draining = true;
-    this.#plan.routing.deactivate();
+    this.#plan.background.deactivate();
     const records = [...this.#records.values()];
     this.#records.clear();
     const cut = await Promise.all(records.map((r) => this.#close(r, graceMs)));

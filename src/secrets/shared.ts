@@ -25,6 +25,12 @@
  *   removed in the last minute, so a value written or removed since wins. An older copy may
  *   be of a key removed elsewhere since; it is not brought back. Lookups answer from the local
  *   copies while a write-back runs.
+ * - **Changes on their way.** A lookup never asks Redis about a key whose change made here has
+ *   not reached it yet (a write in flight, a key added or removed while Redis failed and not
+ *   yet written back), and an answer Redis gave from before such a change is not applied: the
+ *   change wins. A worker isolate (`server.workers`) follows the first isolate's changes the
+ *   same way: a change it is told of answers locally for {@linkcode SHARED_HOLD_SECS}, and
+ *   keys the first isolate still owes Redis ({@linkcode SharedKeys.follow}) until written.
  * @module
  */
 import { log, stateKeyFallbacks } from "../telemetry/mod.ts";
@@ -106,6 +112,19 @@ export class SharedKeys {
   #retry: ReturnType<typeof setTimeout> | undefined;
   /** Store-clock milliseconds at which the connection was last lost. */
   #lostAt: number | undefined;
+  /** Writes made here that Redis has not answered yet, per identifier. */
+  #inFlight = new Map<string, number>();
+  /** Lookups asking Redis now, per identifier: marked when the identifier changes meanwhile. */
+  #asking = new Map<string, Set<{ changed: boolean }>>();
+  /** Worker isolates: identifiers the first isolate still owes Redis (see `follow`). */
+  #owedElsewhere = new Set<string>();
+  /** Worker isolates: store-clock milliseconds of a change the first isolate told of. */
+  #notedAt = new Map<string, number>();
+  #owedListeners = new Set<(ids: readonly string[]) => void>();
+  /** The owed identifiers the listeners were last told of. */
+  #toldOwed = "";
+  /** The store this one takes over from at a reload (see `adopt`), until activated. */
+  #predecessor: SharedKeys | undefined;
   #unsubscribe: () => void;
   #closed = false;
   #loggedAt = -Infinity;
@@ -140,7 +159,7 @@ export class SharedKeys {
   isFresh(id: string): boolean {
     const info = this.#store.info(id);
     if (!info) return false;
-    if (!SHARED_SOURCES.has(info.source) || this.#localOnly.has(id)) return true;
+    if (!SHARED_SOURCES.has(info.source) || this.#answersLocally(id)) return true;
     if (this.#writing) return true;
     const checked = this.#checked.get(id);
     return checked !== undefined && this.#store.now() - checked < SHARED_HOLD_SECS * 1000;
@@ -148,6 +167,7 @@ export class SharedKeys {
 
   /** Writes a key added at run time (already in the local store) to Redis. */
   async put(id: string, value: Uint8Array, ttlSecs: number): Promise<SharedWrite> {
+    this.#begin(id);
     try {
       this.#pendingRemovals.delete(id);
       const existed = await this.#tier.put(id, value, ttlSecs);
@@ -158,6 +178,8 @@ export class SharedKeys {
       this.#localOnly.add(id);
       this.#retryLater();
       return { ok: false, error: this.#fail("put", error) };
+    } finally {
+      this.#end(id);
     }
   }
 
@@ -168,6 +190,7 @@ export class SharedKeys {
   async delete(id: string, removedHere: boolean): Promise<SharedWrite> {
     this.#checked.delete(id);
     this.#localOnly.delete(id);
+    this.#begin(id);
     try {
       const existed = await this.#tier.delete(id);
       this.#pendingRemovals.delete(id);
@@ -178,7 +201,90 @@ export class SharedKeys {
         this.#retryLater();
       }
       return { ok: false, error: this.#fail("delete", error) };
+    } finally {
+      this.#end(id);
     }
+  }
+
+  /** Identifiers whose change made here Redis has not taken yet (added or removed while it failed). */
+  owed(): string[] {
+    return [...new Set([...this.#localOnly, ...this.#pendingRemovals])].sort();
+  }
+
+  /**
+   * Calls `listener` with {@linkcode owed} each time it changes (the first isolate tells the
+   * worker isolates, which {@linkcode follow} it); returns the unsubscribe.
+   */
+  onOwedChange(listener: (ids: readonly string[]) => void): () => void {
+    this.#owedListeners.add(listener);
+    return () => this.#owedListeners.delete(listener);
+  }
+
+  /**
+   * In a worker isolate: the identifiers the first isolate still owes Redis. Their local state
+   * (the copy it sent, or none after a removal) is served without asking Redis until the
+   * first isolate has written them.
+   */
+  follow(ids: readonly string[]): void {
+    this.#owedElsewhere = new Set(ids);
+  }
+
+  /**
+   * In a worker isolate: the first isolate changed `id` (its copy here was just set or
+   * removed). For {@linkcode SHARED_HOLD_SECS} the local state is served without asking Redis,
+   * which may not have the change yet.
+   */
+  noteChange(id: string): void {
+    const now = this.#store.now();
+    this.#changed(id);
+    if (this.#notedAt.size >= 256) {
+      for (const [other, at] of this.#notedAt) {
+        if (now - at >= SHARED_HOLD_SECS * 1000) this.#notedAt.delete(other);
+      }
+    }
+    this.#notedAt.set(id, now);
+  }
+
+  /**
+   * Whether the local state of `id` is what Redis must come to hold, so Redis is not asked:
+   * a change made here on its way or owed, or one the first isolate made and still owes or
+   * told of less than {@linkcode SHARED_HOLD_SECS} ago.
+   */
+  #answersLocally(id: string): boolean {
+    if (
+      this.#localOnly.has(id) || this.#pendingRemovals.has(id) || this.#inFlight.has(id) ||
+      this.#owedElsewhere.has(id)
+    ) return true;
+    const noted = this.#notedAt.get(id);
+    return noted !== undefined && this.#store.now() - noted < SHARED_HOLD_SECS * 1000;
+  }
+
+  /** A write of `id` starts: lookups answer locally until it ends, and older answers are void. */
+  #begin(id: string): void {
+    this.#inFlight.set(id, (this.#inFlight.get(id) ?? 0) + 1);
+    this.#changed(id);
+  }
+
+  /** Voids the answers of the lookups of `id` asking Redis now. */
+  #changed(id: string): void {
+    for (const lookup of this.#asking.get(id) ?? []) lookup.changed = true;
+  }
+
+  #end(id: string): void {
+    const left = (this.#inFlight.get(id) ?? 1) - 1;
+    if (left > 0) this.#inFlight.set(id, left);
+    else this.#inFlight.delete(id);
+    this.#tellOwed();
+  }
+
+  /** Tells the listeners of {@linkcode onOwedChange} when the owed identifiers changed. */
+  #tellOwed(): void {
+    if (this.#owedListeners.size === 0) return;
+    const owed = this.owed();
+    const told = owed.join("\n");
+    if (told === this.#toldOwed) return;
+    this.#toldOwed = told;
+    for (const listener of this.#owedListeners) listener(owed);
   }
 
   /**
@@ -249,6 +355,7 @@ export class SharedKeys {
           }
         }
       }
+      this.#tellOwed();
       // Only once everything above went through: a round cut short repeats the restore.
       this.#generation = generation;
       this.#lostAt = undefined;
@@ -266,6 +373,7 @@ export class SharedKeys {
     } catch (error) {
       // A store closed meanwhile (a reload, shutdown) owes nothing more.
       if (this.#closed) return false;
+      this.#tellOwed();
       this.#fail("resync", error);
       this.#retryLater();
       return false;
@@ -313,15 +421,27 @@ export class SharedKeys {
   async fetch(id: string): Promise<Uint8Array | undefined> {
     const local = this.#store.info(id);
     if (
-      local && (!SHARED_SOURCES.has(local.source) || this.#localOnly.has(id) || this.#writing)
+      (local && (!SHARED_SOURCES.has(local.source) || this.#writing)) || this.#answersLocally(id)
     ) {
       return this.#store.get(id);
     }
+    const lookup = { changed: false };
+    const asking = this.#asking.get(id) ?? new Set();
+    asking.add(lookup);
+    this.#asking.set(id, asking);
     let entry: { readonly value: Uint8Array; readonly ttlMs: number } | undefined;
     try {
       entry = await this.#tier.get(id);
     } catch (error) {
       this.#fail("get", error);
+      return this.#store.get(id);
+    } finally {
+      asking.delete(lookup);
+      if (asking.size === 0) this.#asking.delete(id);
+    }
+    // Changed here while Redis answered: its answer is from before the change, which wins.
+    if (lookup.changed || this.#answersLocally(id)) {
+      entry?.value.fill(0);
       return this.#store.get(id);
     }
     const now = this.#store.now();
@@ -380,16 +500,40 @@ export class SharedKeys {
     return [...byId.values()];
   }
 
-  /** Takes over what `previous` (the store of the plan a reload replaces) knew. */
+  /**
+   * Takes over what `previous` (the store of the plan a reload replaces) knew. What it owes
+   * Redis moves here when this store's plan is put in place ({@linkcode activate}): a reload
+   * may yet be abandoned, and one store writes each change back, not two.
+   */
   adopt(previous: SharedKeys): void {
-    for (const id of previous.#localOnly) this.#localOnly.add(id);
-    for (const id of previous.#pendingRemovals) this.#pendingRemovals.add(id);
+    this.#predecessor = previous;
+    for (const id of previous.#owedElsewhere) this.#owedElsewhere.add(id);
+    for (const [id, at] of previous.#notedAt) this.#notedAt.set(id, at);
     this.#generation ??= previous.#generation;
     this.#lostAt ??= previous.#lostAt;
-    if (this.#localOnly.size > 0 || this.#pendingRemovals.size > 0) this.#retryLater();
     for (const [id, at] of previous.#checked) {
       if (!this.#checked.has(id)) this.#checked.set(id, at);
     }
+  }
+
+  /**
+   * This store's plan serves from now on: what the store it replaces owes Redis moves here and
+   * is written back (a change a request of the old plan still makes stays owed there).
+   */
+  activate(): void {
+    const previous = this.#predecessor;
+    if (!previous) return;
+    this.#predecessor = undefined;
+    for (const id of previous.#localOnly) this.#localOnly.add(id);
+    for (const id of previous.#pendingRemovals) this.#pendingRemovals.add(id);
+    previous.#localOnly.clear();
+    previous.#pendingRemovals.clear();
+    // What followers were told is now this store's to update (the old one owes nothing).
+    this.#toldOwed = previous.#toldOwed;
+    previous.#toldOwed = "";
+    // Connected already: learn the generation, and write what is owed.
+    if (this.#tier.ready) void this.writeBack();
+    else if (this.#localOnly.size > 0 || this.#pendingRemovals.size > 0) this.#retryLater();
   }
 
   /** Stops the write-backs and releases the tier's connection. */

@@ -1,0 +1,192 @@
+/**
+ * Interleavings of lookups and changes in the shared key tier that a real Redis cannot be made
+ * to produce on demand (tests/state_redis_writeback_test.ts runs the rest against a real
+ * `redis-server`): a tier whose answers the test releases one by one.
+ */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { SecretStore } from "./store.ts";
+import type { SharedKeyTier } from "./shared.ts";
+
+const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
+const bytes = (n: number) => new Uint8Array(16).fill(n);
+
+/** A tier holding values in a map; `get` answers only when the test releases it. */
+class HeldTier implements SharedKeyTier {
+  values = new Map<string, Uint8Array>();
+  gets = 0;
+  puts = 0;
+  failing = false;
+  #held: (() => void)[] = [];
+
+  /** Releases the oldest `get` waiting for its answer (read from the map as it was asked). */
+  release(): void {
+    this.#held.shift()?.();
+  }
+  #check(): void {
+    if (this.failing) throw new Error("connection closed");
+  }
+  put(id: string, value: Uint8Array): Promise<boolean> {
+    this.#check();
+    this.puts++;
+    const existed = this.values.has(id);
+    this.values.set(id, value.slice());
+    return Promise.resolve(existed);
+  }
+  putIfAbsent(id: string, value: Uint8Array): Promise<boolean> {
+    this.#check();
+    if (this.values.has(id)) return Promise.resolve(false);
+    this.values.set(id, value.slice());
+    return Promise.resolve(true);
+  }
+  get(id: string): Promise<{ value: Uint8Array; ttlMs: number } | undefined> {
+    this.#check();
+    this.gets++;
+    const value = this.values.get(id)?.slice();
+    return new Promise((resolve) => {
+      this.#held.push(() => resolve(value && { value, ttlMs: 600_000 }));
+    });
+  }
+  delete(id: string): Promise<boolean> {
+    this.#check();
+    return Promise.resolve(this.values.delete(id));
+  }
+  list(): Promise<{ id: string; ttlMs: number }[]> {
+    return Promise.resolve([...this.values.keys()].map((id) => ({ id, ttlMs: 600_000 })));
+  }
+  connected = false;
+  get ready(): boolean {
+    return this.connected;
+  }
+  onReady(): () => void {
+    return () => {};
+  }
+  onClose(): () => void {
+    return () => {};
+  }
+  generation(): Promise<string> {
+    return Promise.resolve("one");
+  }
+  close(): void {}
+}
+
+function setUp() {
+  let now = 1_000_000;
+  const tier = new HeldTier();
+  const store = new SecretStore({
+    defaultTtlSecs: 300,
+    sweepIntervalMs: 0,
+    now: () => now,
+    shared: tier,
+  });
+  return { tier, store, shared: store.shared!, advance: (ms: number) => (now += ms) };
+}
+
+Deno.test("a lookup's answer from before a change made here meanwhile is not applied", async () => {
+  const { tier, store, shared } = setUp();
+  try {
+    tier.values.set(ID, bytes(1));
+    // Asked while Redis held 1; the key is removed here (and in Redis) before the answer.
+    const asked = shared.fetch(ID);
+    assertEquals(store.delete(ID), false);
+    assertEquals(await shared.delete(ID, true), { ok: true, existed: true });
+    tier.release();
+    assertEquals(await asked, undefined);
+    assertEquals(store.info(ID), undefined);
+
+    // Asked while Redis held nothing; a key added here meanwhile is not dropped.
+    const again = shared.fetch(ID);
+    store.set(ID, bytes(2), { ttlSecs: 600, source: "runtime" });
+    assertEquals(await shared.put(ID, bytes(2), 600), { ok: true, existed: false });
+    tier.release();
+    assertEquals(await again, bytes(2));
+    assertEquals(store.get(ID), bytes(2));
+
+    // A worker isolate's copy that the first isolate starts to owe Redis while the lookup
+    // waits (Redis does not hold it): kept.
+    tier.values.delete(ID);
+    const owed = shared.fetch(ID);
+    shared.follow([ID]);
+    tier.release();
+    assertEquals(await owed, bytes(2));
+    assertEquals(store.get(ID), bytes(2));
+    shared.follow([]);
+
+    // With no change meanwhile, the answer is applied (Redis was changed elsewhere).
+    tier.values.set(ID, bytes(3));
+    const third = shared.fetch(ID);
+    tier.release();
+    assertEquals(await third, bytes(3));
+    assertEquals(store.get(ID), bytes(3));
+  } finally {
+    store.dispose();
+  }
+});
+
+Deno.test("changes owed to Redis are answered here without asking it", async () => {
+  const { tier, store, shared, advance } = setUp();
+  try {
+    tier.values.set(ID, bytes(1));
+    store.set(ID, bytes(1), { ttlSecs: 600, source: "shared" });
+    tier.failing = true;
+    assertEquals(store.delete(ID), true);
+    assertEquals((await shared.delete(ID, true)).ok, false);
+    tier.failing = false;
+    advance(60_000);
+    assertEquals(await shared.fetch(ID), undefined);
+    assertEquals(tier.gets, 0);
+
+    const other = "clearkey:ffeeddccbbaa99887766554433221100";
+    tier.failing = true;
+    store.set(other, bytes(4), { ttlSecs: 600, source: "runtime" });
+    assertEquals((await shared.put(other, bytes(4), 600)).ok, false);
+    tier.failing = false;
+    advance(60_000);
+    assertEquals(shared.isFresh(other), true);
+    assertEquals(await shared.fetch(other), bytes(4));
+    assertEquals(tier.gets, 0);
+    assertEquals(shared.owed(), [other, ID].sort());
+  } finally {
+    store.dispose();
+  }
+});
+
+Deno.test("after a reload the new store alone owes Redis the old one's changes once its plan serves, and tells who follows them", async () => {
+  const now = 1_000_000;
+  const tier = new HeldTier();
+  const options = { defaultTtlSecs: 300, sweepIntervalMs: 0, now: () => now, shared: tier };
+  const before = new SecretStore(options);
+  const told: string[][] = [];
+  before.shared!.onOwedChange((ids) => told.push(["before", ...ids]));
+  tier.failing = true;
+  before.set(ID, bytes(1), { ttlSecs: 600, source: "runtime" });
+  assertEquals((await before.shared!.put(ID, bytes(1), 600)).ok, false);
+  assertEquals(told, [["before", ID]]);
+
+  // A reload abandoned after its plan was prepared: the old store still owes the change.
+  const abandoned = new SecretStore(options);
+  abandoned.adopt(before, "runtime");
+  tier.failing = false;
+  assertEquals(await abandoned.shared!.writeBack(), true);
+  assertEquals(tier.puts, 0);
+  assertEquals(before.shared!.owed(), [ID]);
+  abandoned.dispose();
+
+  const after = new SecretStore(options);
+  after.adopt(before, "runtime");
+  after.shared!.onOwedChange((ids) => told.push(["after", ...ids]));
+  assertEquals(after.shared!.owed(), []);
+  // Put in place on a live connection: it writes back at once (no call, no retry timer).
+  tier.connected = true;
+  after.shared!.activate();
+  assertEquals(before.shared!.owed(), []);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(tier.puts, 1);
+  assertEquals(after.shared!.owed(), []);
+  // The replaced store leaves it to its successor: written once.
+  assertEquals(await before.shared!.writeBack(), true);
+  assertEquals(tier.puts, 1);
+  assertEquals(tier.values.get(ID), bytes(1));
+  assertEquals(told, [["before", ID], ["after"]]);
+  before.dispose();
+  after.dispose();
+});
