@@ -5,9 +5,12 @@
  * steadier than requests per second.
  *
  * Usage: deno run -A scripts/bench/cpu.ts [--path /small.m3u8] [--connections 32]
- *        [--seconds 4] [--reps 3] [--baseline /path/to/checkout/] [--direct]
+ *        [--seconds 4] [--reps 3] [--baseline /path/to/checkout/] [--direct | --direct-hls]
  *        [--flags="--v8-flags=…"] [--env "NAME=value,…"] [--pipe native]
  *
+ * `--direct` measures `/proxy/stream?d=<origin path>` in place of the rewriting route;
+ * `--direct-hls` measures `/proxy/hls/manifest.m3u8?d=<origin path>` (a playlist rewritten in
+ * direct mode, e.g. with `--path /long.m3u8`).
  * `--pipe native` sets `upstream.body_pipe` on both checkouts' routes. `--flags` and `--env`
  * apply to this checkout's sProx only (with `--baseline` set to this
  * same checkout, an A/B of a runtime knob). The RSS of each process 10 s after the last run
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     reps: { type: "string", default: "3" },
     baseline: { type: "string" },
     direct: { type: "boolean", default: false },
+    "direct-hls": { type: "boolean", default: false },
     flags: { type: "string", default: "" },
     env: { type: "string", default: "" },
     pipe: { type: "string", default: "guarded" },
@@ -111,12 +115,11 @@ if (import.meta.main) {
       });
       peers.push(sprox);
       await waitForHttp(`http://127.0.0.1:${plainPort}/health`);
-      if (values.direct) {
+      if (values.direct || values["direct-hls"]) {
+        const endpoint = values.direct ? "/proxy/stream" : "/proxy/hls/manifest.m3u8";
         targets.push({
           name: `${name}-direct`,
-          url: `http://127.0.0.1:${plainPort}/proxy/stream?d=${
-            encodeURIComponent(originUrl + path)
-          }`,
+          url: `http://127.0.0.1:${plainPort}${endpoint}?d=${encodeURIComponent(originUrl + path)}`,
           pid: sprox.pid,
         });
       } else {

@@ -4,7 +4,7 @@
  * protocol and prints the functions with the most self time. The raw `.cpuprofile` is
  * written next to the report (open it in Chrome DevTools).
  *
- * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct] [--cache]
+ * Usage: deno run -A scripts/bench/profile.ts [--path /small.m3u8] [--direct | --direct-hls] [--cache]
  *        [--hls] [--seconds 8] [--connections 32]
  *
  * `--cache` turns the cache on for the route and direct mode: after the warm-up request the
@@ -21,6 +21,7 @@ const { values } = parseArgs({
   options: {
     path: { type: "string", default: "/small.m3u8" },
     direct: { type: "boolean", default: false },
+    "direct-hls": { type: "boolean", default: false },
     cache: { type: "boolean", default: false },
     hls: { type: "boolean", default: false },
     seconds: { type: "string", default: "8" },
@@ -109,8 +110,9 @@ const sprox = new Deno.Command(Deno.execPath(), {
 }).spawn();
 try {
   const path = values.path!;
-  const url = values.direct
-    ? `http://127.0.0.1:${port}/proxy/stream?d=${
+  const endpoint = values.direct ? "/proxy/stream" : "/proxy/hls/manifest.m3u8";
+  const url = values.direct || values["direct-hls"]
+    ? `http://127.0.0.1:${port}${endpoint}?d=${
       encodeURIComponent(`http://127.0.0.1:${origin}${path}`)
     }`
     : `http://127.0.0.1:${port}${path}`;

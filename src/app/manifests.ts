@@ -387,6 +387,8 @@ export async function serveDirectManifest(
       headers,
       requestId: ctx.requestId,
       signed,
+      // Outputs remembered per plan (a reload replaces these settings).
+      memoScope: direct,
     };
     return kind === "mpd"
       ? serveDirectMpd(url, target, {

@@ -10,7 +10,8 @@ import { decodedBody, readManifest } from "./body.ts";
 import { guardInsecure } from "./insecure.ts";
 import { type DirectLinkOptions, directModeResolver, type ProxiedReferences } from "./links.ts";
 import type { ReferenceResolver } from "./resolve.ts";
-import { PLAYLIST_CONTENT_TYPE, textResponse } from "./respond.ts";
+import { PLAYLIST_OUTPUTS, playlistOutput } from "./output_memo.ts";
+import { PLAYLIST_CONTENT_TYPE, textResponse, transformDurationOf } from "./respond.ts";
 import { rewritePlaylist } from "./rewrite.ts";
 import { logRefusal } from "./route.ts";
 import type { SignedLinkWriter } from "./signed_links.ts";
@@ -37,6 +38,12 @@ export interface DirectManifestOptions {
   readonly requestId?: string;
   /** The request came with a signed URL: links are signed URLs minted by this writer. */
   readonly signed?: SignedLinkWriter | null;
+  /**
+   * Remember outputs under this object (one a reload replaces: the plan's direct-mode
+   * settings), so that repeated requests for the same playlist version share one rewrite.
+   * Not for signed links (minted per request).
+   */
+  readonly memoScope?: object;
 }
 
 /** The HLS options of a direct-mode playlist request (MediaFlow's parameter names). */
@@ -161,6 +168,19 @@ export async function serveDirectPlaylist(
 ): Promise<Response> {
   try {
     const { response, finalUrl, text } = await fetchDirectManifest(target, options);
+    const responseOptions = {
+      contentType: PLAYLIST_CONTENT_TYPE,
+      headers: directResponseHeaders,
+    };
+    // What the output depends on besides the source and the plan: the request's path and
+    // query (links carry its parameters; the options are read from it) and where the playlist
+    // was fetched from in the end (references resolve against it; its scheme guards them).
+    // Signed links are minted per request (the token's expiry and address): never shared.
+    const scope = options.signed ? undefined : options.memoScope;
+    const key = `${url.pathname}${url.search}\n${finalUrl.href}`;
+    const known = scope && PLAYLIST_OUTPUTS.find(scope, key, text);
+    if (known) return textResponse("", response, { ...responseOptions, output: known });
+    const started = performance.now();
     let links: ReferenceResolver = directModeResolver({
       ...carriedParameters(url),
       proxy: playlist.proxy,
@@ -187,10 +207,10 @@ export async function serveDirectPlaylist(
       })
       : rewritePlaylist(source, { playlistUrl: finalUrl.href, resolve });
     if (options.signed) out = await options.signed.finish(out);
-    return textResponse(out, response, {
-      contentType: PLAYLIST_CONTENT_TYPE,
-      headers: directResponseHeaders,
-    });
+    transformDurationOf("hls_rewrite").observe((performance.now() - started) / 1000);
+    const output = playlistOutput(out);
+    if (scope) PLAYLIST_OUTPUTS.keep(scope, key, text, output);
+    return textResponse(out, response, { ...responseOptions, output });
   } catch (error) {
     logRefusal(error, { request_id: options.requestId, route: "direct_manifest" });
     throw error;

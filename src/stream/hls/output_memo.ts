@@ -1,11 +1,12 @@
 /**
- * Generated playlists remembered by their source: a route answers every viewer of a live
- * playlist version, and every request of a VOD playlist, from one rewrite. An entry is used
- * only when the new source's bytes equal the remembered source's, byte for byte, under the
- * same key (route, client scheme, playlist URL) and the same plan (a reload starts empty),
- * so it can only ever give the output a fresh rewrite would give. The headers are still
- * built per response from that response's upstream headers; only the body and the facts
- * its validators need are remembered.
+ * Generated playlists remembered by their source: a route (or direct mode) answers every
+ * viewer of a live playlist version, and every request of a VOD playlist, from one rewrite.
+ * An entry is used only when the new source equals the remembered source, byte for byte (or
+ * character for character), under the same key (route mode: route, client scheme, playlist
+ * URL; direct mode: the request's path and query and the playlist's final URL) and the same
+ * plan (a reload starts empty), so it can only ever give the output a fresh rewrite would
+ * give. The headers are still built per response from that response's upstream headers; only
+ * the body and the facts its validators need are remembered.
  * @module
  */
 import { createHash } from "node:crypto";
@@ -43,8 +44,11 @@ export function playlistOutput(text: string, bytes?: Uint8Array): PlaylistOutput
 export const OUTPUT_MEMO_MAX_KEYS = 1024;
 export const OUTPUT_MEMO_MAX_BYTES = 32 * 1024 * 1024;
 
+/** A playlist's source: its bytes, or its text where the caller decoded it already. */
+export type PlaylistSource = Uint8Array | string;
+
 interface Remembered {
-  readonly source: Uint8Array;
+  readonly source: PlaylistSource;
   readonly output: PlaylistOutput;
   readonly size: number;
 }
@@ -63,6 +67,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   }
   for (; i < length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function sameSource(a: PlaylistSource, b: PlaylistSource): boolean {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  return sameBytes(a, b);
+}
+
+/** What a source weighs against the byte bound (a string: two bytes a character, at most). */
+function sourceBytes(source: PlaylistSource): number {
+  return typeof source === "string" ? source.length * 2 : source.byteLength;
 }
 
 /**
@@ -90,10 +104,10 @@ export class OutputMemo {
   }
 
   /** The output remembered for `key` if its source was exactly `source`. */
-  find(scope: object, key: string, source: Uint8Array): PlaylistOutput | undefined {
+  find(scope: object, key: string, source: PlaylistSource): PlaylistOutput | undefined {
     const id = this.#key(scope, key);
     const entry = this.#entries.get(id);
-    if (entry === undefined || !sameBytes(entry.source, source)) return undefined;
+    if (entry === undefined || !sameSource(entry.source, source)) return undefined;
     // Most recently used last.
     this.#entries.delete(id);
     this.#entries.set(id, entry);
@@ -101,10 +115,15 @@ export class OutputMemo {
   }
 
   /** Remembers `output` for `key` and `source` (replacing what the key had); returns it. */
-  keep(scope: object, key: string, source: Uint8Array, output: PlaylistOutput): PlaylistOutput {
+  keep(
+    scope: object,
+    key: string,
+    source: PlaylistSource,
+    output: PlaylistOutput,
+  ): PlaylistOutput {
     // An unchanged playlist's output is its source: one copy serves as both.
     const same = output.bytes === source;
-    const size = same ? source.byteLength : source.byteLength + output.bytes.byteLength;
+    const size = same ? output.bytes.byteLength : sourceBytes(source) + output.bytes.byteLength;
     if (size > OUTPUT_MEMO_MAX_BYTES) return output;
     const id = this.#key(scope, key);
     const previous = this.#entries.get(id);
@@ -119,12 +138,12 @@ export class OutputMemo {
       this.#entries.delete(oldestId);
       this.#bytes -= oldest.size;
     }
-    // The source is copied: the caller's bytes may be a view of a buffer it reuses (the
-    // forwarder's, the cache's); so is an output that is the source itself.
-    const kept = source.slice();
+    // Bytes are copied: the caller's may be a view of a buffer it reuses (the forwarder's,
+    // the cache's); so is an output that is the source itself. A string is immutable.
+    const kept = typeof source === "string" ? source : source.slice();
     this.#entries.set(id, {
       source: kept,
-      output: same ? { ...output, bytes: kept } : output,
+      output: same ? { ...output, bytes: kept as Uint8Array<ArrayBuffer> } : output,
       size,
     });
     this.#bytes += size;
@@ -136,3 +155,6 @@ export class OutputMemo {
     return { keys: this.#entries.size, bytes: this.#bytes };
   }
 }
+
+/** The outputs of route mode and direct mode, under one bound (each under its plan's scope). */
+export const PLAYLIST_OUTPUTS = new OutputMemo();

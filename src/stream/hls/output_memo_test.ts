@@ -81,3 +81,18 @@ Deno.test("OutputMemo keeps an unchanged playlist once, apart from the caller's 
   assert.equal(new TextDecoder().decode(hit.bytes), "#EXTM3U\n#EXT-X-ENDLIST\n");
   assert.equal(hit.fingerprint, unchanged.fingerprint);
 });
+
+Deno.test("OutputMemo takes a decoded source too: the same text only, weighed at two bytes a character", () => {
+  const memo = new OutputMemo();
+  const scope = {};
+  const output = playlistOutput("#EXTM3U\n/proxy/stream/seg1.ts\n");
+  memo.keep(scope, "k", "#EXTM3U\nseg1.ts\n", output);
+  assert.equal(memo.find(scope, "k", "#EXTM3U\nseg1.ts\n"), output);
+  assert.equal(memo.find(scope, "k", "#EXTM3U\nseg2.ts\n"), undefined, "same length");
+  assert.equal(memo.find(scope, "k", encode("#EXTM3U\nseg1.ts\n")), undefined, "not its bytes");
+  assert.deepEqual(memo.size, { keys: 1, bytes: 16 * 2 + output.bytes.byteLength });
+  // A text too big for the bound (at two bytes a character) is not kept.
+  const huge = "x".repeat(OUTPUT_MEMO_MAX_BYTES / 2);
+  memo.keep(scope, "huge", huge, playlistOutput("y"));
+  assert.equal(memo.find(scope, "huge", huge), undefined);
+});

@@ -62,7 +62,7 @@ export interface TextResponseOptions {
 }
 
 /** The transform-duration histogram's child per kind (looked up once). */
-const transformDurationOf = metricChildren((kind) => manifestTransformDuration.labels(kind));
+export const transformDurationOf = metricChildren((kind) => manifestTransformDuration.labels(kind));
 
 /**
  * A response carrying `text` as a playlist (or `contentType`), keeping the upstream's

@@ -10,10 +10,7 @@ import { guardInsecure } from "./insecure.ts";
 import { originPrefix, routeModeResolver } from "./links.ts";
 import { type ReferenceKind, type ReferenceResolver, withDirectoryMapping } from "./resolve.ts";
 import { playlistBody, rewritePlaylistResponse } from "./respond.ts";
-import { OutputMemo } from "./output_memo.ts";
-
-/** Route-mode outputs by source (per plan: keyed under the route's `hls` settings). */
-const ROUTE_OUTPUTS = new OutputMemo();
+import { PLAYLIST_OUTPUTS } from "./output_memo.ts";
 
 /** What the route-mode transform needs to know about the request and the route. */
 export interface RoutePlaylistOptions {
@@ -116,7 +113,7 @@ export async function transformRoutePlaylist(
       // The resolver depends on the plan (these settings are replaced by a reload), the
       // route, the client's scheme and the playlist URL.
       memo: {
-        outputs: ROUTE_OUTPUTS,
+        outputs: PLAYLIST_OUTPUTS,
         scope: options.hls,
         key: `${options.routeId}\n${options.clientProtocol}\n${playlistUrl}`,
       },
