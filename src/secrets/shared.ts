@@ -472,8 +472,9 @@ export class SharedKeys {
 
   /**
    * The live entries starting with `prefix` across instances: Redis's (with their TTL there)
-   * and the local ones Redis does not speak for (configuration, key servers, local-only). When
-   * Redis fails: the local list.
+   * and the local ones Redis does not speak for (configuration, key servers, and keys whose
+   * change here is on its way or owed: listed as they are here, or not at all when removed).
+   * When Redis fails: the local list.
    */
   async list(prefix = ""): Promise<SecretEntryInfo[]> {
     const local = this.#store.list(prefix);
@@ -487,13 +488,14 @@ export class SharedKeys {
     const now = this.#store.now();
     const byId = new Map<string, SecretEntryInfo>();
     for (const entry of local) {
-      if (!SHARED_SOURCES.has(entry.source) || this.#localOnly.has(entry.id)) {
+      if (!SHARED_SOURCES.has(entry.source) || this.#answersLocally(entry.id)) {
         byId.set(entry.id, entry);
       }
     }
     const localSource = new Map(local.map((e) => [e.id, e.source]));
     for (const { id, ttlMs } of shared) {
-      if (byId.has(id)) continue;
+      // A change on its way or owed: Redis lists the state from before it.
+      if (byId.has(id) || this.#answersLocally(id)) continue;
       const source = localSource.get(id) === "runtime" ? "runtime" : SHARED_SOURCE;
       byId.set(id, { id, expiresAt: now + ttlMs, source });
     }

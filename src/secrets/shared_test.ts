@@ -145,6 +145,8 @@ Deno.test("changes owed to Redis are answered here without asking it", async () 
     assertEquals(await shared.fetch(other), bytes(4));
     assertEquals(tier.gets, 0);
     assertEquals(shared.owed(), [other, ID].sort());
+    // Listed as they are here: the removed key not at all (Redis still lists it).
+    assertEquals((await shared.list()).map((e) => [e.id, e.source]), [[other, "runtime"]]);
   } finally {
     store.dispose();
   }
@@ -189,4 +191,20 @@ Deno.test("after a reload the new store alone owes Redis the old one's changes o
   assertEquals(told, [["before", ID], ["after"]]);
   before.dispose();
   after.dispose();
+});
+
+Deno.test("a worker isolate lists the first isolate's owed keys as it holds them", async () => {
+  const { tier, store, shared } = setUp();
+  try {
+    const removed = "clearkey:ffeeddccbbaa99887766554433221100";
+    tier.values.set(removed, bytes(5));
+    // Added while the first isolate's Redis failed (a copy here), and removed there likewise.
+    store.set(ID, bytes(6), { ttlSecs: 600, source: "runtime" });
+    shared.follow([ID, removed]);
+    assertEquals((await shared.list()).map((e) => [e.id, e.source]), [[ID, "runtime"]]);
+    shared.follow([]);
+    assertEquals((await shared.list()).map((e) => [e.id, e.source]), [[removed, "shared"]]);
+  } finally {
+    store.dispose();
+  }
 });
