@@ -298,6 +298,58 @@ function flakyOrigin(drops: number): { port: number; connections: () => number; 
   };
 }
 
+Deno.test("a small body (read whole before answering) that stalls or dies is a 504 or 502; a bigger one streams", async () => {
+  // Half of the announced bytes, then on `/dies` a failure, elsewhere nothing more.
+  const origin = startOrigin((request) => {
+    const path = new URL(request.url).pathname;
+    const declared = path.startsWith("/h/big") ? 200_000 : 20_000;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(declared / 2).fill(1));
+        if (path.endsWith("/dies")) setTimeout(() => controller.error(new Error("died")), 50);
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(declared) } });
+  });
+  const port = freePort();
+  const sprox = await startSprox(directConfig(port, positiveBlock("  request_timeout_ms: 400\n")));
+  try {
+    const stalled = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/stalls`), {
+      headers: { "x-request-id": "small-stall" },
+      signal: deadline(),
+    });
+    assertEquals(stalled.status, 504);
+    assertEquals(await stalled.json(), {
+      error: "upstream_read_timeout",
+      message: "upstream stalled",
+      request_id: "small-stall",
+    });
+    const died = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/dies`), {
+      headers: { "x-request-id": "small-dies" },
+      signal: deadline(),
+    });
+    assertEquals(died.status, 502);
+    assertEquals(await died.json(), {
+      error: "upstream_error",
+      message: "upstream body failed",
+      request_id: "small-dies",
+    });
+    const line = await sprox.waitForLog((l) =>
+      l.msg === "request" && l.request_id === "small-stall"
+    );
+    assertEquals([line.status, line.outcome], [504, "upstream_read_timeout"]);
+    // Over 64 KiB the body streams: the headers come at once, the body ends cut off.
+    const big = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/big/dies`), {
+      signal: deadline(),
+    });
+    assertEquals([big.status, big.headers.get("content-length")], [200, "200000"]);
+    await assert.rejects(() => big.arrayBuffer());
+  } finally {
+    await sprox.stop();
+    await origin.close();
+  }
+});
+
 Deno.test("retries transport failures, times out slow origins, spends the budget", async () => {
   const flaky = flakyOrigin(2);
   const slow = startOrigin(async () => {

@@ -4,7 +4,7 @@
  * `text/html` or `image/svg+xml` from sProx's host it would run script in sProx's origin.
  * @module
  */
-import { copyHeaders } from "../../net/mod.ts";
+import { bytesResponse, copyHeaders, inMemoryBody } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 
 /** The compiled `direct_stream.allowed_content_types`. */
@@ -89,6 +89,8 @@ export function screenContentType(upstream: Response, policy: ContentTypePolicy)
   if (value === null) {
     const headers = copyHeaders(upstream.headers);
     headers.set("content-type", "application/octet-stream");
+    const bytes = inMemoryBody(upstream);
+    if (bytes !== undefined) return bytesResponse(bytes, { status: upstream.status, headers });
     return new Response(upstream.body, { status: upstream.status, headers });
   }
   const essence = mediaTypeOf(value);

@@ -4,7 +4,7 @@
  * until response headers, and retries through the budget.
  * @module
  */
-import { afterDeadline } from "../../net/mod.ts";
+import { afterDeadline, bytesResponse } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { isAllowed, normaliseUrl } from "./allowlist.ts";
 import type { DirectPlan } from "./compile.ts";
@@ -41,6 +41,15 @@ export interface DirectFetchOptions {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/**
+ * Largest body (by `Content-Length`, not content-coded) read whole before the response
+ * starts: a stream stage costs more than such a body, and a stall becomes a clean error.
+ */
+export const DIRECT_SMALL_BODY_MAX = 64 * 1024;
+
+/** Statuses whose response has no body. */
+const NULL_BODY = new Set([204, 205, 304]);
+
 class UpstreamTimeout extends Error {}
 
 /**
@@ -57,13 +66,22 @@ async function admit(direct: DirectPlan, url: URL): Promise<CheckedAddress> {
   return checked ?? await checkDestination(normal.host, normal.port, direct.guard);
 }
 
+/** An exchange whose response headers arrived. */
+interface Exchanged {
+  readonly response: Response;
+  readonly pinned: PinnedRoute;
+  readonly ms: number;
+  /** Aborts the exchange (its body). */
+  readonly abort: (reason: unknown) => void;
+}
+
 /** One upstream exchange to a checked address, with the header timeout. */
 async function exchange(
   direct: DirectPlan,
   url: URL,
   address: CheckedAddress,
   options: DirectFetchOptions,
-): Promise<{ response: Response; pinned: PinnedRoute; ms: number }> {
+): Promise<Exchanged> {
   const pinned: PinnedRoute = direct.connector.route(url, address);
   // A list of pairs: `fetch` converts one several times faster than a `Headers` object.
   const headers: [string, string][] = [];
@@ -91,7 +109,7 @@ async function exchange(
     });
     const ms = performance.now() - started;
     directUpstreamLatency.observe(ms / 1000);
-    return { response, pinned, ms };
+    return { response, pinned, ms, abort: (reason) => controller.abort(reason) };
   } catch (error) {
     pinned.release();
     options.signal?.removeEventListener("abort", onAbort);
@@ -155,6 +173,41 @@ function releasingBody(
   return new Response(body, { status: response.status, headers: response.headers });
 }
 
+/**
+ * Reads a small body whole (see {@linkcode DIRECT_SMALL_BODY_MAX}) within the request timeout
+ * and answers it from memory, with the pinned client released. A stall (504) or a failure
+ * (502) before the end is an error response, never a cut-off body; the client going away, 499.
+ */
+async function wholeBody(
+  exchanged: Exchanged,
+  options: DirectFetchOptions,
+  timeoutMs: number,
+): Promise<Response> {
+  const { response, pinned } = exchanged;
+  const cancelDeadline = afterDeadline(timeoutMs, () => exchanged.abort(new UpstreamTimeout()));
+  try {
+    const bytes = await response.bytes();
+    options.onBytes?.(bytes.byteLength);
+    return bytesResponse(bytes, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) {
+      options.onCancel?.();
+      throw new ProxyError(499, "client_closed", "client closed request", { cause: error });
+    }
+    if (error instanceof UpstreamTimeout) {
+      throw new ProxyError(504, "upstream_read_timeout", "upstream stalled", { cause: error });
+    }
+    throw new ProxyError(502, "upstream_error", "upstream body failed", { cause: error });
+  } finally {
+    cancelDeadline();
+    pinned.release();
+  }
+}
+
 function upstreamFailure(error: unknown): ProxyError {
   if (error instanceof ProxyError) return error;
   if (error instanceof UpstreamTimeout) {
@@ -206,8 +259,14 @@ export async function fetchDirect(
     const { response, pinned, ms } = result;
     const location = response.headers.get("location");
     if (!REDIRECTS.has(response.status) || location === null) {
+      const length = Number(response.headers.get("content-length") ?? Number.NaN);
+      const small = options.method !== "HEAD" && response.body !== null &&
+        !NULL_BODY.has(response.status) && length <= DIRECT_SMALL_BODY_MAX &&
+        !response.headers.has("content-encoding");
       return {
-        response: releasingBody(response, pinned, options, direct.responseBufferBytes),
+        response: small
+          ? await wholeBody(result, options, direct.requestTimeoutMs)
+          : releasingBody(response, pinned, options, direct.responseBufferBytes),
         finalUrl: url,
         upstreamMs: ms,
       };

@@ -5,6 +5,7 @@
  */
 import { type HttpCache, PARTIAL_OR_CONDITIONAL_HEADERS } from "../../cache/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
+import { bytesResponse, inMemoryBody } from "../../net/mod.ts";
 import { checkCredentials } from "../../policy/mod.ts";
 import { directResponseHeaders } from "../../routing/mod.ts";
 import type { DirectPlan } from "./compile.ts";
@@ -44,6 +45,9 @@ export function filterResponse(upstream: Response, method: string): Response {
   const headers = directResponseHeaders(upstream.headers);
   if (!headers.has("accept-ranges")) headers.set("accept-ranges", "bytes");
   const bodyless = method === "HEAD" || upstream.status === 304 || upstream.status === 204;
+  // A body read whole stays bytes (asking for `body` would make a stream of it).
+  const bytes = bodyless ? undefined : inMemoryBody(upstream);
+  if (bytes !== undefined) return bytesResponse(bytes, { status: upstream.status, headers });
   if (bodyless) upstream.body?.cancel().catch(() => {});
   return new Response(bodyless ? null : upstream.body, { status: upstream.status, headers });
 }
@@ -116,6 +120,15 @@ export async function handleDirectStream(
         response.headers.set("content-disposition", contentDisposition(options.filename));
       }
       applyResponseOverrides(response.headers, responseOverrides, { segment: true });
+      const bytes = inMemoryBody(response);
+      if (bytes !== undefined && !response.headers.has("content-length")) {
+        // Removed by `x_headers`: the runtime gives a body in memory its length; a stream
+        // goes out without one.
+        return new Response(ReadableStream.from([bytes]), {
+          status: response.status,
+          headers: response.headers,
+        });
+      }
       return response;
     };
     // An override that makes the upstream answer partial or conditional bypasses the cache.
