@@ -312,7 +312,7 @@ Deno.test("a small body (read whole before answering) that stalls or dies is a 5
     return new Response(body, { headers: { "content-length": String(declared) } });
   });
   const port = freePort();
-  const sprox = await startSprox(directConfig(port, positiveBlock("  request_timeout_ms: 400\n")));
+  const sprox = await startSprox(directConfig(port, positiveBlock("  request_timeout_ms: 1000\n")));
   try {
     const stalled = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/stalls`), {
       headers: { "x-request-id": "small-stall" },
