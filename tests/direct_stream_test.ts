@@ -314,30 +314,21 @@ Deno.test("a small body (read whole before answering) that stalls or dies is a 5
   const port = freePort();
   const sprox = await startSprox(directConfig(port, positiveBlock("  request_timeout_ms: 1000\n")));
   try {
-    const stalled = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/stalls`), {
-      headers: { "x-request-id": "small-stall" },
-      signal: deadline(),
-    });
-    assertEquals(stalled.status, 504);
-    assertEquals(await stalled.json(), {
-      error: "upstream_read_timeout",
-      message: "upstream stalled",
-      request_id: "small-stall",
-    });
-    const died = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/dies`), {
-      headers: { "x-request-id": "small-dies" },
-      signal: deadline(),
-    });
-    assertEquals(died.status, 502);
-    assertEquals(await died.json(), {
-      error: "upstream_error",
-      message: "upstream body failed",
-      request_id: "small-dies",
-    });
-    const line = await sprox.waitForLog((l) =>
-      l.msg === "request" && l.request_id === "small-stall"
-    );
-    assertEquals([line.status, line.outcome], [504, "upstream_read_timeout"]);
+    const cases: [path: string, status: number, error: string, message: string][] = [
+      ["stalls", 504, "upstream_read_timeout", "upstream stalled"],
+      ["dies", 502, "upstream_error", "upstream body failed"],
+    ];
+    for (const [path, status, error, message] of cases) {
+      const id = `small-${path}`;
+      const response = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/${path}`), {
+        headers: { "x-request-id": id },
+        signal: deadline(),
+      });
+      assertEquals(response.status, status);
+      assertEquals(await response.json(), { error, message, request_id: id });
+      const line = await sprox.waitForLog((l) => l.msg === "request" && l.request_id === id);
+      assertEquals([line.status, line.outcome], [status, error]);
+    }
     // Over 64 KiB the body streams: the headers come at once, the body ends cut off.
     const big = await fetch(streamUrl(port, `http://media.test:${origin.port}/h/big/dies`), {
       signal: deadline(),

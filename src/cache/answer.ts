@@ -3,7 +3,7 @@
  * (built from a stored object, or passed on from upstream with a `Cache-Status`).
  * @module
  */
-import { copyHeaders } from "../net/mod.ts";
+import { copyHeaders, NULL_BODY_STATUSES } from "../net/mod.ts";
 import { appendCacheStatus, type CacheStatusMember, formatCacheStatus } from "./cache_status.ts";
 import type { ResponseStore, StoredResponse } from "./entries.ts";
 import type { ContentKind } from "./freshness.ts";
@@ -48,8 +48,6 @@ export interface ServeResult {
   readonly version: string | null;
 }
 
-const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
-
 /** Builds the answers of one cache (its `Cache-Status` name, its clock through the store). */
 export class Answers {
   readonly #entries: ResponseStore;
@@ -83,7 +81,7 @@ export class Answers {
   labelled(response: Response, member: CacheStatusMember, bodyless = false): Response {
     const headers = copyHeaders(response.headers);
     appendCacheStatus(headers, this.status(member));
-    const noBody = bodyless || NULL_BODY.has(response.status);
+    const noBody = bodyless || NULL_BODY_STATUSES.has(response.status);
     if (noBody) response.body?.cancel().catch(() => {});
     return new Response(noBody ? null : response.body, {
       status: response.status,

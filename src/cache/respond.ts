@@ -4,7 +4,7 @@
  * without a body, `Age` and `Cache-Status` set. Each response gets its own reader.
  * @module
  */
-import { bytesResponse, stripHopByHop } from "../net/mod.ts";
+import { bytesResponse, NULL_BODY_STATUSES, stripHopByHop } from "../net/mod.ts";
 import { appendCacheStatus } from "./cache_status.ts";
 import { evaluatePreconditions, notModifiedHeaders } from "./conditional.ts";
 import type { Fill } from "./fill.ts";
@@ -28,9 +28,6 @@ export interface RespondOptions {
   /** `Age` in seconds, or `null` to keep the object's own. */
   readonly ageSecs: number | null;
 }
-
-/** Statuses whose responses carry no body (Fetch "null body status"). */
-const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
 /**
  * The headers of a response as stored: hop-by-hop fields (and those `Connection` names)
@@ -92,7 +89,7 @@ export function respondFromObject(
       return new Response(null, { status: 412, headers: failed });
     }
   }
-  const withBody = method !== "HEAD" && !NULL_BODY.has(status) && object.body !== null;
+  const withBody = method !== "HEAD" && !NULL_BODY_STATUSES.has(status) && object.body !== null;
   const signal = request.signal;
   const length = object.length;
   if (status === 200 && length !== null) {

@@ -7,6 +7,9 @@
  * @module
  */
 
+/** Statuses whose responses carry no body (Fetch "null body status"). */
+export const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
+
 const inMemoryBodies = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
 
 /**

@@ -10,6 +10,7 @@ import {
   appendEndToEnd,
   bytesResponse,
   inMemoryBody,
+  NULL_BODY_STATUSES,
   stripHopByHopInPlace,
 } from "../net/mod.ts";
 import { inSpan, log, metricChildren, redactUrl } from "../telemetry/mod.ts";
@@ -42,9 +43,6 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
 
 /** Upstream statuses worth another attempt. */
 const RETRY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
-
-/** Statuses whose responses carry no body (Fetch spec "null body status"). */
-const NULL_BODY: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
 /** What forwarding needs besides the request and the route. */
 export interface ForwardOptions {
@@ -99,9 +97,9 @@ function withHost(headers: [string, string][], target: URL): [string, string][] 
 /**
  * Bodies up to this size (by Content-Length) are read whole before answering: bounded like
  * a socket buffer, and cheaper than a streaming stage for the playlists, keys and small
- * segments that make up most requests.
+ * segments that make up most requests (route mode here, `/proxy/stream` in direct mode).
  */
-const SMALL_BODY_MAX = 64 * 1024;
+export const SMALL_BODY_MAX = 64 * 1024;
 
 /**
  * Responses built by {@linkcode forwardToRoute} for one request: their headers are their own
@@ -390,7 +388,7 @@ export async function forwardToRoute(
   });
   // The upstream response under this request's own headers copy, with `body` in place of its own.
   const passOn = (body: ReadableStream<Uint8Array> | null) => done(ownCopy(upstream, body));
-  if (upstream.body === null || NULL_BODY.has(upstream.status)) {
+  if (upstream.body === null || NULL_BODY_STATUSES.has(upstream.status)) {
     upstream.body?.cancel().catch(() => {});
     options.onBodyEnd?.({ kind: "complete", bytes: 0 });
     return passOn(null);

@@ -447,9 +447,10 @@ export class SharedKeys {
     const now = this.#store.now();
     if (!entry || entry.ttlMs <= 0) {
       this.#checked.delete(id);
-      // Still a shared copy (not replaced by a configuration or local-only key meanwhile).
+      // Still a shared copy (not replaced by a configuration key meanwhile; a key added here
+      // since is a change, which returned above).
       const current = this.#store.info(id);
-      if (current && SHARED_SOURCES.has(current.source) && !this.#localOnly.has(id)) {
+      if (current && SHARED_SOURCES.has(current.source)) {
         this.#store.delete(id);
       }
       return undefined;

@@ -4,14 +4,21 @@
  * until response headers, and retries through the budget.
  * @module
  */
-import { afterDeadline, bytesResponse } from "../../net/mod.ts";
+import { afterDeadline, bytesResponse, NULL_BODY_STATUSES } from "../../net/mod.ts";
 import { ProxyError } from "../../errors/mod.ts";
 import { isAllowed, normaliseUrl } from "./allowlist.ts";
 import type { DirectPlan } from "./compile.ts";
 import { checkDestination, type CheckedAddress } from "./guard.ts";
 import { directUpstreamLatency } from "./metrics.ts";
 import type { PinnedRoute } from "./pin.ts";
-import { fetchWithRetry, processRetryBudget } from "../../routing/mod.ts";
+import {
+  classifyUpstreamError,
+  fetchWithRetry,
+  processRetryBudget,
+  SMALL_BODY_MAX,
+  toProxyError,
+  UpstreamFailure,
+} from "../../routing/mod.ts";
 import { parseHostLiteral } from "./ssrf.ts";
 
 /** What {@linkcode fetchDirect} returns. */
@@ -40,15 +47,6 @@ export interface DirectFetchOptions {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-
-/**
- * Largest body (by `Content-Length`, not content-coded) read whole before the response
- * starts: a stream stage costs more than such a body, and a stall becomes a clean error.
- */
-export const DIRECT_SMALL_BODY_MAX = 64 * 1024;
-
-/** Statuses whose response has no body. */
-const NULL_BODY = new Set([204, 205, 304]);
 
 class UpstreamTimeout extends Error {}
 
@@ -174,9 +172,11 @@ function releasingBody(
 }
 
 /**
- * Reads a small body whole (see {@linkcode DIRECT_SMALL_BODY_MAX}) within the request timeout
- * and answers it from memory, with the pinned client released. A stall (504) or a failure
- * (502) before the end is an error response, never a cut-off body; the client going away, 499.
+ * Reads a small body whole (at most `SMALL_BODY_MAX` by `Content-Length`, not content-coded:
+ * a stream stage costs more than such a body) within the request timeout and answers it from
+ * memory, with the pinned client released. A stall or a failure before the end is the error
+ * route mode answers for it (504 `upstream_read_timeout`, 502 `upstream_error`), never a
+ * cut-off body; the client going away, 499.
  */
 async function wholeBody(
   exchanged: Exchanged,
@@ -198,10 +198,13 @@ async function wholeBody(
       options.onCancel?.();
       throw new ProxyError(499, "client_closed", "client closed request", { cause: error });
     }
-    if (error instanceof UpstreamTimeout) {
-      throw new ProxyError(504, "upstream_read_timeout", "upstream stalled", { cause: error });
-    }
-    throw new ProxyError(502, "upstream_error", "upstream body failed", { cause: error });
+    throw toProxyError(
+      error instanceof UpstreamTimeout
+        ? new UpstreamFailure("read_timeout", `no body bytes for ${timeoutMs} ms`)
+        : new UpstreamFailure("body_error", classifyUpstreamError(error).message, {
+          cause: error,
+        }),
+    );
   } finally {
     cancelDeadline();
     pinned.release();
@@ -261,7 +264,7 @@ export async function fetchDirect(
     if (!REDIRECTS.has(response.status) || location === null) {
       const length = Number(response.headers.get("content-length") ?? Number.NaN);
       const small = options.method !== "HEAD" && response.body !== null &&
-        !NULL_BODY.has(response.status) && length <= DIRECT_SMALL_BODY_MAX &&
+        !NULL_BODY_STATUSES.has(response.status) && length <= SMALL_BODY_MAX &&
         !response.headers.has("content-encoding");
       return {
         response: small
