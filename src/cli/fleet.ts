@@ -12,6 +12,7 @@ import type { ProxyServer } from "../edge/mod.ts";
 import { WorkerPool, type WorkerStatus } from "../edge/workers/mod.ts";
 import type { SecretStoreChange } from "../secrets/mod.ts";
 import type { RateLimitDecision } from "../state/mod.ts";
+import type { KeyNote } from "./key_notes.ts";
 import {
   log,
   type MetricsSnapshot,
@@ -25,13 +26,6 @@ import {
 export function workerCount(setting: number | "auto"): number {
   if (setting !== "auto") return setting;
   return Math.max(1, navigator.hardwareConcurrency || 1);
-}
-
-/** A runtime key change as it travels to worker isolates. */
-export interface KeyNote {
-  readonly id: string;
-  readonly value: Uint8Array | null;
-  readonly ttlSecs: number | null;
 }
 
 /** Every isolate of the process, reloaded and stopped together. */

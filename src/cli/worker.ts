@@ -15,7 +15,7 @@ import {
   tagLogLines,
   useSnapshotSource,
 } from "../telemetry/mod.ts";
-import type { KeyNote } from "./fleet.ts";
+import { applyKeyNote, applyKeySet, type KeyNote } from "./key_notes.ts";
 import { applyTelemetry } from "./reload.ts";
 import { returnMemoryWhenQuiet } from "./memory.ts";
 
@@ -36,27 +36,9 @@ runWorkerIsolate(proxyApps, {
     useSnapshotSource(() => channel.request<MetricsSnapshot[]>("snapshots", null, 10_000));
     channel.handle("snapshot", () => snapshotMetrics());
     shareBucketsThrough((key) => channel.request<RateLimitDecision>("bucket.take", key, 5_000));
-    const apply = ({ id, value, ttlSecs }: KeyNote) => {
-      const secrets = current?.plan.secrets;
-      if (value === null) secrets?.delete(id, { notify: false });
-      else secrets?.set(id, value, { ttlSecs, source: "runtime", notify: false });
-      value?.fill(0);
-      // Redis may not have the change yet: this copy (or its absence) is not checked for a while.
-      secrets?.shared?.noteChange(id);
-    };
     // One change, or the whole set (after a restart or a reload): runtime keys not in it go.
-    channel.on("key", (payload) => apply(payload as KeyNote));
-    channel.on("keys", (payload) => {
-      const notes = payload as KeyNote[];
-      const secrets = current?.plan.secrets;
-      const kept = new Set(notes.map((note) => note.id));
-      for (const entry of secrets?.list() ?? []) {
-        if (entry.source === "runtime" && !kept.has(entry.id)) {
-          secrets!.delete(entry.id, { notify: false });
-        }
-      }
-      notes.forEach(apply);
-    });
+    channel.on("key", (payload) => applyKeyNote(current?.plan.secrets, payload as KeyNote));
+    channel.on("keys", (payload) => applyKeySet(current?.plan.secrets, payload as KeyNote[]));
     // What the first isolate still owes Redis: served from here as it is until written.
     channel.on("keys.owed", (payload) => {
       current?.plan.secrets.shared?.follow(payload as string[]);

@@ -440,25 +440,24 @@ export class SharedKeys {
       if (asking.size === 0) this.#asking.delete(id);
     }
     // Changed here while Redis answered: its answer is from before the change, which wins.
-    if (lookup.changed || this.#answersLocally(id)) {
+    // Likewise an entry Redis does not speak for that took the identifier's place meanwhile
+    // (a configuration key): it stays as it is.
+    const held = this.#store.info(id);
+    if (
+      lookup.changed || this.#answersLocally(id) || (held && !SHARED_SOURCES.has(held.source))
+    ) {
       entry?.value.fill(0);
       return this.#store.get(id);
     }
     const now = this.#store.now();
     if (!entry || entry.ttlMs <= 0) {
       this.#checked.delete(id);
-      // Still a shared copy (not replaced by a configuration key meanwhile; a key added here
-      // since is a change, which returned above).
-      const current = this.#store.info(id);
-      if (current && SHARED_SOURCES.has(current.source)) {
-        this.#store.delete(id);
-      }
+      if (held) this.#store.delete(id);
       return undefined;
     }
     this.#checked.set(id, now);
     const current = this.#store.get(id);
     const expiresAt = now + entry.ttlMs;
-    const held = this.#store.info(id);
     const unchanged = current !== undefined && held !== undefined &&
       sameBytes(current, entry.value) && Math.abs(held.expiresAt - expiresAt) < 1000;
     current?.fill(0);

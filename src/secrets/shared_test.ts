@@ -5,69 +5,10 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { SecretStore } from "./store.ts";
-import type { SharedKeyTier } from "./shared.ts";
+import { HeldTier } from "./_testing.ts";
 
 const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
 const bytes = (n: number) => new Uint8Array(16).fill(n);
-
-/** A tier holding values in a map; `get` answers only when the test releases it. */
-class HeldTier implements SharedKeyTier {
-  values = new Map<string, Uint8Array>();
-  gets = 0;
-  puts = 0;
-  failing = false;
-  #held: (() => void)[] = [];
-
-  /** Releases the oldest `get` waiting for its answer (read from the map as it was asked). */
-  release(): void {
-    this.#held.shift()?.();
-  }
-  #check(): void {
-    if (this.failing) throw new Error("connection closed");
-  }
-  put(id: string, value: Uint8Array): Promise<boolean> {
-    this.#check();
-    this.puts++;
-    const existed = this.values.has(id);
-    this.values.set(id, value.slice());
-    return Promise.resolve(existed);
-  }
-  putIfAbsent(id: string, value: Uint8Array): Promise<boolean> {
-    this.#check();
-    if (this.values.has(id)) return Promise.resolve(false);
-    this.values.set(id, value.slice());
-    return Promise.resolve(true);
-  }
-  get(id: string): Promise<{ value: Uint8Array; ttlMs: number } | undefined> {
-    this.#check();
-    this.gets++;
-    const value = this.values.get(id)?.slice();
-    return new Promise((resolve) => {
-      this.#held.push(() => resolve(value && { value, ttlMs: 600_000 }));
-    });
-  }
-  delete(id: string): Promise<boolean> {
-    this.#check();
-    return Promise.resolve(this.values.delete(id));
-  }
-  list(): Promise<{ id: string; ttlMs: number }[]> {
-    return Promise.resolve([...this.values.keys()].map((id) => ({ id, ttlMs: 600_000 })));
-  }
-  connected = false;
-  get ready(): boolean {
-    return this.connected;
-  }
-  onReady(): () => void {
-    return () => {};
-  }
-  onClose(): () => void {
-    return () => {};
-  }
-  generation(): Promise<string> {
-    return Promise.resolve("one");
-  }
-  close(): void {}
-}
 
 function setUp() {
   let now = 1_000_000;
@@ -204,6 +145,33 @@ Deno.test("a worker isolate lists the first isolate's owed keys as it holds them
     assertEquals((await shared.list()).map((e) => [e.id, e.source]), [[ID, "runtime"]]);
     shared.follow([]);
     assertEquals((await shared.list()).map((e) => [e.id, e.source]), [[removed, "shared"]]);
+  } finally {
+    store.dispose();
+  }
+});
+
+Deno.test("a key of the configuration that takes a shared copy's place while a lookup waits stays", async () => {
+  const { tier, store, shared } = setUp();
+  try {
+    for (const redis of [undefined, bytes(8)]) {
+      if (redis) tier.values.set(ID, redis);
+      else tier.values.delete(ID);
+      store.set(ID, bytes(1), { ttlSecs: 600, source: "shared" });
+      const asked = shared.fetch(ID);
+      store.set(ID, bytes(7), { ttlSecs: 600, source: "config" });
+      tier.release();
+      // Redis's answer (nothing, or its copy) is not applied over the configuration's key.
+      assertEquals(await asked, bytes(7));
+      assertEquals([store.get(ID), store.info(ID)?.source], [bytes(7), "config"]);
+      store.delete(ID);
+    }
+    assertEquals(tier.gets, 2);
+    // A shared copy that Redis no longer holds (removed elsewhere) is dropped.
+    tier.values.delete(ID);
+    store.set(ID, bytes(1), { ttlSecs: 600, source: "shared" });
+    const removed = shared.fetch(ID);
+    tier.release();
+    assertEquals([await removed, store.info(ID)], [undefined, undefined]);
   } finally {
     store.dispose();
   }

@@ -1,0 +1,82 @@
+/**
+ * A worker isolate applying the first isolate's runtime key changes to its secret store, with
+ * a shared tier whose lookups the test releases one by one (Redis has not taken the change).
+ */
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { SecretStore } from "../secrets/mod.ts";
+import { HeldTier } from "../secrets/_testing.ts";
+import { SHARED_HOLD_SECS } from "../secrets/shared.ts";
+import { applyKeyNote, applyKeySet } from "./key_notes.ts";
+
+const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
+const OTHER = "clearkey:ffeeddccbbaa99887766554433221100";
+const bytes = (n: number) => new Uint8Array(16).fill(n);
+
+function setUp() {
+  let now = 1_000_000;
+  const tier = new HeldTier();
+  const store = new SecretStore({
+    defaultTtlSecs: 300,
+    sweepIntervalMs: 0,
+    now: () => now,
+    shared: tier,
+  });
+  return { tier, store, advance: (ms: number) => (now += ms) };
+}
+
+Deno.test("a change the first isolate tells of is served as told for the hold, and a lookup asking Redis meanwhile is void", async () => {
+  const { tier, store, advance } = setUp();
+  const shared = store.shared!;
+  try {
+    // Redis still holds the value from before the change.
+    tier.values.set(ID, bytes(1));
+    const asking = shared.fetch(ID);
+    const sent = bytes(2);
+    applyKeyNote(store, { id: ID, value: sent, ttlSecs: 600 });
+    // The posted copy is wiped once stored.
+    assertEquals(sent, bytes(0));
+    tier.release();
+    assertEquals(await asking, bytes(2));
+    // Within the hold: answered here, Redis not asked.
+    assertEquals(await shared.fetch(ID), bytes(2));
+    assertEquals([tier.gets, store.info(ID)?.source], [1, "runtime"]);
+
+    // A removal told of: not brought back from Redis for the hold.
+    applyKeyNote(store, { id: ID, value: null, ttlSecs: null });
+    assertEquals(await shared.fetch(ID), undefined);
+    assertEquals(tier.gets, 1);
+
+    // Past the hold, Redis speaks for the key again.
+    advance(SHARED_HOLD_SECS * 1000);
+    const later = shared.fetch(ID);
+    tier.release();
+    assertEquals(await later, bytes(1));
+    assertEquals(tier.gets, 2);
+  } finally {
+    store.dispose();
+  }
+});
+
+Deno.test("the whole set of runtime keys replaces a worker's own; keys of the configuration stay", async () => {
+  const { tier, store } = setUp();
+  const shared = store.shared!;
+  try {
+    const configured = "clearkey:0f0e0d0c0b0a09080706050403020100";
+    store.set(configured, bytes(9));
+    store.set(OTHER, bytes(3), { ttlSecs: 600, source: "runtime" });
+    tier.values.set(ID, bytes(1));
+    applyKeySet(store, [{ id: ID, value: bytes(4), ttlSecs: 120 }]);
+    assertEquals(
+      store.list().map((e) => [e.id, e.source]).sort(),
+      [[configured, "config"], [ID, "runtime"]].sort(),
+    );
+    assertEquals(store.info(ID)!.expiresAt - store.now(), 120_000);
+    // Each key of the set is a change told of: served as sent, Redis not asked.
+    assertEquals(await shared.fetch(ID), bytes(4));
+    assertEquals(tier.gets, 0);
+    applyKeySet(store, []);
+    assertEquals(store.list().map((e) => e.id), [configured]);
+  } finally {
+    store.dispose();
+  }
+});
