@@ -62,6 +62,10 @@ export async function measureCpu(
   target: Target,
   options: { connections: number; seconds: number; headers?: string[] },
 ): Promise<{ cpuUs: number; rps: number; rssMax: number; errors: number }> {
+  // A second of the same load first, not counted: each run measures the steady state, not
+  // the heap regrowing after the quiet spell of the runs before it (docs/performance.md,
+  // "After a quiet spell").
+  await wrk(target.url, { ...options, seconds: 1 });
   const sampler = sampleRss(target.pid);
   const before = cpuMs(target.pid);
   const figures = await wrk(target.url, options);

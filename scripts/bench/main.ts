@@ -192,7 +192,14 @@ try {
    * Runs one load against `t` with its CPU time per request (`cpu_us`, from /proc around the
    * run: steadier than req/s on a shared machine) and its peak RSS (`rss_mib`) added.
    */
-  const measured = async (t: Target, load: () => Promise<Figures>): Promise<Figures> => {
+  const measured = async (
+    t: Target,
+    load: (seconds?: number) => Promise<Figures>,
+  ): Promise<Figures> => {
+    // The same load for a second first, not counted: the run measures the steady state, not
+    // the heap regrowing after the quiet spell the other peers' runs gave this one (measured
+    // on its own, "first second after 10 s quiet").
+    await load(1);
     const sampler = t.pid ? sampleRss(t.pid) : undefined;
     const before = t.pid ? peerCpuMs(t.pid) : NaN;
     const figures = await load();
@@ -220,11 +227,11 @@ try {
     }
     for (const [connections, range] of [[64, false], [64, true], [256, false]] as const) {
       for (const t of active) {
-        const figures = await measured(t, () =>
+        const figures = await measured(t, (seconds) =>
           wrk(t.url(t.http, "/seg.bin"), {
             connections,
             // 256 transfers of 2 MiB at once take seconds each: a longer run.
-            seconds: connections > 64 ? 4 * settings.seconds : settings.seconds,
+            seconds: seconds ?? (connections > 64 ? 4 * settings.seconds : settings.seconds),
             timeoutSeconds: 10,
             headers: range ? ["Range: bytes=0-1048575"] : [],
           }));
@@ -235,13 +242,28 @@ try {
       // How much memory the processes give back once the load has ended.
       await new Promise((resolve) => setTimeout(resolve, 10_000));
       for (const t of active) if (t.pid) idleAfter[t.name] = rssMiB(t.pid);
+      // And what the first second of load costs after that quiet spell (one route per
+      // process: the first run ends the other routes' quiet).
+      for (const t of active.filter((t) => t.name !== "sprox-direct")) {
+        const before = t.pid ? peerCpuMs(t.pid) : NaN;
+        const figures = await wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: 1 });
+        const cpu = t.pid ? peerCpuMs(t.pid) - before : NaN;
+        keep("5 2 KiB playlist, first second after 10 s quiet", t.name, {
+          ...figures,
+          cpu_us: figures.requests > 0 ? cpu * 1000 / figures.requests : NaN,
+        });
+      }
     }
     for (const t of columns) {
       // The CPU per request on a 2 KiB object: the playlist rewritten (sprox) and passed
       // through (sprox-plain, a route with HLS rewriting off).
       const figures = await measured(
         t,
-        () => wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: settings.seconds }),
+        (seconds) =>
+          wrk(t.url(t.http, "/small.m3u8"), {
+            connections: 32,
+            seconds: seconds ?? settings.seconds,
+          }),
       );
       keep("3 32 conns 2 KiB playlist", t.name, figures);
     }
@@ -293,6 +315,8 @@ try {
     "`/proxy/stream`; sprox-native: a second process, the HLS route with `body_pipe: native`.",
     "cpu_us: CPU µs per request (process user + system time over the run /",
     "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
+    "Each wrk run follows one second of the same load, not counted (the steady state); row 5 is",
+    "the first second of load after 10 s of quiet (last repetition), with no such warm-up.",
     "",
     `| scenario | metric | ${names.join(" | ")} | sprox/nginx | ${
       ours.map((n) => `${n}/floor`).join(" | ")
