@@ -12,7 +12,7 @@ import type { ProxyServer } from "../edge/mod.ts";
 import { WorkerPool, type WorkerStatus } from "../edge/workers/mod.ts";
 import type { SecretStoreChange } from "../secrets/mod.ts";
 import type { RateLimitDecision } from "../state/mod.ts";
-import type { KeyNote } from "./key_notes.ts";
+import { sendKeySet } from "./key_notes.ts";
 import {
   log,
   type MetricsSnapshot,
@@ -101,25 +101,9 @@ export class Fleet {
     return [own, ...others];
   }
 
-  /** The keys added at run time that the first isolate holds now. */
-  #runtimeKeys(): KeyNote[] {
-    const secrets = this.server.plan.secrets;
-    const now = secrets.now();
-    return secrets.list().filter((e) => e.source === "runtime").flatMap((e) => {
-      const value = secrets.get(e.id);
-      return value ? [{ id: e.id, value, ttlSecs: (e.expiresAt - now) / 1000 }] : [];
-    });
-  }
-
-  /**
-   * Sends the whole set of runtime keys (`keys`: the worker replaces its own with it); the
-   * copies are wiped once posted.
-   */
+  /** Sends the whole set of runtime keys and what is owed to Redis (see `sendKeySet`). */
   #sendRuntimeKeys(send: (kind: string, payload: unknown) => void): void {
-    const notes = this.#runtimeKeys();
-    send("keys", notes);
-    for (const note of notes) note.value?.fill(0);
-    send("keys.owed", this.server.plan.secrets.shared?.owed() ?? []);
+    sendKeySet(this.server.plan.secrets, send);
   }
 
   /** Copies keys added or removed at run time (admin API) to every worker isolate. */

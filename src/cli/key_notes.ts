@@ -38,3 +38,22 @@ export function applyKeySet(secrets: SecretStore | undefined, notes: readonly Ke
   }
   for (const note of notes) applyKeyNote(secrets, note);
 }
+
+/**
+ * What the first isolate sends a worker isolate that starts (or after a reload): the whole set
+ * of runtime keys it holds (`keys`; the copies are wiped once posted), then the identifiers it
+ * still owes Redis (`keys.owed`: the worker serves those as they are until written).
+ */
+export function sendKeySet(
+  secrets: SecretStore,
+  send: (kind: "keys" | "keys.owed", payload: unknown) => void,
+): void {
+  const now = secrets.now();
+  const notes: KeyNote[] = secrets.list().filter((e) => e.source === "runtime").flatMap((e) => {
+    const value = secrets.get(e.id);
+    return value ? [{ id: e.id, value, ttlSecs: (e.expiresAt - now) / 1000 }] : [];
+  });
+  send("keys", notes);
+  for (const note of notes) note.value?.fill(0);
+  send("keys.owed", secrets.shared?.owed() ?? []);
+}

@@ -6,7 +6,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { SecretStore } from "../secrets/mod.ts";
 import { HeldTier } from "../secrets/_testing.ts";
 import { SHARED_HOLD_SECS } from "../secrets/shared.ts";
-import { applyKeyNote, applyKeySet } from "./key_notes.ts";
+import { applyKeyNote, applyKeySet, type KeyNote, sendKeySet } from "./key_notes.ts";
 
 const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
 const OTHER = "clearkey:ffeeddccbbaa99887766554433221100";
@@ -78,5 +78,47 @@ Deno.test("the whole set of runtime keys replaces a worker's own; keys of the co
     assertEquals(store.list().map((e) => e.id), [configured]);
   } finally {
     store.dispose();
+  }
+});
+
+Deno.test("a starting worker gets the whole set of runtime keys, then what the first isolate owes Redis", async () => {
+  const first = setUp();
+  const worker = setUp();
+  try {
+    first.store.set("clearkey:0f0e0d0c0b0a09080706050403020100", bytes(9));
+    first.store.set(OTHER, bytes(3), { ttlSecs: 600, source: "runtime" });
+    // Added while Redis failed: owed.
+    first.tier.failing = true;
+    first.store.set(ID, bytes(5), { ttlSecs: 300, source: "runtime" });
+    assertEquals((await first.store.shared!.put(ID, bytes(5), 300)).ok, false);
+    first.tier.failing = false;
+
+    const sent: [string, unknown][] = [];
+    const posted: KeyNote[] = [];
+    sendKeySet(first.store, (kind, payload) => {
+      // Posting copies (structured clone) at the call; the sender's copies are its own.
+      if (kind === "keys") posted.push(...(payload as KeyNote[]));
+      sent.push([kind, structuredClone(payload)]);
+    });
+    assertEquals(sent.map(([kind]) => kind), ["keys", "keys.owed"]);
+    const notes = (sent[0][1] as KeyNote[]).sort((a, b) => a.id.localeCompare(b.id));
+    assertEquals(notes, [
+      { id: ID, value: bytes(5), ttlSecs: 300 },
+      { id: OTHER, value: bytes(3), ttlSecs: 600 },
+    ]);
+    assertEquals(sent[1][1], [ID]);
+    // The sender's copies are wiped once posted; the store keeps its own.
+    assertEquals(posted.map((note) => note.value), [bytes(0), bytes(0)]);
+    assertEquals(first.store.get(ID), bytes(5));
+
+    // The worker takes both, and serves the owed key as sent (Redis does not have it).
+    applyKeySet(worker.store, notes);
+    worker.store.shared!.follow(sent[1][1] as string[]);
+    worker.advance(SHARED_HOLD_SECS * 1000);
+    assertEquals(await worker.store.shared!.fetch(ID), bytes(5));
+    assertEquals(worker.tier.gets, 0);
+  } finally {
+    first.store.dispose();
+    worker.store.dispose();
   }
 });
