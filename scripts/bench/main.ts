@@ -191,15 +191,16 @@ try {
   /**
    * Runs one load against `t` with its CPU time per request (`cpu_us`, from /proc around the
    * run: steadier than req/s on a shared machine) and its peak RSS (`rss_mib`) added.
+   * `warm`: the same load for a second first, not counted, so that the run measures the steady
+   * state, not the heap regrowing after the quiet spell the other peers' runs gave this one
+   * (measured on its own, without it: "first second after 10 s quiet").
    */
   const measured = async (
     t: Target,
     load: (seconds?: number) => Promise<Figures>,
+    warm = true,
   ): Promise<Figures> => {
-    // The same load for a second first, not counted: the run measures the steady state, not
-    // the heap regrowing after the quiet spell the other peers' runs gave this one (measured
-    // on its own, "first second after 10 s quiet").
-    await load(1);
+    if (warm) await load(1);
     const sampler = t.pid ? sampleRss(t.pid) : undefined;
     const before = t.pid ? peerCpuMs(t.pid) : NaN;
     const figures = await load();
@@ -245,13 +246,12 @@ try {
       // And what the first second of load costs after that quiet spell (one route per
       // process: the first run ends the other routes' quiet).
       for (const t of active.filter((t) => t.name !== "sprox-direct")) {
-        const before = t.pid ? peerCpuMs(t.pid) : NaN;
-        const figures = await wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: 1 });
-        const cpu = t.pid ? peerCpuMs(t.pid) - before : NaN;
-        keep("5 2 KiB playlist, first second after 10 s quiet", t.name, {
-          ...figures,
-          cpu_us: figures.requests > 0 ? cpu * 1000 / figures.requests : NaN,
-        });
+        const figures = await measured(
+          t,
+          () => wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: 1 }),
+          false,
+        );
+        keep("5 2 KiB playlist, first second after 10 s quiet", t.name, figures);
       }
     }
     for (const t of columns) {

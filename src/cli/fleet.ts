@@ -80,7 +80,7 @@ export class Fleet {
           "memory.collected": () => this.#trim?.(),
         },
       },
-      restarted: (send) => this.#sendRuntimeKeys(send),
+      restarted: (send) => sendKeySet(this.server.plan.secrets, send),
     });
     useSnapshotSource(() => this.#snapshots());
     this.#observeKeys();
@@ -99,11 +99,6 @@ export class Fleet {
     const own = await snapshotMetrics();
     const others = this.#pool ? await this.#pool.collect<MetricsSnapshot>("snapshot") : [];
     return [own, ...others];
-  }
-
-  /** Sends the whole set of runtime keys and what is owed to Redis (see `sendKeySet`). */
-  #sendRuntimeKeys(send: (kind: string, payload: unknown) => void): void {
-    sendKeySet(this.server.plan.secrets, send);
   }
 
   /** Copies keys added or removed at run time (admin API) to every worker isolate. */
@@ -152,7 +147,7 @@ export class Fleet {
     await others.commit();
     // Changes that reached a worker's old plan between its prepare and its commit are lost
     // there: every worker gets the whole set again.
-    this.#sendRuntimeKeys((kind, payload) => pool.broadcast(kind, payload));
+    sendKeySet(this.server.plan.secrets, (kind, payload) => pool.broadcast(kind, payload));
   }
 
   /** Drains every isolate for up to `graceMs`. */

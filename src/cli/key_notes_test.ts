@@ -3,30 +3,15 @@
  * a shared tier whose lookups the test releases one by one (Redis has not taken the change).
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { SecretStore } from "../secrets/mod.ts";
-import { HeldTier } from "../secrets/_testing.ts";
+import { heldStore as setUp, keyBytes as bytes } from "../secrets/_testing.ts";
 import { SHARED_HOLD_SECS } from "../secrets/shared.ts";
 import { applyKeyNote, applyKeySet, type KeyNote, sendKeySet } from "./key_notes.ts";
 
 const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
 const OTHER = "clearkey:ffeeddccbbaa99887766554433221100";
-const bytes = (n: number) => new Uint8Array(16).fill(n);
-
-function setUp() {
-  let now = 1_000_000;
-  const tier = new HeldTier();
-  const store = new SecretStore({
-    defaultTtlSecs: 300,
-    sweepIntervalMs: 0,
-    now: () => now,
-    shared: tier,
-  });
-  return { tier, store, advance: (ms: number) => (now += ms) };
-}
 
 Deno.test("a change the first isolate tells of is served as told for the hold, and a lookup asking Redis meanwhile is void", async () => {
-  const { tier, store, advance } = setUp();
-  const shared = store.shared!;
+  const { tier, store, shared, advance } = setUp();
   try {
     // Redis still holds the value from before the change.
     tier.values.set(ID, bytes(1));
@@ -58,8 +43,7 @@ Deno.test("a change the first isolate tells of is served as told for the hold, a
 });
 
 Deno.test("the whole set of runtime keys replaces a worker's own; keys of the configuration stay", async () => {
-  const { tier, store } = setUp();
-  const shared = store.shared!;
+  const { tier, store, shared } = setUp();
   try {
     const configured = "clearkey:0f0e0d0c0b0a09080706050403020100";
     store.set(configured, bytes(9));
@@ -90,7 +74,7 @@ Deno.test("a starting worker gets the whole set of runtime keys, then what the f
     // Added while Redis failed: owed.
     first.tier.failing = true;
     first.store.set(ID, bytes(5), { ttlSecs: 300, source: "runtime" });
-    assertEquals((await first.store.shared!.put(ID, bytes(5), 300)).ok, false);
+    assertEquals((await first.shared.put(ID, bytes(5), 300)).ok, false);
     first.tier.failing = false;
 
     const sent: [string, unknown][] = [];
@@ -113,9 +97,9 @@ Deno.test("a starting worker gets the whole set of runtime keys, then what the f
 
     // The worker takes both, and serves the owed key as sent (Redis does not have it).
     applyKeySet(worker.store, notes);
-    worker.store.shared!.follow(sent[1][1] as string[]);
+    worker.shared.follow(sent[1][1] as string[]);
     worker.advance(SHARED_HOLD_SECS * 1000);
-    assertEquals(await worker.store.shared!.fetch(ID), bytes(5));
+    assertEquals(await worker.shared.fetch(ID), bytes(5));
     assertEquals(worker.tier.gets, 0);
   } finally {
     first.store.dispose();

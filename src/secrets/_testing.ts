@@ -4,6 +4,7 @@
  * @module
  */
 import type { SharedKeyTier } from "./shared.ts";
+import { SecretStore } from "./store.ts";
 
 /** A tier holding values in a map; `get` answers only when the test releases it. */
 export class HeldTier implements SharedKeyTier {
@@ -62,4 +63,20 @@ export class HeldTier implements SharedKeyTier {
     return Promise.resolve("one");
   }
   close(): void {}
+}
+
+/** A 16-byte test key filled with `n`. */
+export const keyBytes = (n: number): Uint8Array => new Uint8Array(16).fill(n);
+
+/** A secret store over a {@linkcode HeldTier}, on a clock the test moves with `advance`. */
+export function heldStore() {
+  let now = 1_000_000;
+  const tier = new HeldTier();
+  const store = new SecretStore({
+    defaultTtlSecs: 300,
+    sweepIntervalMs: 0,
+    now: () => now,
+    shared: tier,
+  });
+  return { tier, store, shared: store.shared!, advance: (ms: number) => (now += ms) };
 }

@@ -5,25 +5,12 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { SecretStore } from "./store.ts";
-import { HeldTier } from "./_testing.ts";
+import { heldStore, HeldTier, keyBytes as bytes } from "./_testing.ts";
 
 const ID = "clearkey:000102030405060708090a0b0c0d0e0f";
-const bytes = (n: number) => new Uint8Array(16).fill(n);
-
-function setUp() {
-  let now = 1_000_000;
-  const tier = new HeldTier();
-  const store = new SecretStore({
-    defaultTtlSecs: 300,
-    sweepIntervalMs: 0,
-    now: () => now,
-    shared: tier,
-  });
-  return { tier, store, shared: store.shared!, advance: (ms: number) => (now += ms) };
-}
 
 Deno.test("a lookup's answer from before a change made here meanwhile is not applied", async () => {
-  const { tier, store, shared } = setUp();
+  const { tier, store, shared } = heldStore();
   try {
     tier.values.set(ID, bytes(1));
     // Asked while Redis held 1; the key is removed here (and in Redis) before the answer.
@@ -64,7 +51,7 @@ Deno.test("a lookup's answer from before a change made here meanwhile is not app
 });
 
 Deno.test("changes owed to Redis are answered here without asking it", async () => {
-  const { tier, store, shared, advance } = setUp();
+  const { tier, store, shared, advance } = heldStore();
   try {
     tier.values.set(ID, bytes(1));
     store.set(ID, bytes(1), { ttlSecs: 600, source: "shared" });
@@ -135,7 +122,7 @@ Deno.test("after a reload the new store alone owes Redis the old one's changes o
 });
 
 Deno.test("a worker isolate lists the first isolate's owed keys as it holds them", async () => {
-  const { tier, store, shared } = setUp();
+  const { tier, store, shared } = heldStore();
   try {
     const removed = "clearkey:ffeeddccbbaa99887766554433221100";
     tier.values.set(removed, bytes(5));
@@ -151,7 +138,7 @@ Deno.test("a worker isolate lists the first isolate's owed keys as it holds them
 });
 
 Deno.test("a key of the configuration that takes a shared copy's place while a lookup waits stays", async () => {
-  const { tier, store, shared } = setUp();
+  const { tier, store, shared } = heldStore();
   try {
     for (const redis of [undefined, bytes(8)]) {
       if (redis) tier.values.set(ID, redis);
