@@ -185,28 +185,35 @@ export function startNginxProxy(
   );
 }
 
-/** The bare Deno pass-through (the floor), plain and TLS. */
+/**
+ * The bare Deno pass-through (the floor), plain and TLS; `guarded`: the floor with the idle
+ * read timeout, byte count and log line any proxy that must see the bytes pays for
+ * (`floor-guarded`, see `floor.ts`).
+ */
 export function startFloor(
   dir: string,
   originPort: number,
   port: number,
   tlsPort: number,
   tls: { cert: string; key: string },
+  guarded = false,
 ): Peer[] {
   const origin = `http://127.0.0.1:${originPort}`;
   const script = `${ROOT}scripts/bench/floor.ts`;
+  const name = guarded ? "floor-guarded" : "floor";
+  const mode = guarded ? ["--guarded"] : [];
   return [
     spawn(
-      "floor",
+      name,
       Deno.execPath(),
-      ["run", "-A", script, String(port), origin],
-      `${dir}/floor.out`,
+      ["run", "-A", script, String(port), origin, ...mode],
+      `${dir}/${name}.out`,
     ),
     spawn(
-      "floor-tls",
+      `${name}-tls`,
       Deno.execPath(),
-      ["run", "-A", script, String(tlsPort), origin, tls.cert, tls.key],
-      `${dir}/floor-tls.out`,
+      ["run", "-A", script, String(tlsPort), origin, tls.cert, tls.key, ...mode],
+      `${dir}/${name}-tls.out`,
     ),
   ];
 }

@@ -118,6 +118,8 @@ const ports = {
   nginxTls: freePort(),
   floor: freePort(),
   floorTls: freePort(),
+  guarded: freePort(),
+  guardedTls: freePort(),
   sprox: freePort(),
   sproxTls: freePort(),
   sproxPlain: freePort(),
@@ -131,6 +133,8 @@ try {
   peers.push(nginx);
   const floor = startFloor(dir, ports.origin, ports.floor, ports.floorTls, tls);
   peers.push(...floor);
+  const guarded = startFloor(dir, ports.origin, ports.guarded, ports.guardedTls, tls, true);
+  peers.push(...guarded);
   const sprox = await startSprox(dir, ports.origin, ports.sprox, ports.sproxTls, tls, {
     plainPort: ports.sproxPlain,
   });
@@ -142,9 +146,11 @@ try {
   });
   peers.push(native);
   for (const port of Object.values(ports)) {
-    const scheme = [ports.nginxTls, ports.floorTls, ports.sproxTls, ports.nativeTls].includes(port)
-      ? "https"
-      : "http";
+    const scheme =
+      [ports.nginxTls, ports.floorTls, ports.guardedTls, ports.sproxTls, ports.nativeTls]
+          .includes(port)
+        ? "https"
+        : "http";
     await waitForHttp(`${scheme}://127.0.0.1:${port}/small.m3u8`);
   }
 
@@ -159,6 +165,7 @@ try {
   const targets: Target[] = [
     plain("nginx", ports.nginx, ports.nginxTls, nginx.pid),
     plain("floor", ports.floor, ports.floorTls, floor[0].pid),
+    plain("floor-guarded", ports.guarded, ports.guardedTls, guarded[0].pid),
     plain("sprox", ports.sprox, ports.sproxTls, sprox.pid),
     {
       name: "sprox-direct",
@@ -171,13 +178,14 @@ try {
   ];
 
   // Does direct mode work on this build? (It needs the /proxy/stream endpoint.)
-  const probe = await fetch(targets[3].url(targets[3].http, "/small.m3u8"));
+  const directTarget = targets.find((t) => t.name === "sprox-direct")!;
+  const probe = await fetch(directTarget.url(directTarget.http, "/small.m3u8"));
   await probe.body?.cancel();
   const active = probe.status === 200 ? targets : targets.filter((t) => t.name !== "sprox-direct");
   if (probe.status !== 200) console.error(`bench: /proxy/stream answered ${probe.status}; skipped`);
   // The same process on a route with HLS rewriting off (the small-object scenarios only).
   const sproxPlain = plain("sprox-plain", ports.sproxPlain, ports.sproxTls, sprox.pid);
-  const columns = [...active.slice(0, 3), sproxPlain, ...active.slice(3)];
+  const columns = [...active.slice(0, 4), sproxPlain, ...active.slice(4)];
 
   const results = new Map<string, Figures[]>();
   const keep = (scenario: string, target: string, figures: Figures) => {
@@ -301,7 +309,7 @@ try {
   const fmt = (n: number) =>
     Number.isNaN(n) ? "n/a" : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
   const names = columns.map((t) => t.name);
-  const ours = names.filter((n) => n.startsWith("sprox"));
+  const ours = names.filter((n) => n.startsWith("sprox") || n === "floor-guarded");
   const lines = [
     `# sProx benchmark (${
       quick ? "quick" : "full"
@@ -313,6 +321,8 @@ try {
     `big file ${settings.bigBytes / 1048576} MiB; wrk ${settings.seconds}s per run.`,
     "sprox: route with HLS rewriting on; sprox-plain: route with it off; sprox-direct:",
     "`/proxy/stream`; sprox-native: a second process, the HLS route with `body_pipe: native`.",
+    "floor-guarded: the floor plus only what seeing every byte costs (an idle read timeout, the",
+    "byte count, one JSON log line per request; `scripts/bench/floor.ts --guarded`).",
     "cpu_us: CPU µs per request (process user + system time over the run /",
     "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
     "Each wrk run follows one second of the same load, not counted (the steady state); row 5 is",
@@ -348,20 +358,31 @@ try {
       value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu,
       value("3 32 conns 2 KiB playlist", "cpu_us", "sprox-plain") / floorCpu <= 1.5,
     ],
-    ...(["sprox", "sprox-direct", "sprox-native"].filter((n) => names.includes(n)).flatMap((
-      n,
-    ): [string, number, boolean][] => {
-      const single = value("1 single stream big file", "mbps", n) /
-        value("1 single stream big file", "mbps", "floor");
-      const seg = value("2 64 conns 2 MiB segment", "rps", n) /
-        value("2 64 conns 2 MiB segment", "rps", "floor");
-      const at256 = value("2 256 conns 2 MiB segment", "rss_mib", n);
-      return [
-        [`${n}: single stream ≥ 0.85× floor (ratio)`, single, single >= 0.85],
-        [`${n}: 64 × 2 MiB req/s ≥ 0.8× floor (ratio)`, seg, seg >= 0.8],
-        [`${n}: peak RSS at 256 conns ≤ 200 MiB (MiB)`, at256, at256 <= 200],
-      ];
-    })),
+    [
+      "floor-guarded (reference, not sProx): CPU per 2 KiB request ≤ 1.5× floor",
+      value("3 32 conns 2 KiB playlist", "cpu_us", "floor-guarded") / floorCpu,
+      value("3 32 conns 2 KiB playlist", "cpu_us", "floor-guarded") / floorCpu <= 1.5,
+    ],
+    [
+      "floor-guarded (reference): peak RSS ≤ 1.5× floor's (ratio)",
+      peak("floor-guarded") / peak("floor"),
+      peak("floor-guarded") <= 1.5 * peak("floor"),
+    ],
+    ...(["floor-guarded", "sprox", "sprox-direct", "sprox-native"].filter((n) => names.includes(n))
+      .flatMap((
+        n,
+      ): [string, number, boolean][] => {
+        const single = value("1 single stream big file", "mbps", n) /
+          value("1 single stream big file", "mbps", "floor");
+        const seg = value("2 64 conns 2 MiB segment", "rps", n) /
+          value("2 64 conns 2 MiB segment", "rps", "floor");
+        const at256 = value("2 256 conns 2 MiB segment", "rss_mib", n);
+        return [
+          [`${n}: single stream ≥ 0.85× floor (ratio)`, single, single >= 0.85],
+          [`${n}: 64 × 2 MiB req/s ≥ 0.8× floor (ratio)`, seg, seg >= 0.8],
+          [`${n}: peak RSS at 256 conns ≤ 200 MiB (MiB)`, at256, at256 <= 200],
+        ];
+      })),
     [
       "sprox: peak RSS ≤ 1.5× floor's (ratio)",
       peak("sprox") / peak("floor"),
