@@ -199,7 +199,7 @@ try {
   /**
    * Runs one load against `t` with its CPU time per request (`cpu_us`, from /proc around the
    * run: steadier than req/s on a shared machine) and its peak RSS (`rss_mib`) added.
-   * `warm`: the same load for a second first, not counted, so that the run measures the steady
+   * `warm`: the same load for two seconds first, not counted, so that the run measures the steady
    * state, not the heap regrowing after the quiet spell the other peers' runs gave this one
    * (measured on its own, without it: "first second after 10 s quiet").
    */
@@ -208,7 +208,7 @@ try {
     load: (seconds?: number) => Promise<Figures>,
     warm = true,
   ): Promise<Figures> => {
-    if (warm) await load(1);
+    if (warm) await load(2);
     const sampler = t.pid ? sampleRss(t.pid) : undefined;
     const before = t.pid ? peerCpuMs(t.pid) : NaN;
     const figures = await load();
@@ -325,7 +325,7 @@ try {
     "byte count, one JSON log line per request; `scripts/bench/floor.ts --guarded`).",
     "cpu_us: CPU µs per request (process user + system time over the run /",
     "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
-    "Each wrk run follows one second of the same load, not counted (the steady state); row 5 is",
+    "Each wrk run follows two seconds of the same load, not counted (the steady state); row 5 is",
     "the first second of load after 10 s of quiet (last repetition), with no such warm-up.",
     "",
     `| scenario | metric | ${names.join(" | ")} | sprox/nginx | ${
