@@ -125,6 +125,8 @@ const ports = {
   sproxPlain: freePort(),
   native: freePort(),
   nativeTls: freePort(),
+  direct: freePort(),
+  directTls: freePort(),
 };
 const peers: Peer[] = [];
 try {
@@ -139,18 +141,27 @@ try {
     plainPort: ports.sproxPlain,
   });
   peers.push(sprox);
-  // A second sProx process whose routes hand untouched bodies to the native pipe.
+  // Direct mode in a process of its own: its memory is not the route runs' before it.
+  const direct = await startSprox(dir, ports.origin, ports.direct, ports.directTls, tls, {
+    name: "sprox-direct",
+  });
+  peers.push(direct);
+  // A third sProx process whose routes hand untouched bodies to the native pipe.
   const native = await startSprox(dir, ports.origin, ports.native, ports.nativeTls, tls, {
     name: "sprox-native",
     bodyPipe: "native",
   });
   peers.push(native);
+  const tlsPorts = [
+    ports.nginxTls,
+    ports.floorTls,
+    ports.guardedTls,
+    ports.sproxTls,
+    ports.nativeTls,
+    ports.directTls,
+  ];
   for (const port of Object.values(ports)) {
-    const scheme =
-      [ports.nginxTls, ports.floorTls, ports.guardedTls, ports.sproxTls, ports.nativeTls]
-          .includes(port)
-        ? "https"
-        : "http";
+    const scheme = tlsPorts.includes(port) ? "https" : "http";
     await waitForHttp(`${scheme}://127.0.0.1:${port}/small.m3u8`);
   }
 
@@ -169,10 +180,10 @@ try {
     plain("sprox", ports.sprox, ports.sproxTls, sprox.pid),
     {
       name: "sprox-direct",
-      http: `http://127.0.0.1:${ports.sprox}`,
-      https: `https://127.0.0.1:${ports.sproxTls}`,
+      http: `http://127.0.0.1:${ports.direct}`,
+      https: `https://127.0.0.1:${ports.directTls}`,
       url: (base, path) => `${base}/proxy/stream?d=${encodeURIComponent(originUrl + path)}`,
-      pid: sprox.pid,
+      pid: direct.pid,
     },
     plain("sprox-native", ports.native, ports.nativeTls, native.pid),
   ];
@@ -252,8 +263,8 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 10_000));
       for (const t of active) if (t.pid) idleAfter[t.name] = rssMiB(t.pid);
       // And what the first second of load costs after that quiet spell (one route per
-      // process: the first run ends the other routes' quiet).
-      for (const t of active.filter((t) => t.name !== "sprox-direct")) {
+      // process: the first run ends the other routes' quiet; each sProx process has one here).
+      for (const t of active) {
         const figures = await measured(
           t,
           () => wrk(t.url(t.http, "/small.m3u8"), { connections: 32, seconds: 1 }),
@@ -320,11 +331,13 @@ try {
     }; ${navigator.hardwareConcurrency} cores; nginx worker_processes 1;`,
     `big file ${settings.bigBytes / 1048576} MiB; wrk ${settings.seconds}s per run.`,
     "sprox: route with HLS rewriting on; sprox-plain: route with it off; sprox-direct:",
-    "`/proxy/stream`; sprox-native: a second process, the HLS route with `body_pipe: native`.",
+    "`/proxy/stream` (a process of its own); sprox-native: a third process, the HLS route with",
+    "`body_pipe: native`.",
     "floor-guarded: the floor plus only what seeing every byte costs (an idle read timeout, the",
     "byte count, one JSON log line per request; `scripts/bench/floor.ts --guarded`).",
     "cpu_us: CPU µs per request (process user + system time over the run /",
-    "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox-* share a process).",
+    "requests; nginx: its worker); rss_mib: peak RSS during the run (sprox and sprox-plain",
+    "share a process).",
     "Each wrk run follows two seconds of the same load, not counted (the steady state); row 5 is",
     "the first second of load after 10 s of quiet (last repetition), with no such warm-up.",
     "",
