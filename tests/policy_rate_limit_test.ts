@@ -76,9 +76,13 @@ Deno.test("a burst of 50 from one client yields 429s while another client is una
     assertEquals(statuses.filter((s) => s === 200).length + refused, 50);
     const b = await get(port, "/ip", { "x-forwarded-for": "203.0.113.20" });
     assertEquals(b.status, 200);
-    const again = await get(port, "/ip", a);
-    assertEquals(again.status, 429);
-    assertEquals(again.headers.get("retry-after"), "1");
+    // The first client is still held back: a second burst outruns the refill (10 tokens a
+    // second) however long the requests above took on a loaded machine.
+    const again = await Promise.all(Array.from({ length: 30 }, () => get(port, "/ip", a)));
+    const limited = again.filter((r) => r.status === 429);
+    assert(limited.length >= 5, `expected the second burst to be refused, got ${limited.length}`);
+    assertEquals(limited.length + again.filter((r) => r.status === 200).length, 30);
+    for (const r of limited) assertEquals(r.headers.get("retry-after"), "1");
     // Exempt paths never count.
     for (let i = 0; i < 30; i++) assertEquals((await get(port, "/health", a)).status, 200);
   } finally {
