@@ -33,19 +33,21 @@ async function get(
 Deno.test("a burst is served, then 429 with Retry-After and RateLimit fields; tokens refill", async () => {
   const port = freePort();
   const sprox = await startSprox(
-    config(port, "  requests_per_second: 2\n  burst: 5"),
+    // 1.2 tokens a second: the six requests below have 833 ms before a refill (and a window
+    // of 5 / 1.2 rounded up).
+    config(port, "  requests_per_second: 1.2\n  burst: 5"),
   );
   try {
     for (let i = 0; i < 5; i++) {
       const ok = await get(port, "/ip");
       assertEquals(ok.status, 200, `request ${i} of the burst`);
-      assertEquals(ok.headers.get("ratelimit-policy"), '"sprox";q=5;w=3');
+      assertEquals(ok.headers.get("ratelimit-policy"), '"sprox";q=5;w=5');
       assertMatch(ok.headers.get("ratelimit") ?? "", new RegExp(`^"sprox";r=${4 - i};t=\\d+$`));
     }
     const refused = await fetch(`http://127.0.0.1:${port}/ip`, { signal: deadline() });
     assertEquals(refused.status, 429);
     assertEquals(refused.headers.get("retry-after"), "1");
-    assertEquals(refused.headers.get("ratelimit-policy"), '"sprox";q=5;w=3');
+    assertEquals(refused.headers.get("ratelimit-policy"), '"sprox";q=5;w=5');
     assertMatch(refused.headers.get("ratelimit") ?? "", /^"sprox";r=0;t=[1-9]\d*$/);
     const body = await refused.json();
     assertEquals(body.error, "rate_limited");
