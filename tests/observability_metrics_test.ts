@@ -65,7 +65,7 @@ Deno.test("a live scrape after traffic passes promtool and carries every metric 
         private_key_path: "${dir}/key.pem"
     host_patterns: ["secure.test"]
     upstream: { origin: "http://127.0.0.1:${origin.addr.port}" }
-rate_limit: { requests_per_second: 1, burst: 3 }
+rate_limit: { requests_per_second: 0.2, burst: 3 }
 secrets:
   clearkey:
     - { kid: "00112233445566778899aabbccddeeff", key: "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f" }
