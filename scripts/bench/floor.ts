@@ -28,7 +28,9 @@ function flush(): void {
   if (pending.length === 0) return;
   const text = pending.join("");
   pending = [];
-  Deno.stdout.writeSync(encoder.encode(text));
+  // A write may take part of the bytes; the rest follows.
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
 }
 
 function logLine(method: string, path: string, status: number, bytes: number, start: number) {
