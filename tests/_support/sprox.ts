@@ -15,17 +15,43 @@ export const REPO_ROOT: string = ROOT;
 const handedOut = new Set<number>();
 
 /**
- * A port that was free a moment ago on 127.0.0.1, and that no earlier call in this process
- * returned (two listeners of one test never get the same port).
+ * Where test ports come from: below the kernel's ephemeral range. Ports from that range
+ * (`port: 0`) are also the source ports of outgoing connections, so one that was free a
+ * moment ago could be a connection's by the time sProx binds it (seen in parallel runs).
+ */
+const PORT_POOL: readonly [number, number] = (() => {
+  let low = 32768;
+  try {
+    const [first] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim()
+      .split(/\s+/).map(Number);
+    if (Number.isInteger(first) && first > 0) low = first;
+  } catch {
+    // Not Linux, or not readable: the usual default.
+  }
+  return low > 12_000 ? [10_000, low] : [low, low];
+})();
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, outside the ephemeral range when there is
+ * room below it, and that no earlier call in this process returned (two listeners of one test
+ * never get the same port).
  */
 export function freePort(): number {
+  const [low, high] = PORT_POOL;
   for (let attempt = 0; attempt < 64; attempt++) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
+    // No room below the range: the kernel picks (port 0), as before.
+    const port = high > low ? low + Math.floor(Math.random() * (high - low)) : 0;
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ hostname: "127.0.0.1", port });
+    } catch {
+      continue; // In use: another pick.
+    }
+    const bound = (listener.addr as Deno.NetAddr).port;
     listener.close();
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    return port;
+    if (handedOut.has(bound)) continue;
+    handedOut.add(bound);
+    return bound;
   }
   throw new Error("no fresh free port after 64 attempts");
 }
